@@ -1,0 +1,72 @@
+"""ChimeCast web application: accounts, sessions, call records and the web client."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from `CHIMECAST_*` settings, overridden by `config` (tests)."""
+    app = Flask(__name__, instance_relative_config=True)
+    register_config(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errors(app)
+    register_commands(app)
+    register_proxy(app)
+    return app
+
+
+def register_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
+    from app.config import finalize, load_settings
+
+    app.config.from_mapping(load_settings())
+    app.config["MIGRATIONS_DIR"] = os.path.join(os.path.dirname(app.root_path), "migrations")
+    app.config["JSON_SORT_KEYS"] = False
+    if overrides:
+        app.config.from_mapping(overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+    finalize(app.config, app.instance_path)  # type: ignore[arg-type]
+    app.testing = app.config["ENV"] == "testing"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    from app.auth import current
+    from app.extensions import db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"], render_as_batch=True)
+    current.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from app import auth, calls, ice, system, users
+
+    for package in (auth, users, calls, ice, system):
+        app.register_blueprint(package.bp)
+
+
+def register_errors(app: Flask) -> None:
+    from app.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app import cli
+
+    cli.init_app(app)
+
+
+def register_proxy(app: Flask) -> None:
+    """Honour X-Forwarded-For only from the configured number of trusted proxies."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]

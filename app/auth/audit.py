@@ -1,0 +1,39 @@
+"""Writes the session log (`auth_events`): who did what, when, from where. Never a secret."""
+
+from __future__ import annotations
+
+from app.auth.current import client_ip, user_agent
+from app.extensions import db
+from app.models import AuthEvent, User
+
+
+class AuthEventKind:
+    REGISTER = "register"
+    LOGIN_SUCCESS = "login_success"
+    LOGIN_FAILURE = "login_failure"
+    LOGIN_THROTTLED = "login_throttled"
+    LOGOUT = "logout"
+    SESSION_REVOKED = "session_revoked"
+    PASSWORD_CHANGED = "password_changed"
+    ACCOUNT_DELETED = "account_deleted"
+
+
+def record(
+    kind: str,
+    user: User | None = None,
+    username: str = "",
+    session_id: int | None = None,
+    detail: str = "",
+) -> AuthEvent:
+    """Add a session-log row for the current request (committed with the caller's change)."""
+    event = AuthEvent(
+        kind=kind,
+        user_id=user.id if user is not None else None,
+        username=(user.username if user is not None else username)[:64],
+        session_id=session_id,
+        ip=client_ip(),
+        user_agent=user_agent(),
+        detail=detail[:128],
+    )
+    db.session.add(event)
+    return event

@@ -1,0 +1,119 @@
+"""Session tokens: issued once, stored as SHA-256, expired by idleness or age, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.clock import utcnow
+from app.events import publish
+from app.extensions import db
+from app.models import AuthSession, User
+
+TOKEN_PREFIX = "ccs_"  # makes leaked tokens easy to recognise by secret scanners
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)  # don't write on every request
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_session(user: User, ip: str, user_agent: str) -> tuple[str, AuthSession]:
+    """Create a session for `user` (not committed) and return (token, session).
+
+    The token carries 256 bits from `secrets`; only its hash is stored.
+    """
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    session = AuthSession(
+        user=user,
+        token_hash=hash_token(token),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=current_app.config["TOKEN_LIFETIME"]),
+        ip=ip,
+        user_agent=user_agent[:256],
+    )
+    db.session.add(session)
+    return token, session
+
+
+def is_live(session: AuthSession) -> bool:
+    """Not revoked, not past its absolute lifetime, not idle too long, user enabled."""
+    now = utcnow()
+    idle = timedelta(seconds=current_app.config["TOKEN_IDLE_TIMEOUT"])
+    return (
+        session.revoked_at is None
+        and now < session.expires_at
+        and now < session.last_seen_at + idle
+        and not session.user.is_disabled
+    )
+
+
+def find_live_session(token: str, touch: bool = True) -> AuthSession | None:
+    """The live session for `token`, or None. `touch` records use (at most once a minute)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        return None
+    session = db.session.scalar(select(AuthSession).filter_by(token_hash=hash_token(token)))
+    if session is None or not is_live(session):
+        return None
+    now = utcnow()
+    if touch and now - session.last_seen_at > LAST_SEEN_RESOLUTION:
+        session.last_seen_at = now
+        db.session.commit()
+    return session
+
+
+def revoke_sessions(sessions: list[AuthSession], reason: str) -> None:
+    """Mark sessions revoked (not committed) and tell the daemon to close their sockets."""
+    now = utcnow()
+    for session in sessions:
+        if session.revoked_at is None:
+            session.revoked_at = now
+            session.revoke_reason = reason
+    ids = [s.id for s in sessions]
+    if ids:
+        user_ids = sorted({s.user_id for s in sessions})
+        publish("session.revoked", user_ids, {"session_ids": ids, "reason": reason})
+
+
+def revoke_user_sessions(user_id: int, reason: str, keep_session_id: int | None = None) -> int:
+    """Revoke every live session of a user except `keep_session_id` (not committed)."""
+    query = select(AuthSession).where(
+        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+    )
+    if keep_session_id is not None:
+        query = query.where(AuthSession.id != keep_session_id)
+    sessions = list(db.session.scalars(query))
+    revoke_sessions(sessions, reason)
+    return len(sessions)
+
+
+def purge_expired_sessions() -> int:
+    """Delete sessions that can never be used again; returns how many (committed)."""
+    now = utcnow()
+    idle_cutoff = now - timedelta(seconds=current_app.config["TOKEN_IDLE_TIMEOUT"])
+    result = db.session.execute(
+        AuthSession.__table__.delete().where(
+            (AuthSession.expires_at <= now)
+            | (AuthSession.last_seen_at <= idle_cutoff)
+            | AuthSession.revoked_at.is_not(None)
+        )
+    )
+    db.session.commit()
+    return result.rowcount or 0
+
+
+__all__ = [
+    "find_live_session",
+    "hash_token",
+    "is_live",
+    "issue_session",
+    "purge_expired_sessions",
+    "revoke_sessions",
+    "revoke_user_sessions",
+]

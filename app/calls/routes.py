@@ -1,0 +1,94 @@
+"""POST /call/start|accept|decline|end, GET /calls, GET /calls/<id>."""
+
+from __future__ import annotations
+
+from app.api import ErrorOut, endpoint
+from app.auth.current import current_session, require_login
+from app.calls import bp, service
+from app.calls.schemas import (
+    CallBusyOut,
+    CallHistoryQuery,
+    CallIdIn,
+    CallOut,
+    CallPageOut,
+    CallStartIn,
+    CallStartOut,
+)
+
+ACTION_ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
+
+
+@bp.post("/call/start")
+@endpoint(
+    "Ring a user. 201 ringing; 200 when merged with their call to you (glare) or already ringing",
+    body=CallStartIn,
+    responses={
+        201: CallStartOut,
+        200: CallStartOut,
+        409: CallBusyOut,
+        429: ErrorOut,
+        **{k: v for k, v in ACTION_ERRORS.items() if k != 409},
+    },
+    tag="calls",
+)
+def start(body: CallStartIn):
+    result = service.start_call(require_login(), body.callee)
+    status = 201 if result.outcome == "ringing" else 200
+    return CallStartOut(call=CallOut.from_call(result.call), outcome=result.outcome), status
+
+
+@bp.post("/call/accept")
+@endpoint(
+    "Answer a ringing call (callee)",
+    body=CallIdIn,
+    responses={200: CallOut, **ACTION_ERRORS},
+    tag="calls",
+)
+def accept(body: CallIdIn):
+    call = service.accept_call(require_login(), body.call_id, session_id=current_session().id)
+    return CallOut.from_call(call)
+
+
+@bp.post("/call/decline")
+@endpoint(
+    "Refuse a ringing call (callee)",
+    body=CallIdIn,
+    responses={200: CallOut, **ACTION_ERRORS},
+    tag="calls",
+)
+def decline(body: CallIdIn):
+    return CallOut.from_call(service.decline_call(require_login(), body.call_id))
+
+
+@bp.post("/call/end")
+@endpoint(
+    "Hang up, cancel or decline; ending an ended call returns it unchanged",
+    body=CallIdIn,
+    responses={200: CallOut, **ACTION_ERRORS},
+    tag="calls",
+)
+def end(body: CallIdIn):
+    return CallOut.from_call(service.end_call(require_login(), body.call_id))
+
+
+@bp.get("/calls")
+@endpoint(
+    "My call history, newest first",
+    query=CallHistoryQuery,
+    responses={200: CallPageOut, 400: ErrorOut, 401: ErrorOut},
+    tag="calls",
+)
+def history(query: CallHistoryQuery):
+    user = require_login()
+    service.expire_unanswered()
+    calls, total = service.history(user.id, query.page, query.per_page)
+    items = [CallOut.from_call(c) for c in calls]
+    return CallPageOut(items=items, page=query.page, per_page=query.per_page, total=total)
+
+
+@bp.get("/calls/<int:call_id>")
+@endpoint("One of my calls", responses={200: CallOut, 401: ErrorOut, 404: ErrorOut}, tag="calls")
+def show(call_id: int):
+    user = require_login()
+    service.expire_unanswered()
+    return CallOut.from_call(service.get_call_for(user.id, call_id))

@@ -1,0 +1,255 @@
+"""The call state machine: every transition of a call record happens here, and only here.
+
+Both the web app (HTTP) and the signaling daemon (WebSocket call control, ring timeouts,
+lost connections) call these functions inside an app context. Each transition is one
+conditional UPDATE (`... WHERE state IN (...)`), so two racing requests cannot both win,
+and it appends an outbox event in the same transaction, so the daemon can tell the users.
+
+Errors are ApiError with stable codes; the daemon reuses the codes in its `error` messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, or_, select, update
+
+from app.calls.schemas import CallOut
+from app.clock import utcnow
+from app.errors import ApiError
+from app.events import publish
+from app.extensions import db
+from app.models import Call, CallState, EndReason, User
+
+RINGING, ACTIVE, ENDED = CallState.RINGING.value, CallState.ACTIVE.value, CallState.ENDED.value
+
+# Outbox event kind announced for each end reason.
+END_EVENTS = {
+    EndReason.HANGUP: "call.ended",
+    EndReason.DECLINED: "call.declined",
+    EndReason.CANCELLED: "call.cancelled",
+    EndReason.MISSED: "call.missed",
+    EndReason.BUSY: "call.busy",
+    EndReason.CONNECTION_LOST: "call.ended",
+}
+
+
+@dataclass
+class StartResult:
+    call: Call
+    outcome: str  # "ringing", "existing" or "merged"
+
+
+def call_not_found() -> ApiError:
+    return ApiError(404, "call_not_found", "No such call.")
+
+
+def get_call_for(user_id: int, call_id: int) -> Call:
+    """The call if `user_id` took part in it; otherwise 404 (never reveal others' calls)."""
+    call = db.session.get(Call, call_id)
+    if call is None or user_id not in call.participant_ids:
+        raise call_not_found()
+    return call
+
+
+def _announce(kind: str, call: Call, **extra: Any) -> None:
+    data = {"call": CallOut.from_call(call).model_dump(mode="json"), **extra}
+    publish(kind, list(call.participant_ids), data, call_id=call.id)
+
+
+def _transition(call: Call, from_states: tuple[str, ...], **values: Any) -> bool:
+    """Apply `values` if the call is still in one of `from_states`; True if this call won."""
+    result = db.session.execute(
+        update(Call)
+        .where(Call.id == call.id, Call.state.in_(from_states))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        return False
+    db.session.refresh(call)
+    return True
+
+
+def _end(
+    call: Call, reason: EndReason, ended_by: User | None, from_states: tuple[str, ...]
+) -> bool:
+    values = {"state": ENDED, "end_reason": reason.value, "ended_at": utcnow()}
+    values["ended_by_id"] = ended_by.id if ended_by is not None else None
+    if not _transition(call, from_states, **values):
+        return False
+    _announce(END_EVENTS[reason], call)
+    db.session.commit()
+    return True
+
+
+def expire_unanswered(now: datetime | None = None) -> list[int]:
+    """Mark calls ringing longer than RING_TIMEOUT as missed; returns their ids (committed)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=current_app.config["RING_TIMEOUT"])
+    stale = list(
+        db.session.scalars(select(Call).where(Call.state == RINGING, Call.created_at <= cutoff))
+    )
+    return [call.id for call in stale if _end(call, EndReason.MISSED, None, (RINGING,))]
+
+
+def _check_start_rate(caller: User) -> None:
+    config = current_app.config
+    since = utcnow() - timedelta(seconds=config["CALL_START_WINDOW"])
+    started = db.session.scalar(
+        select(func.count(Call.id)).where(Call.caller_id == caller.id, Call.created_at > since)
+    )
+    if started >= config["CALL_START_LIMIT"]:
+        raise ApiError(
+            429,
+            "too_many_calls",
+            "You are starting calls too quickly.",
+            headers={"Retry-After": str(config["CALL_START_WINDOW"])},
+        )
+
+
+def _ringing_between(caller_id: int, callee_id: int) -> Call | None:
+    return db.session.scalar(
+        select(Call).where(
+            Call.state == RINGING, Call.caller_id == caller_id, Call.callee_id == callee_id
+        )
+    )
+
+
+def _in_active_call(user_id: int) -> bool:
+    query = select(Call.id).where(
+        Call.state == ACTIVE, or_(Call.caller_id == user_id, Call.callee_id == user_id)
+    )
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def start_call(caller: User, callee_username: str) -> StartResult:
+    """Ring `callee_username` on behalf of `caller`.
+
+    Outcomes: a new ringing call; the same caller's call that is already ringing
+    ("existing"); the callee's own ringing call to the caller, accepted ("merged", glare);
+    or, if the callee is in an active call, a call recorded as ended/busy raised as 409.
+    """
+    expire_unanswered()
+    callee = db.session.scalar(select(User).filter_by(username=callee_username.lower()))
+    if callee is None or callee.is_disabled:
+        raise ApiError(404, "user_not_found", "No such user.")
+    if callee.id == caller.id:
+        raise ApiError(400, "cannot_call_self", "You cannot call yourself.")
+    existing = _ringing_between(caller.id, callee.id)
+    if existing is not None:
+        return StartResult(existing, "existing")
+    crossing = _ringing_between(callee.id, caller.id)
+    if crossing is not None and _transition(
+        crossing, (RINGING,), state=ACTIVE, answered_at=utcnow()
+    ):
+        _announce("call.accepted", crossing, merged=True, accepted_by=caller.username)
+        db.session.commit()
+        return StartResult(crossing, "merged")
+    _check_start_rate(caller)
+    now = utcnow()
+    call = Call(caller=caller, callee=callee, state=RINGING, created_at=now)
+    if _in_active_call(callee.id):
+        call.state, call.end_reason, call.ended_at = ENDED, EndReason.BUSY.value, now
+        db.session.add(call)
+        db.session.flush()
+        _announce(END_EVENTS[EndReason.BUSY], call)
+        db.session.commit()
+        raise ApiError(
+            409,
+            "callee_busy",
+            f"{callee.username} is in another call.",
+            body={"call": CallOut.from_call(call).model_dump(mode="json")},
+        )
+    db.session.add(call)
+    db.session.flush()
+    _announce("call.ringing", call)
+    db.session.commit()
+    return StartResult(call, "ringing")
+
+
+def accept_call(user: User, call_id: int, session_id: int | None = None) -> Call:
+    """The callee answers. `session_id` names the answering device (for answered_elsewhere)."""
+    call = get_call_for(user.id, call_id)
+    if call.callee_id != user.id:
+        raise ApiError(409, "not_callee", "Only the person being called can accept.")
+    if not _transition(call, (RINGING,), state=ACTIVE, answered_at=utcnow()):
+        raise ApiError(409, "call_not_ringing", f"The call is {call.state}, not ringing.")
+    _announce("call.accepted", call, accepted_by=user.username, session_id=session_id)
+    db.session.commit()
+    return call
+
+
+def decline_call(user: User, call_id: int) -> Call:
+    """The callee refuses a ringing call."""
+    call = get_call_for(user.id, call_id)
+    if call.callee_id != user.id:
+        raise ApiError(409, "not_callee", "Only the person being called can decline.")
+    if not _end(call, EndReason.DECLINED, user, (RINGING,)):
+        raise ApiError(409, "call_not_ringing", f"The call is {call.state}, not ringing.")
+    return call
+
+
+def end_call(user: User, call_id: int) -> Call:
+    """Hang up, cancel (caller, ringing) or decline (callee, ringing). Idempotent once ended."""
+    call = get_call_for(user.id, call_id)
+    for _attempt in range(3):  # the state may change under us; re-read and retry
+        if call.state == ENDED:
+            return call
+        if call.state == ACTIVE:
+            reason = EndReason.HANGUP
+        else:
+            reason = EndReason.CANCELLED if call.caller_id == user.id else EndReason.DECLINED
+        if _end(call, reason, user, (call.state,)):
+            return call
+        db.session.refresh(call)
+    return call
+
+
+def end_lost_call(call_id: int, lost_user_id: int | None = None) -> bool:
+    """The daemon gave up waiting for a vanished participant: end with connection_lost."""
+    call = db.session.get(Call, call_id)
+    if call is None:
+        return False
+    lost = db.session.get(User, lost_user_id) if lost_user_id else None
+    return _end(call, EndReason.CONNECTION_LOST, lost, (RINGING, ACTIVE))
+
+
+def record_stats(user: User, call_id: int, stats: dict[str, Any]) -> Call:
+    """Store what a participant reports about the media path (direct/relayed, RTT)."""
+    call = get_call_for(user.id, call_id)
+    merged = dict(call.stats or {})
+    merged[user.username] = stats
+    call.stats = merged
+    db.session.commit()
+    return call
+
+
+def active_calls_of(user_id: int) -> list[Call]:
+    """Calls ringing or active that `user_id` takes part in (for reconnecting clients)."""
+    return list(
+        db.session.scalars(
+            select(Call).where(
+                Call.state.in_((RINGING, ACTIVE)),
+                or_(Call.caller_id == user_id, Call.callee_id == user_id),
+            )
+        )
+    )
+
+
+def history(user_id: int, page: int, per_page: int) -> tuple[list[Call], int]:
+    """The user's calls, newest first, and the total count."""
+    mine = or_(Call.caller_id == user_id, Call.callee_id == user_id)
+    total = db.session.scalar(select(func.count(Call.id)).where(mine)) or 0
+    calls = db.session.scalars(
+        select(Call)
+        .where(mine)
+        .order_by(Call.created_at.desc(), Call.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return list(calls), total

@@ -1,0 +1,5 @@
+"""Admin commands (placeholder)."""
+
+
+def init_app(app):
+    pass

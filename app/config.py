@@ -1,0 +1,121 @@
+"""Settings read from `CHIMECAST_*` environment variables, with documented defaults.
+
+Every setting has one line in `SETTINGS`: its Flask config key, its type and its default.
+`load_settings()` turns an environment into a config dict; `create_app()` layers a test
+config on top of it. The README's configuration table mirrors this list.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PREFIX = "CHIMECAST_"
+DEV_SECRET_NOTICE = (
+    "No CHIMECAST_SECRET_KEY set: generated a random one for this process (development)."
+)
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot be used (e.g. production without a secret key)."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ENV", str, "development", "development, production or testing"),
+    Setting(
+        "SECRET_KEY",
+        str,
+        None,
+        "required in production; signs nothing secret-bearing but Flask wants it",
+    ),
+    Setting("DATABASE_URL", str, None, "SQLAlchemy URL; default sqlite:///<instance>/chimecast.db"),
+    Setting("TOKEN_IDLE_TIMEOUT", int, 7 * 24 * 3600, "seconds a session token may go unused"),
+    Setting("TOKEN_LIFETIME", int, 30 * 24 * 3600, "absolute lifetime of a session token, seconds"),
+    Setting("PASSWORD_MIN_LENGTH", int, 8, "shortest accepted password"),
+    Setting("PASSWORD_MAX_LENGTH", int, 256, "longest accepted password (never truncated)"),
+    Setting("ARGON2_TIME_COST", int, 2, "Argon2id iterations (OWASP: 2 with 19 MiB)"),
+    Setting("ARGON2_MEMORY_KIB", int, 19456, "Argon2id memory in KiB"),
+    Setting("ARGON2_PARALLELISM", int, 1, "Argon2id lanes"),
+    Setting("LOGIN_WINDOW", int, 900, "seconds over which failed logins are counted"),
+    Setting("LOGIN_MAX_FAILURES_PER_ACCOUNT", int, 5, "failed logins per account per window"),
+    Setting("LOGIN_MAX_FAILURES_PER_IP", int, 20, "failed logins per client IP per window"),
+    Setting("CALL_START_LIMIT", int, 10, "call starts allowed per user per CALL_START_WINDOW"),
+    Setting("CALL_START_WINDOW", int, 60, "seconds for CALL_START_LIMIT"),
+    Setting("RING_TIMEOUT", int, 45, "seconds an unanswered call rings before it is missed"),
+    Setting("RECONNECT_GRACE", int, 30, "seconds a dropped participant has to come back"),
+    Setting("TRUSTED_PROXIES", int, 0, "number of proxies whose X-Forwarded-For is trusted"),
+    Setting("ALLOWED_ORIGINS", _list, [], "browser origins allowed on the WebSocket (comma list)"),
+    Setting("SIGNALING_URL", str, "", "WebSocket URL the web client uses; default same origin /ws"),
+    Setting("STUN_URLS", _list, [], "STUN URLs handed to clients (comma list)"),
+    Setting("TURN_URLS", _list, [], "TURN URLs handed to clients (comma list)"),
+    Setting("TURN_SECRET", str, "", "coturn static-auth-secret; enables TURN credentials"),
+    Setting("TURN_TTL", int, 3600, "lifetime of TURN credentials, seconds"),
+    Setting("MAX_CONTENT_LENGTH", int, 16 * 1024, "largest accepted request body, bytes"),
+    Setting("REDIS_URL", str, "", "Redis URL; enables the multi-daemon bus"),
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read every setting from `environ` (default `os.environ`) into Flask config keys.
+
+    Raises ConfigError when a value does not parse.
+    """
+    environ = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(PREFIX + setting.key)
+        if raw is None or raw == "":
+            config[setting.key] = setting.default
+            continue
+        try:
+            config[setting.key] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}{setting.key}={raw!r} is not valid: {exc}") from exc
+    return config
+
+
+def finalize(config: dict[str, Any], instance_path: str) -> None:
+    """Fill derived defaults and refuse unsafe production settings (in place)."""
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        url = (
+            config.get("DATABASE_URL") or f"sqlite:///{os.path.join(instance_path, 'chimecast.db')}"
+        )
+        config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(url)
+    if not config.get("SECRET_KEY"):
+        if config.get("ENV") == "production":
+            raise ConfigError("CHIMECAST_SECRET_KEY must be set in production.")
+        config["SECRET_KEY"] = secrets.token_hex(32)
+        if config.get("ENV") != "testing":
+            log.warning(DEV_SECRET_NOTICE)
+    elif config.get("ENV") == "production" and len(config["SECRET_KEY"]) < 32:
+        raise ConfigError("CHIMECAST_SECRET_KEY must be at least 32 characters in production.")
+
+
+def normalize_database_url(url: str) -> str:
+    """Map `postgres://` and `postgresql://` (Heroku style) to the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,20 @@
+"""The shared data model; both the web app and the signaling daemon import it from here."""
+
+from app.models.base import Base, UTCDateTime
+from app.models.call import Call, CallState, EndReason, Event
+from app.models.connection import Connection
+from app.models.session import AuthEvent, AuthSession
+from app.models.user import User
+
+__all__ = [
+    "AuthEvent",
+    "AuthSession",
+    "Base",
+    "Call",
+    "CallState",
+    "Connection",
+    "EndReason",
+    "Event",
+    "UTCDateTime",
+    "User",
+]

@@ -1,0 +1,95 @@
+"""The OpenAPI 3.1 document, generated from the URL map and the `@endpoint` declarations."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from app.api import declarations
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+CONVERTER = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
+PARAM_SCHEMAS = {"int": {"type": "integer", "minimum": 0}, None: {"type": "string"}}
+
+
+def _path_and_params(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    params = []
+    for match in CONVERTER.finditer(rule):
+        schema = PARAM_SCHEMAS.get(match["conv"], {"type": "string"})
+        params.append({"name": match["name"], "in": "path", "required": True, "schema": schema})
+    return CONVERTER.sub(lambda m: "{" + m["name"] + "}", rule), params
+
+
+def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def build_openapi(app: Flask) -> dict[str, Any]:
+    found = declarations(app)
+    models: set[type[BaseModel]] = set()
+    for _path, _method, decl in found:
+        models.update(m for m in decl.responses.values() if m is not None)
+        if decl.body is not None:
+            models.add(decl.body)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    keys = [
+        (m, "validation" if m in {d.body for *_, d in found} else "serialization") for m in ordered
+    ]
+    _refs, definitions = models_json_schema(keys, ref_template=REF_TEMPLATE)
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        return {"$ref": REF_TEMPLATE.format(model=model.__name__)}
+
+    paths: dict[str, dict[str, Any]] = {}
+    for rule, method, decl in found:
+        path, params = _path_and_params(rule)
+        operation: dict[str, Any] = {
+            "summary": decl.summary,
+            "tags": [decl.tag] if decl.tag else [],
+        }
+        if decl.query is not None:
+            params = params + _query_params(decl.query)
+        if params:
+            operation["parameters"] = params
+        if decl.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(decl.body)}},
+            }
+        operation["responses"] = {
+            str(status): (
+                {"description": "No content"}
+                if model is None
+                else {
+                    "description": model.__name__,
+                    "content": {"application/json": {"schema": ref(model)}},
+                }
+            )
+            for status, model in sorted(decl.responses.items())
+        }
+        if decl.auth:
+            operation["security"] = [{"bearer": []}]
+        paths.setdefault(path, {})[method.lower()] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ChimeCast",
+            "version": "1",
+            "description": "Accounts, sessions and call records.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
