@@ -56,7 +56,13 @@ def get_call_for(user_id: int, call_id: int) -> Call:
 
 
 def _announce(kind: str, call: Call, **extra: Any) -> None:
-    data = {"call": CallOut.from_call(call).model_dump(mode="json"), **extra}
+    data = {
+        "call": CallOut.from_call(call).model_dump(mode="json"),
+        # internal routing facts for the daemon; never sent to clients as-is
+        "caller_session_id": call.caller_session_id,
+        "callee_session_id": call.callee_session_id,
+        **extra,
+    }
     publish(kind, list(call.participant_ids), data, call_id=call.id)
 
 
@@ -127,7 +133,7 @@ def _in_active_call(user_id: int) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
-def start_call(caller: User, callee_username: str) -> StartResult:
+def start_call(caller: User, callee_username: str, session_id: int | None = None) -> StartResult:
     """Ring `callee_username` on behalf of `caller`.
 
     Outcomes: a new ringing call; the same caller's call that is already ringing
@@ -145,14 +151,16 @@ def start_call(caller: User, callee_username: str) -> StartResult:
         return StartResult(existing, "existing")
     crossing = _ringing_between(callee.id, caller.id)
     if crossing is not None and _transition(
-        crossing, (RINGING,), state=ACTIVE, answered_at=utcnow()
+        crossing, (RINGING,), state=ACTIVE, answered_at=utcnow(), callee_session_id=session_id
     ):
         _announce("call.accepted", crossing, merged=True, accepted_by=caller.username)
         db.session.commit()
         return StartResult(crossing, "merged")
     _check_start_rate(caller)
     now = utcnow()
-    call = Call(caller=caller, callee=callee, state=RINGING, created_at=now)
+    call = Call(
+        caller=caller, callee=callee, state=RINGING, created_at=now, caller_session_id=session_id
+    )
     if _in_active_call(callee.id):
         call.state, call.end_reason, call.ended_at = ENDED, EndReason.BUSY.value, now
         db.session.add(call)
@@ -177,7 +185,8 @@ def accept_call(user: User, call_id: int, session_id: int | None = None) -> Call
     call = get_call_for(user.id, call_id)
     if call.callee_id != user.id:
         raise ApiError(409, "not_callee", "Only the person being called can accept.")
-    if not _transition(call, (RINGING,), state=ACTIVE, answered_at=utcnow()):
+    answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
+    if not _transition(call, (RINGING,), **answered):
         raise ApiError(409, "call_not_ringing", f"The call is {call.state}, not ringing.")
     _announce("call.accepted", call, accepted_by=user.username, session_id=session_id)
     db.session.commit()

@@ -42,6 +42,10 @@ class Call(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     caller_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     callee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The login session (device) on each side that is in the call: the caller's session that
+    # started it, the callee's session that answered. The daemon relays only to these.
+    caller_session_id: Mapped[int | None] = mapped_column(default=None)
+    callee_session_id: Mapped[int | None] = mapped_column(default=None)
     state: Mapped[str] = mapped_column(String(16), default=CallState.RINGING.value)
     end_reason: Mapped[str | None] = mapped_column(String(32), default=None)
     ended_by_id: Mapped[int | None] = mapped_column(

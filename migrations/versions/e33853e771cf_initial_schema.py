@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 1ad625ffc37a
+Revision ID: e33853e771cf
 Revises: 
-Create Date: 2026-11-25 21:17:09.870632
+Create Date: 2026-11-25 21:17:51.753605
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '1ad625ffc37a'
+revision = 'e33853e771cf'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -65,6 +65,8 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('caller_id', sa.Integer(), nullable=True),
     sa.Column('callee_id', sa.Integer(), nullable=True),
+    sa.Column('caller_session_id', sa.Integer(), nullable=True),
+    sa.Column('callee_session_id', sa.Integer(), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('end_reason', sa.String(length=32), nullable=True),
     sa.Column('ended_by_id', sa.Integer(), nullable=True),
