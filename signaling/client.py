@@ -1,0 +1,256 @@
+"""A Python client for ChimeCast: the HTTP API and the signaling WebSocket (asyncio).
+
+Used by the tests, the load tool and the monitoring probe, and meant for anyone writing a
+bot. It speaks only the documented HTTP API and PROTOCOL.md, like any other client.
+
+    api = ApiClient("http://127.0.0.1:8000")
+    api.register("alice", "a long passphrase")
+    api.login("alice", "a long passphrase")
+    async with SignalingClient(api.signaling_url, api.token) as sig:
+        call = api.start_call("bob")
+        accepted = await sig.wait_for("accepted", call_id=call["id"])
+
+Media (aiortc) lives in `signaling.media`, so this module needs only `websockets`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import urllib.error
+import urllib.request
+from collections import deque
+from typing import Any
+
+import websockets
+
+
+class ApiError(RuntimeError):
+    """A non-2xx answer from the HTTP API, with its status and stable error code."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(f"{status} {body.get('error')}: {body.get('message')}")
+        self.status = status
+        self.code = body.get("error", "")
+        self.body = body
+
+
+class ApiClient:
+    """Blocking HTTP client for the ChimeCast API (stdlib only). Holds one session token."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.username: str | None = None
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
+        """(status, decoded JSON or None). Never raises for HTTP errors."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        return status, json.loads(raw) if raw else None
+
+    def call(self, method: str, path: str, body: dict | None = None) -> Any:
+        """Like `request`, but raises ApiError unless the answer is 2xx."""
+        status, payload = self.request(method, path, body)
+        if not 200 <= status < 300:
+            raise ApiError(status, payload or {})
+        return payload
+
+    def register(self, username: str, password: str, display_name: str = "") -> dict:
+        body = {"username": username, "password": password}
+        if display_name:
+            body["display_name"] = display_name
+        return self.call("POST", "/register", body)
+
+    def login(self, username: str, password: str) -> str:
+        """Log in, keep the token on this client, and return it."""
+        answer = self.call("POST", "/login", {"username": username, "password": password})
+        self.token, self.username = answer["token"], answer["user"]["username"]
+        return self.token
+
+    def register_and_login(self, username: str, password: str) -> str:
+        try:
+            self.register(username, password)
+        except ApiError as exc:
+            if exc.code != "username_taken":
+                raise
+        return self.login(username, password)
+
+    def logout(self) -> None:
+        self.call("POST", "/logout")
+        self.token = None
+
+    def start_call(self, callee: str) -> dict:
+        """POST /call/start; returns the call record (ApiError 409 `callee_busy` if busy)."""
+        return self.call("POST", "/call/start", {"callee": callee})["call"]
+
+    def accept_call(self, call_id: int) -> dict:
+        return self.call("POST", "/call/accept", {"call_id": call_id})
+
+    def decline_call(self, call_id: int) -> dict:
+        return self.call("POST", "/call/decline", {"call_id": call_id})
+
+    def end_call(self, call_id: int) -> dict:
+        return self.call("POST", "/call/end", {"call_id": call_id})
+
+    def get_call(self, call_id: int) -> dict:
+        return self.call("GET", f"/calls/{call_id}")
+
+    def ice_servers(self) -> list[dict]:
+        return self.call("GET", "/ice-servers")["ice_servers"]
+
+
+class SignalingClosed(ConnectionError):
+    """The server closed the WebSocket; `code` is the close code from PROTOCOL.md."""
+
+    def __init__(self, code: int | None, reason: str = "") -> None:
+        super().__init__(f"signaling closed: {code} {reason}".strip())
+        self.code = code
+        self.reason = reason
+
+
+class SignalingClient:
+    """One authenticated signaling connection.
+
+    Incoming messages are buffered; `wait_for()` takes the first one matching a type (and
+    call), leaving the others for later calls, so a test can wait for events in any order.
+    """
+
+    def __init__(self, url: str, token: str, origin: str | None = None) -> None:
+        self.url = url
+        self.token = token
+        self.origin = origin
+        self.welcome: dict[str, Any] = {}
+        self._ws: Any = None
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._arrived = asyncio.Condition()
+        self._reader: asyncio.Task | None = None
+        self._ids = itertools.count(1)
+        self.closed: SignalingClosed | None = None
+
+    async def connect(self, timeout: float = 10) -> dict[str, Any]:
+        """Open the socket, send `hello`, and return the `welcome` message."""
+        headers = {"Origin": self.origin} if self.origin else None
+        self._ws = await asyncio.wait_for(
+            websockets.connect(self.url, origin=headers and headers["Origin"], max_size=2**20),
+            timeout,
+        )
+        self._reader = asyncio.create_task(self._read_loop())
+        await self.send({"type": "hello", "token": self.token})
+        self.welcome = await self.wait_for("welcome", timeout=timeout)
+        return self.welcome
+
+    async def __aenter__(self) -> SignalingClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def _read_loop(self) -> None:
+        try:
+            async for raw in self._ws:
+                message = json.loads(raw)
+                async with self._arrived:
+                    self._buffer.append(message)
+                    self._arrived.notify_all()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed = SignalingClosed(self.close_code, self._ws.close_reason or "")
+            async with self._arrived:
+                self._arrived.notify_all()
+
+    @property
+    def close_code(self) -> int | None:
+        return self._ws.close_code if self._ws is not None else None
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self._ws.send(json.dumps(message))
+
+    async def request(self, message: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+        """Send with a fresh `id` and return the reply carrying it as `ref` (ack/error/pong)."""
+        message = {**message, "id": f"r{next(self._ids)}"}
+        await self.send(message)
+        return await self.wait_for(None, ref=message["id"], timeout=timeout)
+
+    def _take(self, types: tuple[str, ...] | None, call_id: int | None, ref: Any) -> dict | None:
+        for message in self._buffer:
+            if types is not None and message.get("type") not in types:
+                continue
+            if call_id is not None and message.get("call_id") != call_id:
+                continue
+            if ref is not None and message.get("ref") != ref:
+                continue
+            self._buffer.remove(message)
+            return message
+        return None
+
+    async def wait_for(
+        self,
+        type_: str | tuple[str, ...] | None,
+        call_id: int | None = None,
+        ref: Any = None,
+        timeout: float | None = 10,
+    ) -> dict[str, Any]:
+        """The first buffered or future message matching; TimeoutError, or SignalingClosed.
+
+        `type_` is one type, a tuple of types, or None for any.
+        """
+        types = (type_,) if isinstance(type_, str) else type_
+
+        async def _wait() -> dict[str, Any]:
+            async with self._arrived:
+                while True:
+                    found = self._take(types, call_id, ref)
+                    if found is not None:
+                        return found
+                    if self.closed is not None:
+                        raise self.closed
+                    await self._arrived.wait()
+
+        return await asyncio.wait_for(_wait(), timeout)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Everything buffered so far (and forget it)."""
+        messages = list(self._buffer)
+        self._buffer.clear()
+        return messages
+
+    async def wait_closed(self, timeout: float = 10) -> SignalingClosed:
+        """Wait until the server closes the socket; returns the close code and reason."""
+        async with asyncio.timeout(timeout):
+            async with self._arrived:
+                while self.closed is None:
+                    await self._arrived.wait()
+        return self.closed
+
+    # Call control and negotiation, as PROTOCOL.md names them.
+    async def accept(self, call_id: int) -> dict[str, Any]:
+        return await self.request({"type": "accept", "call_id": call_id})
+
+    async def decline(self, call_id: int) -> dict[str, Any]:
+        return await self.request({"type": "decline", "call_id": call_id})
+
+    async def hangup(self, call_id: int) -> dict[str, Any]:
+        return await self.request({"type": "hangup", "call_id": call_id})
+
+    async def relay(self, type_: str, call_id: int, to: str, payload: Any) -> None:
+        await self.send({"type": type_, "call_id": call_id, "to": to, "payload": payload})
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
