@@ -22,8 +22,30 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 def database_url_for(tmp_path: Path) -> str:
-    """SQLite in `tmp_path`, unless CHIMECAST_TEST_DATABASE_URL points elsewhere (PostgreSQL)."""
-    return os.environ.get("CHIMECAST_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
+    """SQLite in `tmp_path`, unless CHIMECAST_TEST_DATABASE_URL points elsewhere (PostgreSQL).
+
+    A server database is emptied first (schema dropped), so every test starts clean.
+    """
+    url = os.environ.get("CHIMECAST_TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    reset_server_database(url)
+    return url
+
+
+def reset_server_database(url: str) -> None:
+    """Drop and recreate the `public` schema (tables, alembic_version and all)."""
+    from sqlalchemy import create_engine, text
+
+    from app.config import normalize_database_url
+
+    engine = create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
 
 
 class Clock:
@@ -55,12 +77,10 @@ def app(tmp_path, clock):
         }
     )
     with app.app_context():
-        db.drop_all()
         db.create_all()
     yield app
     with app.app_context():
         db.session.remove()
-        db.drop_all()
         db.engine.dispose()
 
 
@@ -107,6 +127,14 @@ def auth(client) -> Auth:
 def stack_env() -> dict[str, str]:
     """Extra CHIMECAST_* settings for the `stack` fixture; override in a module to change them."""
     return {}
+
+
+@pytest.fixture
+def people(stack):
+    """Factory: people("alice", "bob") -> registered, logged-in users of the running `stack`."""
+    from tests.calling import make_person
+
+    return lambda *prefixes: [make_person(stack, p) for p in prefixes]
 
 
 @pytest.fixture

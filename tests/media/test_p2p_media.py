@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from signaling.media import rgb_to_yuv
-from tests.media.conftest import close_all, media_pair, ring_and_answer
+from tests.calling import close_all, media_pair, ring_and_answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -1,0 +1,57 @@
+"""Fixtures for production-shape tests: real coturn, nginx, PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from app.devstack import free_port, stop_process
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require_binary(name: str) -> str:
+    """Path of `name`; in CI a missing binary is a failure, elsewhere a clear skip."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package; .ci/run installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def wait_for_udp_log(log: Path, needle: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and needle in log.read_text(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{needle!r} not in {log} after {timeout}s")
+
+
+@pytest.fixture
+def coturn(tmp_path):
+    """A real coturn on 127.0.0.1 with `use-auth-secret`; yields (turn_url, secret, log_path)."""
+    binary = require_binary("turnserver")
+    port, secret = free_port(), "turn-test-secret-0123456789"
+    log = tmp_path / "turnserver.log"
+    argv = [
+        binary, "-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint", "--simple-log",
+        "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={port}",
+        "--min-port=49160", "--max-port=49400", "--use-auth-secret",
+        f"--static-auth-secret={secret}", "--realm=chimecast.test",
+        "--allow-loopback-peers",  # tests only: peers live on 127.0.0.1
+        f"--pidfile={tmp_path / 'turnserver.pid'}", f"--log-file={log}",
+    ]  # fmt: skip
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_for_udp_log(log, "Total UDP servers")
+        yield f"turn:127.0.0.1:{port}?transport=udp", secret, log
+    finally:
+        stop_process(process)
