@@ -98,11 +98,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 def finalize(config: dict[str, Any], instance_path: str) -> None:
     """Fill derived defaults and refuse unsafe production settings (in place)."""
-    if not config.get("SQLALCHEMY_DATABASE_URI"):
-        url = (
-            config.get("DATABASE_URL") or f"sqlite:///{os.path.join(instance_path, 'chimecast.db')}"
-        )
-        config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(url)
+    default_url = f"sqlite:///{os.path.join(instance_path, 'chimecast.db')}"
+    url = config.get("SQLALCHEMY_DATABASE_URI") or config.get("DATABASE_URL") or default_url
+    config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(url)
     if not config.get("SECRET_KEY"):
         if config.get("ENV") == "production":
             raise ConfigError("CHIMECAST_SECRET_KEY must be set in production.")
