@@ -18,6 +18,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errors(app)
+    register_metrics(app)
     register_commands(app)
     register_proxy(app)
     return app
@@ -57,6 +58,12 @@ def register_errors(app: Flask) -> None:
     from app.errors import register_error_handlers
 
     register_error_handlers(app)
+
+
+def register_metrics(app: Flask) -> None:
+    from app import metrics
+
+    metrics.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -52,6 +52,9 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra
 ) -> Response:
+    from app.metrics import API_ERRORS
+
+    API_ERRORS.labels(code).inc()
     response = jsonify({"error": code, "message": message, **extra})
     response.status_code = status
     for name, value in (headers or {}).items():

@@ -13,6 +13,7 @@ from app.auth.throttle import check_login_allowed
 from app.auth.tokens import issue_session, revoke_sessions
 from app.errors import ApiError
 from app.extensions import db
+from app.metrics import LOGINS
 from app.users.schemas import LoginIn, LoginOut, RegisterIn, UserOut
 from app.users.service import create_user, find_user
 
@@ -54,6 +55,7 @@ def login(body: LoginIn):
     try:
         check_login_allowed(typed, client_ip())
     except ApiError:
+        LOGINS.labels("throttled").inc()
         audit.record(AuthEventKind.LOGIN_THROTTLED, username=typed)
         db.session.commit()
         raise
@@ -63,6 +65,7 @@ def login(body: LoginIn):
         ok = False
     else:
         ok = verify_password(user.password_hash, body.password) and not user.is_disabled
+    LOGINS.labels("success" if ok else "failure").inc()
     if not ok:
         audit.record(AuthEventKind.LOGIN_FAILURE, user, username=typed)
         db.session.commit()

@@ -22,6 +22,7 @@ from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
 from app.extensions import db
+from app.metrics import CALL_SETUP
 from app.models import Call, CallState, EndReason, User
 
 RINGING, ACTIVE, ENDED = CallState.RINGING.value, CallState.ACTIVE.value, CallState.ENDED.value
@@ -188,6 +189,7 @@ def accept_call(user: User, call_id: int, session_id: int | None = None) -> Call
     answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
     if not _transition(call, (RINGING,), **answered):
         raise ApiError(409, "call_not_ringing", f"The call is {call.state}, not ringing.")
+    CALL_SETUP.observe((call.answered_at - call.created_at).total_seconds())
     _announce("call.accepted", call, accepted_by=user.username, session_id=session_id)
     db.session.commit()
     return call

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import error_response
 from app.extensions import db
+from app.metrics import render as render_metrics
 from app.openapi import build_openapi
 from app.system import bp
 
@@ -44,6 +45,12 @@ def readyz():
             f"Database at {current}, code expects {head}; run 'flask db upgrade'.",
         )
     return jsonify(status="ready", revision=current)
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus metrics (text exposition format)."""
+    return render_metrics(current_app)
 
 
 @bp.get("/openapi.json")
