@@ -68,8 +68,10 @@ def register_metrics(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from app import cli
+    from app.webhooks import cli as webhook_cli
 
     cli.init_app(app)
+    webhook_cli.init_app(app)
 
 
 def register_proxy(app: Flask) -> None:

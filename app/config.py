@@ -74,6 +74,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TURN_TTL", int, 3600, "lifetime of TURN credentials, seconds"),
     Setting("MAX_CONTENT_LENGTH", int, 16 * 1024, "largest accepted request body, bytes"),
     Setting("REDIS_URL", str, "", "Redis URL; enables the multi-daemon bus"),
+    Setting("WEBHOOK_URLS", _list, [], "endpoints that receive signed call events (comma list)"),
+    Setting("WEBHOOK_SECRET", str, "", "HMAC-SHA256 key for webhook signatures"),
+    Setting("WEBHOOK_MAX_ATTEMPTS", int, 8, "deliveries tried before a webhook is marked failed"),
+    Setting("WEBHOOK_TIMEOUT", int, 5, "seconds to wait for a webhook endpoint"),
 )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.extensions import db
 from app.models import Event
+from app.webhooks.delivery import enqueue_webhooks
 
 
 def publish(
@@ -17,4 +18,6 @@ def publish(
 ) -> Event:
     event = Event(kind=kind, call_id=call_id, user_ids=sorted(set(user_ids)), data=data)
     db.session.add(event)
+    if kind.startswith("call."):
+        enqueue_webhooks(event)
     return event

@@ -5,6 +5,7 @@ from app.models.call import Call, CallState, EndReason, Event
 from app.models.connection import Connection
 from app.models.session import AuthEvent, AuthSession
 from app.models.user import User
+from app.models.webhook import WebhookDelivery
 
 __all__ = [
     "AuthEvent",
@@ -17,4 +18,5 @@ __all__ = [
     "Event",
     "UTCDateTime",
     "User",
+    "WebhookDelivery",
 ]

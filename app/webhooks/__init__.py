@@ -1,0 +1,1 @@
+"""Signed webhooks for call events: enqueued with the event, delivered with retries."""

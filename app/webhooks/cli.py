@@ -1,0 +1,85 @@
+"""`flask webhooks deliver|failures|retry`."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from app.clock import utcnow
+from app.extensions import db
+from app.models import WebhookDelivery
+from app.webhooks.delivery import deliver_due
+
+webhooks = click.Group("webhooks", help="Signed webhooks for call events.")
+
+
+@webhooks.command("deliver")
+@click.option("--once", is_flag=True, help="Deliver what is due now and exit.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
+def deliver(once: bool, interval: float) -> None:
+    """Send due webhook deliveries, retrying failures with backoff."""
+    while True:
+        attempted = deliver_due()
+        db.session.remove()
+        if once:
+            click.echo(f"attempted {attempted}")
+            return
+        if not attempted:
+            time.sleep(interval)
+
+
+def _rows(status: str) -> list[dict]:
+    deliveries = db.session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.status == status).order_by(WebhookDelivery.id)
+    )
+    return [
+        {
+            "id": d.id,
+            "event_id": d.event_id,
+            "event": d.event.kind,
+            "url": d.url,
+            "attempts": d.attempts,
+            "last_status_code": d.last_status_code,
+            "last_error": d.last_error,
+            "next_attempt_at": d.next_attempt_at.isoformat(),
+        }
+        for d in deliveries
+    ]
+
+
+@webhooks.command("failures")
+@click.option("--pending", is_flag=True, help="List deliveries still being retried instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def failures(pending: bool, as_json: bool) -> None:
+    """List webhook deliveries that failed for good (or are still retrying)."""
+    rows = _rows("pending" if pending else "failed")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no deliveries")
+    for row in rows:
+        click.echo(
+            f"{row['id']:>6}  {row['event']:<14} attempts={row['attempts']:<3} "
+            f"last={row['last_status_code'] or '-'}  {row['url']}  {row['last_error']}"
+        )
+
+
+@webhooks.command("retry")
+@click.argument("delivery_id", type=int)
+def retry(delivery_id: int) -> None:
+    """Queue a failed delivery again, now."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        raise click.ClickException(f"no webhook delivery {delivery_id}")
+    delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, utcnow()
+    db.session.commit()
+    click.echo(f"delivery {delivery_id} queued")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(webhooks)
