@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import has_request_context
+
 from app.auth.current import client_ip, user_agent
 from app.extensions import db
 from app.models import AuthEvent, User
@@ -16,6 +18,8 @@ class AuthEventKind:
     SESSION_REVOKED = "session_revoked"
     PASSWORD_CHANGED = "password_changed"
     ACCOUNT_DELETED = "account_deleted"
+    ACCOUNT_DISABLED = "account_disabled"
+    ACCOUNT_ENABLED = "account_enabled"
 
 
 def record(
@@ -25,14 +29,19 @@ def record(
     session_id: int | None = None,
     detail: str = "",
 ) -> AuthEvent:
-    """Add a session-log row for the current request (committed with the caller's change)."""
+    """Add a session-log row (committed with the caller's change).
+
+    Inside a request the row carries the client's IP and user agent; outside one (the admin
+    CLI, the signaling daemon) both are left empty and `detail` says who acted.
+    """
+    in_request = has_request_context()
     event = AuthEvent(
         kind=kind,
         user_id=user.id if user is not None else None,
         username=(user.username if user is not None else username)[:64],
         session_id=session_id,
-        ip=client_ip(),
-        user_agent=user_agent(),
+        ip=client_ip() if in_request else "",
+        user_agent=user_agent() if in_request else "",
         detail=detail[:128],
     )
     db.session.add(event)
