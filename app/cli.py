@@ -1,5 +1,0 @@
-"""Admin commands (placeholder)."""
-
-
-def init_app(app):
-    pass
