@@ -7,6 +7,7 @@ import time
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.clock import utcnow
@@ -14,7 +15,7 @@ from app.extensions import db
 from app.models import WebhookDelivery
 from app.webhooks.delivery import deliver_due
 
-webhooks = click.Group("webhooks", help="Signed webhooks for call events.")
+webhooks = AppGroup("webhooks", help="Signed webhooks for call events.")
 
 
 @webhooks.command("deliver")

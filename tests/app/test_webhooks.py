@@ -7,6 +7,7 @@ import hmac
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -24,13 +25,13 @@ class Receiver:
 
     def __init__(self, statuses: list[int]) -> None:
         self.statuses = list(statuses)
-        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.requests: list[tuple[Any, bytes]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server naming)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
+                receiver.requests.append((self.headers, body))  # case-insensitive
                 self.send_response(receiver.statuses.pop(0) if receiver.statuses else 204)
                 self.end_headers()
 
@@ -102,7 +103,7 @@ def test_call_event_is_delivered_signed_after_retries_with_backoff(
     event = json.loads(body)
     assert event["type"] == "call.ringing" and event["data"]["call"]["id"] == call_id
     assert "caller_session_id" not in event["data"], "internal routing data leaked"
-    assert headers["Chimecast-Event-Id"] == str(event["id"])
+    assert headers["ChimeCast-Event-Id"] == str(event["id"])
 
 
 def test_delivery_gives_up_after_max_attempts_and_cli_lists_and_requeues_it(
