@@ -105,6 +105,12 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
     default_url = f"sqlite:///{os.path.join(instance_path, 'chimecast.db')}"
     url = config.get("SQLALCHEMY_DATABASE_URI") or config.get("DATABASE_URL") or default_url
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(url)
+    if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Test each pooled connection before use, so a database restart costs one failed
+        # request at most instead of a restart of every process.
+        options = config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("pool_pre_ping", True)
+        options.setdefault("pool_recycle", 1800)
     if not config.get("SECRET_KEY"):
         if config.get("ENV") == "production":
             raise ConfigError("CHIMECAST_SECRET_KEY must be set in production.")

@@ -84,7 +84,8 @@ class Stack:
 
     @property
     def signaling_url(self) -> str:
-        return self.signaling_urls[0]
+        """The first daemon's URL ("" for a stack started with no daemons)."""
+        return self.signaling_urls[0] if self.signaling_urls else ""
 
     @property
     def signaling_urls(self) -> list[str]:

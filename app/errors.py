@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
@@ -77,6 +78,21 @@ def register_error_handlers(app: Flask) -> None:
         if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
         return error_response(status, code, exc.description or exc.name, headers)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_down(exc: Exception) -> Response:
+        # The pool pre-pings connections, so once the database is back the next request
+        # gets a fresh connection: no restart needed.
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            db.session.close()
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return error_response(
+            503, "database_unavailable", "The database is unavailable; retry shortly.",
+            {"Retry-After": "1"},
+        )  # fmt: skip
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

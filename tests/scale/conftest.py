@@ -55,3 +55,43 @@ def coturn(tmp_path):
         yield f"turn:127.0.0.1:{port}?transport=udp", secret, log
     finally:
         stop_process(process)
+
+
+POSTGRES_URL = os.environ.get(
+    "CHIMECAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("CHIMECAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _unavailable(what: str, error: Exception) -> None:
+    message = f"{what} is not reachable ({error}); start it as the README says"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The PostgreSQL test database (CI has it at 127.0.0.1:5432), emptied for this test."""
+    import psycopg
+
+    from tests.conftest import reset_server_database
+
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        _unavailable("PostgreSQL", exc)
+    reset_server_database(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis server (CI has it at 127.0.0.1:6379)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        _unavailable("Redis", exc)
+    return REDIS_URL
