@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
+    from app import logs
     from app.config import finalize, load_settings
 
     app.config.from_mapping(load_settings())
@@ -35,7 +35,7 @@ def register_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
     finalize(app.config, app.instance_path)  # type: ignore[arg-type]
     app.testing = app.config["ENV"] == "testing"
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(os.environ.get("CHIMECAST_LOG_LEVEL", "INFO"))
 
 
 def register_extensions(app: Flask) -> None:
@@ -48,9 +48,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app import auth, calls, ice, system, users
+    from app import auth, calls, ice, system, users, web
 
-    for package in (auth, users, calls, ice, system):
+    for package in (auth, users, calls, ice, system, web):
         app.register_blueprint(package.bp)
 
 

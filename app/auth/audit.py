@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import has_request_context
 
+from app import logs
 from app.auth.current import client_ip, user_agent
 from app.extensions import db
 from app.models import AuthEvent, User
+
+log = logging.getLogger(__name__)
 
 
 class AuthEventKind:
@@ -45,4 +50,8 @@ def record(
         detail=detail[:128],
     )
     db.session.add(event)
+    logs.event(
+        log, f"auth.{kind}", user=event.username, session=session_id, ip=event.ip,
+        detail=event.detail or None,
+    )  # fmt: skip
     return event

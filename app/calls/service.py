@@ -10,6 +10,7 @@ Errors are ApiError with stable codes; the daemon reuses the codes in its `error
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
+from app import logs
 from app.calls.schemas import CallOut
 from app.clock import utcnow
 from app.errors import ApiError
@@ -24,6 +26,8 @@ from app.events import publish
 from app.extensions import db
 from app.metrics import CALL_SETUP
 from app.models import Call, CallState, EndReason, User
+
+log = logging.getLogger(__name__)
 
 RINGING, ACTIVE, ENDED = CallState.RINGING.value, CallState.ACTIVE.value, CallState.ENDED.value
 
@@ -57,6 +61,11 @@ def get_call_for(user_id: int, call_id: int) -> Call:
 
 
 def _announce(kind: str, call: Call, **extra: Any) -> None:
+    logs.event(
+        log, kind, call=call.id, caller=call.caller and call.caller.username,
+        callee=call.callee and call.callee.username,
+        reason=call.end_reason,
+    )  # fmt: skip
     data = {
         "call": CallOut.from_call(call).model_dump(mode="json"),
         # internal routing facts for the daemon; never sent to clients as-is
