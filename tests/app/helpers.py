@@ -1,0 +1,59 @@
+"""Plain helpers for the app tests: reading rows behind the API's back."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import inspect, select
+
+from app.extensions import db
+from app.models import AuthEvent, AuthSession, Base, Call, Event, User
+
+TABLES = ("users", "sessions", "auth_events", "calls", "events", "connections")
+
+
+def rows(app: Flask, model: type[Base], **filters: Any) -> list[dict[str, Any]]:
+    """Every row of `model` matching `filters`, as dicts of column values, in id order."""
+    with app.app_context():
+        statement = select(model).filter_by(**filters).order_by(model.id)
+        found = list(db.session.scalars(statement))
+        columns = [c.key for c in inspect(model).column_attrs]
+        return [{key: getattr(obj, key) for key in columns} for obj in found]
+
+
+def counts(app: Flask) -> dict[str, int]:
+    """Row count of each table: a snapshot to prove a failed request changed nothing."""
+    models = {"users": User, "sessions": AuthSession, "auth_events": AuthEvent}
+    models |= {"calls": Call, "events": Event}
+    return {name: len(rows(app, model)) for name, model in models.items()}
+
+
+def events(app: Flask, call_id: int | None = None) -> list[tuple[str, list[int]]]:
+    """(kind, user_ids) of the outbox rows, optionally for one call."""
+    filters = {} if call_id is None else {"call_id": call_id}
+    return [(row["kind"], row["user_ids"]) for row in rows(app, Event, **filters)]
+
+
+def user_id(app: Flask, username: str) -> int:
+    return rows(app, User, username=username)[0]["id"]
+
+
+def database_text(app: Flask) -> str:
+    """Every value of every table, plus the raw bytes of the SQLite files, as one string."""
+    path = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+    with app.app_context():
+        db.session.remove()
+    connection = sqlite3.connect(path)
+    try:
+        parts = []
+        for table in TABLES:
+            for row in connection.execute(f"SELECT * FROM {table}"):  # noqa: S608
+                parts.extend(str(value) for value in row)
+    finally:
+        connection.close()
+    for file in path.parent.glob(path.name + "*"):
+        parts.append(file.read_bytes().decode("latin-1"))
+    return "\n".join(parts)
