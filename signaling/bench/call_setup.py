@@ -1,0 +1,181 @@
+"""The `setup` scenario: K calls set up the way a client does it, all at once or at a rate.
+
+Per call: `POST /call/start` (caller), `incoming` at the callee (the ring), `accept` over
+the socket, `accepted` at the caller, then the caller's offer and 4 candidates and the
+callee's answer and 4 candidates. A call is set up when both sides have everything.
+On the reference relay there is no HTTP and no ring: the negotiation starts at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from signaling.bench.load_client import BenchConn, close_all
+from signaling.bench.measure import Progress, percentiles, probe_for, scaled
+from signaling.bench.population import Population, User, answer
+from signaling.bench.relay import CANDIDATE_BODY, SDP_BODY
+
+CANDIDATES = 4
+
+
+def _negotiation(kind: str, call_id: int, to: str, index: int = 0) -> dict[str, Any]:
+    if kind == "candidate":
+        payload: dict[str, Any] = {"candidate": f"{CANDIDATE_BODY}generation 0 ufrag Zx9q {index}",
+                                   "sdpMid": "0", "sdpMLineIndex": 0}  # fmt: skip
+    else:
+        payload = {"type": kind, "sdp": SDP_BODY}
+    return {"type": kind, "call_id": call_id, "to": to, "payload": payload}
+
+
+async def _send_all(conn: BenchConn, messages: list[dict[str, Any]]) -> None:
+    for message in messages:
+        await conn.send_text(orjson.dumps(message).decode())
+
+
+class SetupRun:
+    def __init__(self, population: Population, timeout: float) -> None:
+        self.population = population
+        self.timeout = timeout
+        self.ring_ns: list[int] = []
+        self.post_ns: list[int] = []
+        self.setup_ns: list[int] = []
+        self.early_rings = 0
+        self.done = 0
+        self.failures: Counter[str] = Counter()
+        self.last_done_ns = 0
+        self.call_ids: list[int] = []
+
+    async def one(self, index: int, caller: tuple[User, BenchConn], callee: tuple[User, BenchConn],
+                  start_ns: int) -> None:  # fmt: skip
+        """Set up call `index`, starting at `start_ns` (perf_counter_ns); record its figures."""
+        delay = (start_ns - time.perf_counter_ns()) / 1e9
+        if delay > 0:
+            await asyncio.sleep(delay)
+        started = time.perf_counter_ns()
+        try:
+            await asyncio.wait_for(self._negotiate(index, caller, callee), self.timeout)
+        except Exception as exc:  # a failed call is a figure, not a crash
+            self.failures[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
+            return
+        finished = time.perf_counter_ns()
+        self.setup_ns.append(finished - started)
+        self.last_done_ns = max(self.last_done_ns, finished)
+        self.done += 1
+
+    async def _negotiate(self, index: int, caller: tuple[User, BenchConn],
+                         callee: tuple[User, BenchConn]) -> None:  # fmt: skip
+        (caller_user, caller_conn), (callee_user, callee_conn) = caller, callee
+        if self.population.target.has_api:
+            ringing = callee_conn.expect("incoming")
+            posted = time.perf_counter_ns()
+            call, returned = await self.population.start_call(caller_user, callee_user)
+            self.post_ns.append(returned - posted)
+            call_id = call["id"]
+            incoming = await ringing
+            ring = incoming["_at"] - returned
+            self.early_rings += ring < 0
+            self.ring_ns.append(max(0, ring))
+            await answer(callee_conn, caller_conn, call_id, incoming)
+        else:
+            call_id = index + 1
+        offer = callee_conn.expect("offer", call_id)
+        caller_gets = [caller_conn.expect("answer", call_id)]
+        caller_gets += [caller_conn.expect("candidate", call_id) for _ in range(CANDIDATES)]
+        callee_gets = [callee_conn.expect("candidate", call_id) for _ in range(CANDIDATES)]
+        await _send_all(caller_conn, [_negotiation("offer", call_id, callee_user.name)]
+                        + [_negotiation("candidate", call_id, callee_user.name, i)
+                           for i in range(CANDIDATES)])  # fmt: skip
+        received = await offer
+        if received.get("type") != "offer":
+            raise RuntimeError(f"callee got {received} instead of the offer")
+        await _send_all(callee_conn, [_negotiation("answer", call_id, caller_user.name)]
+                        + [_negotiation("candidate", call_id, caller_user.name, i)
+                           for i in range(CANDIDATES)])  # fmt: skip
+        for message in await asyncio.gather(*caller_gets, *callee_gets):
+            if message.get("type") not in ("answer", "candidate"):
+                raise RuntimeError(f"negotiation of call {call_id} got {message}")
+        self.call_ids.append(call_id)
+
+
+async def run_setup(
+    population: Population,
+    *,
+    calls: int,
+    rate: float,
+    timeout: float,
+    connect_concurrency: int,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Connect 2K users, then set up K calls at once (rate 0) or `rate` per second."""
+    registered = [0]
+    progress.start("users registered", 2 * calls, lambda: registered[0])
+    try:
+        users = await population.users(
+            2 * calls, lambda: registered.__setitem__(0, registered[0] + 1)
+        )
+    finally:
+        progress.stop()
+    conns = [BenchConn(population.target.signaling_url, u.token) for u in users]
+    limit = asyncio.Semaphore(connect_concurrency)
+    opened = [0]
+
+    async def open_one(conn: BenchConn) -> None:
+        async with limit:
+            await conn.open(timeout=30)
+            opened[0] += 1
+
+    progress.start("connections", len(conns), lambda: opened[0])
+    try:
+        await asyncio.gather(*(open_one(c) for c in conns))
+    finally:
+        progress.stop()
+    probe = probe_for(population.target.server_pid)
+    run = SetupRun(population, timeout)
+    before = probe.sample()
+    t0 = time.perf_counter_ns()
+    step = int(1e9 / rate) if rate > 0 else 0
+    progress.start("calls set up", calls, lambda: run.done + sum(run.failures.values()))
+    try:
+        await asyncio.gather(
+            *(
+                run.one(
+                    i,
+                    (users[2 * i], conns[2 * i]),
+                    (users[2 * i + 1], conns[2 * i + 1]),
+                    t0 + i * step,
+                )
+                for i in range(calls)
+            )  # fmt: skip
+        )
+    finally:
+        progress.stop()
+    after = probe.sample()
+    if population.target.has_api:
+        by_call = {cid: conns[2 * i] for i, cid in enumerate(run.call_ids)}
+        await asyncio.gather(*(c.request({"type": "hangup", "call_id": cid}, f"h{cid}", 30)
+                               for cid, c in by_call.items()), return_exceptions=True)  # fmt: skip
+    await close_all(conns)
+    return {
+        "scenario": "setup",
+        "target": population.target.name,
+        "calls": calls,
+        "mode": "rate" if rate > 0 else "at_once",
+        "rate_offered": rate or None,
+        "completed": run.done,
+        "failures": sum(run.failures.values()),
+        "failure_kinds": dict(run.failures),
+        "complete_all_s": round((run.last_done_ns - t0) / 1e9, 3) if run.done else None,
+        "setup_ms": scaled(percentiles(run.setup_ns), 1e-6),
+        "ring_ms": scaled(percentiles(run.ring_ns), 1e-6) if run.ring_ns else None,
+        "rings_before_post_returned": run.early_rings if run.ring_ns else None,
+        "post_ms": scaled(percentiles(run.post_ns), 1e-6) if run.post_ns else None,
+        "server_cpu_s": round(after.cpu_seconds - before.cpu_seconds, 3)
+        if before and after
+        else None,
+        "server_rss_mb": round(after.rss_bytes / 2**20, 2) if after else None,
+    }

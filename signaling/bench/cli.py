@@ -1,0 +1,225 @@
+"""`chimecast-bench`: load a ChimeCast signaling deployment and report what it costs.
+
+    chimecast-bench relay --pairs 50 --messages 2000            # own temporary system
+    chimecast-bench relay --rate 1000 --reference --json         # plus the bare relay, ratios
+    chimecast-bench capacity --connections 10000 --hold 60 \\
+        --web-url http://127.0.0.1:8000 --signaling-url ws://127.0.0.1:8001/ws --server-pid 1234
+
+Every scenario is bounded in count and time and stops by itself. The exit status is 0
+when every message and connection made it, 1 when some were lost or failed, 2 on misuse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from signaling.bench import report
+from signaling.bench.measure import Progress
+from signaling.bench.population import Population
+from signaling.bench.target import (
+    OwnSystem,
+    ReferenceRelay,
+    Running,
+    Target,
+    fd_limit,
+    raise_fd_limit,
+)
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_argument_group("where to run (default: a temporary system on SQLite)")
+    where.add_argument("--web-url", help="a running system's HTTP API, e.g. http://127.0.0.1:8000")
+    where.add_argument("--signaling-url", help="its WebSocket, e.g. ws://127.0.0.1:8001/ws")
+    where.add_argument(
+        "--server-pid", type=int, help="the signaling daemon's pid (CPU and RSS from /proc)"
+    )
+    where.add_argument("--reference", action="store_true",
+                       help="also run against a bare gevent-websocket relay and print ratios")  # fmt: skip
+    where.add_argument(
+        "--reference-only", action="store_true", help="run against the bare relay only"
+    )
+    where.add_argument("--env", type=_env_pair, action="append", default=[], metavar="KEY=VALUE",
+                       help="extra CHIMECAST_* setting for the temporary system (repeatable)")  # fmt: skip
+    where.add_argument("--logs", type=Path, help="keep the temporary system's logs in this folder")
+    out = common.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print one JSON line per result")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    common.add_argument(
+        "--http-concurrency", type=int, default=32, help="HTTP requests in flight (default 32)"
+    )
+
+    parser = argparse.ArgumentParser(prog="chimecast-bench", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="scenario", required=True)
+    relay = sub.add_parser("relay", parents=[common], help="N call pairs relaying M messages each")
+    relay.add_argument("--pairs", type=int, default=50)
+    relay.add_argument("--messages", type=int, default=1000, help="messages each client sends")
+    relay.add_argument(
+        "--rate", type=float, default=0, help="total msgs/s offered (open loop); 0 = closed loop"
+    )
+    relay.add_argument(
+        "--window", type=int, default=4, help="closed loop: unacknowledged messages per client"
+    )
+    relay.add_argument(
+        "--runs", type=int, default=1, help="repeat on the same server (memory across runs)"
+    )
+    relay.add_argument(
+        "--timeout", type=float, default=120, help="bound on each run's relay phase, s"
+    )
+    capacity = sub.add_parser("capacity", parents=[common], help="C idle authenticated connections")
+    capacity.add_argument("--connections", type=int, default=1000)
+    capacity.add_argument(
+        "--per-user", type=int, default=1, help="connections per user (default 1)"
+    )
+    capacity.add_argument("--concurrency", type=int, default=100, help="handshakes in flight")
+    capacity.add_argument("--hold", type=float, default=30, help="seconds to hold them idle")
+    setup = sub.add_parser("setup", parents=[common], help="K calls set up at once or at a rate")
+    setup.add_argument("--calls", type=int, default=100)
+    setup.add_argument(
+        "--rate", type=float, default=0, help="call starts/s (open loop); 0 = all at once"
+    )
+    setup.add_argument("--timeout", type=float, default=60, help="bound on each call's setup, s")
+    setup.add_argument(
+        "--concurrency", type=int, default=100, help="handshakes in flight while connecting"
+    )
+    media = sub.add_parser(
+        "media", parents=[common], help="a few aiortc pairs through the full stack"
+    )
+    media.add_argument("--pairs", type=int, default=2)
+    media.add_argument("--timeout", type=float, default=30, help="bound on each pair, s")
+    return parser
+
+
+def targets(args: argparse.Namespace) -> list[Any]:
+    """Context managers, each yielding a Target, in the order they are measured."""
+    chosen: list[Any] = []
+    if not args.reference_only:
+        if args.web_url:
+            chosen.append(Running(args.web_url, args.signaling_url, args.server_pid))
+        else:
+            chosen.append(OwnSystem(dict(args.env), args.logs))
+    if args.reference or args.reference_only:
+        chosen.append(ReferenceRelay())
+    return chosen
+
+
+async def scenario(
+    args: argparse.Namespace, target: Target, progress: Progress
+) -> list[dict[str, Any]]:
+    """Run the chosen scenario on one target; every result dict it produced."""
+    pool = ThreadPoolExecutor(max_workers=args.http_concurrency, thread_name_prefix="bench-http")
+    population = Population(target, pool)
+    try:
+        if args.scenario == "relay":
+            return await _relay(args, population, progress)
+        if args.scenario == "capacity":
+            from signaling.bench.capacity import run_capacity
+
+            return [await run_capacity(population, connections=args.connections, per_user=args.per_user,
+                                       concurrency=args.concurrency, hold=args.hold, progress=progress)]  # fmt: skip
+        if args.scenario == "setup":
+            from signaling.bench.call_setup import run_setup
+
+            return [await run_setup(population, calls=args.calls, rate=args.rate, timeout=args.timeout,
+                                    connect_concurrency=args.concurrency, progress=progress)]  # fmt: skip
+        from signaling.bench.media import run_media
+
+        return [
+            await run_media(population, pairs=args.pairs, timeout=args.timeout, progress=progress)
+        ]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _relay(
+    args: argparse.Namespace, population: Population, progress: Progress
+) -> list[dict[str, Any]]:
+    from signaling.bench.relay import run_relay
+
+    users = await population.users(2 * args.pairs)
+    results = []
+    for run in range(1, args.runs + 1):
+        result = await run_relay(population, users, messages=args.messages, rate=args.rate,
+                                 window=args.window, timeout=args.timeout, progress=progress)  # fmt: skip
+        if args.runs > 1:
+            result["run"] = run
+        results.append(result)
+        emit(args, result)
+    if args.runs > 1:
+        closed = [r["server_rss_mb_after_close"] for r in results]
+        known = None not in closed
+        summary = {
+            "scenario": "relay-memory",
+            "target": population.target.name,
+            "runs": args.runs,
+            "rss_mb_after_close": closed,
+            "growth_mb": round(closed[-1] - closed[0], 2) if known else None,
+            "growth_after_warmup_mb": round(closed[-1] - closed[1], 2) if known else None,
+        }
+        results.append(summary)
+        emit(args, summary)
+    return results
+
+
+def emit(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    print(report.as_json(result) if args.json else report.human(result), flush=True)
+
+
+def failed(result: dict[str, Any]) -> bool:
+    return bool(result.get("lost") or result.get("failures") or result.get("dropped_during_hold"))
+
+
+async def run(args: argparse.Namespace) -> int:
+    progress = Progress(enabled=not args.no_progress)
+    by_target: dict[str, dict[str, Any]] = {}
+    status = 0
+    for manager in targets(args):
+        progress.note(f"chimecast-bench: starting {type(manager).__name__} ...")
+        with manager as target:
+            for note in target.notes:
+                progress.note(f"chimecast-bench: {target.name}: {note}")
+            results = await scenario(args, target, progress)
+        for result in results:
+            if args.scenario != "relay":
+                emit(args, result)
+            status |= failed(result)
+        by_target[target.name] = results[0]
+    if {"chimecast", "reference"} <= by_target.keys():
+        emit(args, report.ratios(by_target["chimecast"], by_target["reference"]))
+    return int(status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.web_url) != bool(args.signaling_url):
+        parser.error("--web-url and --signaling-url go together")
+    if args.reference_only and args.web_url:
+        parser.error("--reference-only runs its own relay; drop --web-url/--signaling-url")
+    message = raise_fd_limit()
+    print(f"chimecast-bench: {message}", file=sys.stderr)
+    needed = (
+        getattr(args, "connections", 0)
+        or 2 * getattr(args, "calls", 0)
+        or 2 * getattr(args, "pairs", 0)
+    )
+    if needed + 200 > fd_limit():
+        print(f"chimecast-bench: WARNING: {needed} connections need about {needed + 200} file "
+              f"descriptors but the limit is {fd_limit()}; expect 'Too many open files'",
+              file=sys.stderr)  # fmt: skip
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run(args))
+    return 130

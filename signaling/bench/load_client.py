@@ -1,0 +1,143 @@
+"""A lean signaling connection for load: asyncio + `websockets`, orjson, no per-message locks.
+
+`signaling.client.SignalingClient` is built for tests (a condition variable woken for
+every message); here a relayed message goes straight to a callback with its arrival time,
+and control messages (`welcome`, `incoming`, `ack`...) resolve futures registered with
+`expect()` before they arrive, or wait in a small buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import websockets
+from websockets.asyncio.client import connect
+
+RELAYED = frozenset({"offer", "answer", "candidate"})
+RelayHandler = Callable[[dict[str, Any], int], None]
+
+
+class BenchConn:
+    """One authenticated connection. `on_relay(message, arrival_ns)` gets relayed messages."""
+
+    def __init__(self, url: str, token: str, on_relay: RelayHandler | None = None) -> None:
+        self.url = url
+        self.token = token
+        self.on_relay = on_relay
+        self.welcome: dict[str, Any] = {}
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self._ws: Any = None
+        self._reader: asyncio.Task | None = None
+        self._waiters: list[tuple[str | None, Any, Any, asyncio.Future]] = []
+        self._buffer: deque[dict[str, Any]] = deque(maxlen=256)
+
+    async def open(self, timeout: float = 10) -> dict[str, Any]:
+        """Connect, send `hello`, and return `welcome` (raises on timeout, close or refusal)."""
+        async with asyncio.timeout(timeout):
+            self._ws = await connect(
+                self.url,
+                compression=None,  # gevent-websocket has no permessage-deflate
+                ping_interval=None,  # the server pings idle connections; the client answers
+                proxy=None,
+                max_queue=None,
+                close_timeout=2,
+                open_timeout=None,
+            )
+            self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+            welcome = self.expect("welcome")
+            await self._ws.send(
+                '{"type":"hello","id":1,"token":' + orjson.dumps(self.token).decode() + "}"
+            )
+            self.welcome = await welcome
+        return self.welcome
+
+    async def _read_loop(self) -> None:
+        try:
+            async for raw in self._ws:
+                arrived = time.perf_counter_ns()
+                message = orjson.loads(raw)
+                if self.on_relay is not None and message.get("type") in RELAYED:
+                    self.on_relay(message, arrived)
+                    continue
+                message["_at"] = arrived  # arrival time, for latency figures
+                if not self._resolve(message):
+                    self._buffer.append(message)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self._ws.close_code
+            self.closed.set()
+            for *_, future in self._waiters:
+                if not future.done():
+                    future.set_exception(ConnectionError(f"closed with {self.close_code}"))
+            self._waiters.clear()
+
+    def _resolve(self, message: dict[str, Any]) -> bool:
+        for index, (type_, call_id, ref, future) in enumerate(self._waiters):
+            if (
+                (type_ is None or message.get("type") == type_ or message.get("type") == "error")
+                and (call_id is None or message.get("call_id") == call_id)
+                and (ref is None or message.get("ref") == ref)
+            ):
+                del self._waiters[index]
+                if not future.done():
+                    future.set_result(message)
+                return True
+        return False
+
+    def expect(self, type_: str | None, call_id: Any = None, ref: Any = None) -> asyncio.Future:
+        """A future for the next message of `type_` (and call, and ref), or an `error` for it.
+
+        A match that already arrived resolves it at once. Register before causing the event.
+        """
+        future = asyncio.get_running_loop().create_future()
+        for message in self._buffer:
+            if (
+                (type_ is None or message.get("type") == type_)
+                and (call_id is None or message.get("call_id") == call_id)
+                and (ref is None or message.get("ref") == ref)
+            ):
+                self._buffer.remove(message)
+                future.set_result(message)
+                return future
+        if self.closed.is_set():
+            future.set_exception(ConnectionError(f"closed with {self.close_code}"))
+        else:
+            self._waiters.append((type_, call_id, ref, future))
+        return future
+
+    async def send_text(self, text: str) -> None:
+        await self._ws.send(text)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self._ws.send(orjson.dumps(message).decode())
+
+    async def request(self, message: dict[str, Any], ref: str, timeout: float = 10) -> dict:
+        """Send `message` with id `ref` and return the reply that carries it (ack or error)."""
+        reply = self.expect(None, ref=ref)
+        await self.send({**message, "id": ref})
+        return await asyncio.wait_for(reply, timeout)
+
+    @property
+    def open_now(self) -> bool:
+        return self._ws is not None and not self.closed.is_set()
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+
+async def close_all(conns: list[BenchConn], batch: int = 500) -> None:
+    """Close connections a batch at a time (closing 10,000 at once floods the server)."""
+    for start in range(0, len(conns), batch):
+        await asyncio.gather(
+            *(c.close() for c in conns[start : start + batch]), return_exceptions=True
+        )
