@@ -1,0 +1,224 @@
+// Entry point: sign in, find people, call history, and wiring of signaling and the phone.
+
+import { ApiError, api, session } from "./api.js";
+import { Phone } from "./phone.js";
+import { Signaling } from "./signaling.js";
+import { $, banner, clearNotice, currentScreen, notice, renderHistory, renderUsers, setText, showMessage, showScreen } from "./ui.js";
+
+const state = { me: null, signaling: null, phone: null, config: null, searchResults: [] };
+
+// For tests and debugging: the live peer connection and call, never the token.
+window.__chimecast = {
+  get pc() {
+    return state.phone?.session?.pc ?? null;
+  },
+  get call() {
+    const call = state.phone?.call;
+    return call ? { id: call.id, peer: call.peer, role: call.role, state: call.state } : null;
+  },
+  get ringtone() {
+    return state.phone?.ringtone.state ?? null;
+  },
+  get signaling() {
+    const s = state.signaling;
+    return s ? { ready: s.ready, attempt: s.attempt, url: s.url } : null;
+  },
+  /** Close the socket as a network drop would (tests of the reconnect path). */
+  dropSignaling() {
+    state.signaling?.ws?.close(4000, "test drop");
+  },
+};
+
+async function boot() {
+  bindForms();
+  try {
+    state.config = await api.clientConfig();
+  } catch (err) {
+    notice(err.message, { kind: "error", ms: 0 });
+  }
+  if (session.token) {
+    try {
+      const me = await api.me();
+      return signedIn(me);
+    } catch (err) {
+      session.token = null;
+      if (!(err instanceof ApiError && err.status === 401)) notice(err.message, { kind: "error" });
+    }
+  }
+  showScreen("auth", "login-username");
+}
+
+function bindForms() {
+  $("login-form").addEventListener("submit", onLogin);
+  $("register-form").addEventListener("submit", onRegister);
+  $("search-form").addEventListener("submit", onSearch);
+  $("history-refresh").addEventListener("click", () => refreshHistory());
+  $("logout-button").addEventListener("click", onLogout);
+  $("reconnect-now").addEventListener("click", () => state.signaling?.retryNow());
+}
+
+async function onLogin(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const username = $("login-username").value.trim();
+  const password = $("login-password").value;
+  showMessage("login-error", "");
+  if (!username || !password) {
+    showMessage("login-error", "Enter your username and password.");
+    return;
+  }
+  await busy(form, async () => {
+    try {
+      const answer = await api.login(username, password);
+      session.token = answer.token;
+      $("login-password").value = "";
+      signedIn(answer.user);
+    } catch (err) {
+      showMessage("login-error", err.message);
+    }
+  });
+}
+
+async function onRegister(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const username = $("register-username").value.trim();
+  const password = $("register-password").value;
+  const displayName = $("register-display-name").value.trim();
+  showMessage("register-error", "");
+  showMessage("register-ok", "");
+  await busy(form, async () => {
+    try {
+      const user = await api.register(username, password, displayName);
+      $("register-password").value = "";
+      $("login-username").value = user.username;
+      showMessage("register-ok", `Account “${user.username}” created. Log in to start calling.`);
+      $("login-password").focus();
+    } catch (err) {
+      showMessage("register-error", err.message);
+    }
+  });
+}
+
+/** Disable a form's controls while `work` runs. */
+async function busy(form, work) {
+  const controls = [...form.elements];
+  controls.forEach((c) => (c.disabled = true));
+  form.setAttribute("aria-busy", "true");
+  try {
+    await work();
+  } finally {
+    controls.forEach((c) => (c.disabled = false));
+    form.removeAttribute("aria-busy");
+  }
+}
+
+function signalingUrl() {
+  if (state.config?.signaling_url) return state.config.signaling_url;
+  const url = new URL("/ws", window.location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+}
+
+function signedIn(user) {
+  state.me = user;
+  setText("me-name", user.display_name ? `${user.display_name} (@${user.username})` : user.username);
+  $("me-box").hidden = false;
+  const signaling = new Signaling(signalingUrl(), () => session.token);
+  state.signaling = signaling;
+  state.phone = new Phone({ signaling, me: user.username, onIdle: goHome });
+  // After a login click the page has a user gesture, so the ringtone's AudioContext can
+  // start now; a reloaded page gets one at its first click or key press.
+  state.phone.ringtone.unlock();
+  signaling.addEventListener("status", onSignalingStatus);
+  signaling.addEventListener("auth-lost", () => signedOut("Your session has ended. Please log in again."));
+  signaling.addEventListener("session_revoked", () => signedOut("You were logged out."));
+  signaling.addEventListener("presence", onPresence);
+  signaling.start();
+  // Any click can start audio later (a reloaded page has had no gesture yet).
+  document.addEventListener("pointerdown", () => state.phone?.ringtone.unlock(), { once: true });
+  document.addEventListener("keydown", () => state.phone?.ringtone.unlock(), { once: true });
+  goHome();
+}
+
+function goHome() {
+  if (!state.me) return;
+  if (!state.phone?.call && currentScreen() !== "home") showScreen("home", "search-input");
+  refreshHistory();
+}
+
+let historyRequest = 0;
+
+async function refreshHistory() {
+  const ticket = ++historyRequest;
+  try {
+    const page = await api.history();
+    if (ticket === historyRequest && state.me) {
+      renderHistory(page.items, state.me.username, (username) => state.phone.dial(username));
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) signedOut("Your session has ended. Please log in again.");
+  }
+}
+
+async function onSearch(event) {
+  event.preventDefault();
+  const q = $("search-input").value.trim();
+  showMessage("search-error", "");
+  try {
+    const { items } = await api.searchUsers(q);
+    state.searchResults = items;
+    renderUsers(items, state.me.username, (username) => {
+      const user = items.find((u) => u.username === username);
+      state.phone.dial(username, user?.display_name);
+    });
+  } catch (err) {
+    showMessage("search-error", err.message);
+  }
+}
+
+function onPresence(event) {
+  const { user, presence } = event.detail;
+  const item = document.querySelector(`#search-results [data-username="${CSS.escape(user)}"] .presence`);
+  if (item) {
+    item.className = `presence presence-${presence}`;
+    item.textContent = { online: "Online", in_call: "In a call", offline: "Offline" }[presence] ?? presence;
+  }
+}
+
+function onSignalingStatus(event) {
+  const { state: status, retryIn } = event.detail;
+  if (status === "open" || status === "closed" || status === "connecting") {
+    banner(null);
+    return;
+  }
+  if (status === "reconnecting") {
+    const seconds = retryIn ? ` in ${Math.max(1, Math.round(retryIn / 1000))} s` : "";
+    banner(`Connection to the call server lost. Reconnecting${seconds}…`);
+  }
+}
+
+async function onLogout() {
+  try {
+    await api.logout();
+  } catch {
+    // the token is dropped locally either way
+  }
+  signedOut("You are logged out.");
+}
+
+function signedOut(message) {
+  state.phone?.destroy();
+  state.signaling?.stop();
+  state.phone = state.signaling = state.me = null;
+  session.token = null;
+  $("me-box").hidden = true;
+  $("search-results").replaceChildren();
+  $("history-list").replaceChildren();
+  banner(null);
+  clearNotice();
+  if (message) notice(message);
+  showScreen("auth", "login-username");
+}
+
+boot();

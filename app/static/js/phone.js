@@ -1,0 +1,398 @@
+// The call lifecycle on this device: dialing, ringing, in call, and back to idle.
+//
+// Call control goes through the HTTP API (it works while the socket reconnects); the
+// server's events (PROTOCOL.md) drive every state change, so both sides stay in step.
+
+import { ApiError, api } from "./api.js";
+import { CallSession, getLocalMedia } from "./call.js";
+import { describeQuality } from "./stats.js";
+import { $, CallTimer, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
+import { Ringtone } from "./ringtone.js";
+
+const END_EVENTS = ["ended", "declined", "cancelled", "missed", "busy"];
+const NEGOTIATION = ["offer", "answer", "candidate"];
+
+export class Phone {
+  /** `me`: my username; `onIdle()`: called whenever a call is over (refresh history). */
+  constructor({ signaling, me, onIdle }) {
+    this.signaling = signaling;
+    this.me = me;
+    this.onIdle = onIdle;
+    this.call = null; // {id, peer, name, role, state, media, session, early}
+    this.ringtone = new Ringtone();
+    this.timer = new CallTimer("call-timer");
+    this.handlers = [];
+    this.listen("incoming", (m) => this.onIncoming(m));
+    this.listen("ringing", (m) => this.onRinging(m));
+    this.listen("accepted", (m) => this.onAccepted(m));
+    this.listen("answered_elsewhere", (m) => this.onAnsweredElsewhere(m));
+    for (const type of END_EVENTS) this.listen(type, (m) => this.onEnd(m));
+    for (const type of NEGOTIATION) this.listen(type, (m) => this.onNegotiation(m));
+    this.listen("peer_disconnected", (m) => this.onPeerDisconnected(m));
+    this.listen("peer_reconnected", (m) => this.onPeerReconnected(m));
+    this.listen("welcome", (m) => this.onWelcome(m));
+    this.listen("error", (m) => console.warn("signaling error", m.code, m.message));
+    this.bindButtons();
+  }
+
+  listen(type, handler) {
+    const wrapped = (event) => handler(event.detail);
+    this.signaling.addEventListener(type, wrapped);
+    this.handlers.push([type, wrapped]);
+  }
+
+  bindButtons() {
+    const bind = (id, fn) => {
+      const handler = () => fn.call(this);
+      $(id).addEventListener("click", handler);
+      this.handlers.push([null, handler, id]);
+    };
+    bind("cancel-button", this.hangup);
+    bind("hangup-button", this.hangup);
+    bind("accept-button", this.accept);
+    bind("decline-button", this.decline);
+    bind("mute-button", this.toggleMic);
+    bind("camera-button", this.toggleCamera);
+  }
+
+  /** Detach from the page (logout). */
+  destroy() {
+    this.teardown();
+    for (const [type, handler, id] of this.handlers) {
+      if (type) this.signaling.removeEventListener(type, handler);
+      else $(id).removeEventListener("click", handler);
+    }
+  }
+
+  get session() {
+    return this.call?.session ?? null;
+  }
+
+  /** Does a server message concern my current call? Adopts the id while still dialing. */
+  matches(message) {
+    const call = this.call;
+    if (!call) return false;
+    if (call.id === message.call_id) return true;
+    const record = message.call ?? {};
+    const peer = record.caller === this.me ? record.callee : record.caller;
+    if (call.id == null && peer === call.peer) {
+      call.id = message.call_id;
+      return true;
+    }
+    return false;
+  }
+
+  // --- Outgoing -------------------------------------------------------------------------
+
+  async dial(username, displayName = "") {
+    if (this.call) {
+      notice("Finish the current call first.", { kind: "error" });
+      return;
+    }
+    this.ringtone.unlock();
+    const call = { id: null, peer: username, name: displayName || username, role: "caller" };
+    call.state = "dialing";
+    call.early = [];
+    call.media = getLocalMedia();
+    this.call = call;
+    setText("outgoing-title", call.name);
+    setText("outgoing-status", "Calling…");
+    showScreen("outgoing", "cancel-button");
+    call.media.then(({ stream }) => {
+      if (this.call === call && stream) $("preview-video").srcObject = stream;
+    });
+    try {
+      const answer = await api.startCall(username);
+      if (this.call !== call) {
+        // Hung up before the server answered: cancel the call that was just created.
+        if (call.id == null) api.endCall(answer.call.id).catch(() => {});
+        return;
+      }
+      call.id = call.id ?? answer.call.id;
+      if (answer.outcome === "merged") setText("outgoing-status", "Connecting…");
+      else if (call.state === "dialing") setText("outgoing-status", "Ringing…");
+    } catch (err) {
+      if (this.call !== call) return;
+      const busy = err instanceof ApiError && err.code === "callee_busy";
+      this.teardown();
+      notice(busy ? `${call.name} is in another call.` : err.message, { kind: "error" });
+      this.onIdle();
+    }
+  }
+
+  onRinging(message) {
+    if (!this.matches(message) || this.call.state !== "dialing") return;
+    setText("outgoing-status", "Ringing…");
+  }
+
+  // --- Incoming -------------------------------------------------------------------------
+
+  onIncoming(message) {
+    if (this.call) return; // busy on this device: let it ring elsewhere or be missed
+    const call = { id: message.call_id, peer: message.from, name: message.from };
+    Object.assign(call, { role: "callee", state: "incoming", early: [] });
+    this.call = call;
+    setText("incoming-title", call.name);
+    setText("incoming-username", `@${message.from}`);
+    showScreen("incoming", "accept-button");
+    this.ringtone.start();
+    api.user(message.from).then(
+      (user) => {
+        if (this.call !== call || !user.display_name) return;
+        call.name = user.display_name;
+        setText("incoming-title", call.name);
+      },
+      () => {},
+    );
+  }
+
+  async accept() {
+    const call = this.call;
+    if (!call || call.state !== "incoming") return;
+    call.state = "answering";
+    this.ringtone.stop();
+    $("accept-button").disabled = $("decline-button").disabled = true;
+    call.media = getLocalMedia(); // before the offer arrives, so the answer carries our tracks
+    try {
+      await api.acceptCall(call.id);
+    } catch (err) {
+      if (this.call !== call) return;
+      this.teardown();
+      notice(err.message, { kind: "error" });
+      this.onIdle();
+      return;
+    } finally {
+      $("accept-button").disabled = $("decline-button").disabled = false;
+    }
+    if (this.call === call) await this.startMedia();
+  }
+
+  async decline() {
+    const call = this.call;
+    if (!call || call.state !== "incoming") return;
+    this.teardown();
+    notice(`You declined the call from ${call.name}.`);
+    this.onIdle();
+    try {
+      await api.declineCall(call.id);
+    } catch (err) {
+      notice(err.message, { kind: "error" });
+    }
+    this.onIdle();
+  }
+
+  onAnsweredElsewhere(message) {
+    if (!this.matches(message) || this.call.state !== "incoming") return;
+    this.teardown();
+    notice("Answered on another device.");
+    this.onIdle();
+  }
+
+  // --- In call --------------------------------------------------------------------------
+
+  onAccepted(message) {
+    if (!this.matches(message)) return;
+    const call = this.call;
+    if (call.session || call.state === "active" || call.state === "answering") return;
+    call.role = message.call?.caller === this.me ? "caller" : "callee";
+    this.startMedia();
+  }
+
+  async startMedia() {
+    const call = this.call;
+    call.state = "active";
+    this.ringtone.stop();
+    setText("call-title", call.name);
+    setText("call-quality-text", "Connecting…");
+    $("call-quality").dataset.level = "unknown";
+    showMessage("call-status", "Connecting…");
+    showScreen("call", "hangup-button");
+    this.timer.start();
+    call.media ??= getLocalMedia();
+    const [{ stream, error }, iceServers] = await Promise.all([call.media, this.iceServers()]);
+    if (this.call !== call) {
+      stream?.getTracks().forEach((t) => t.stop());
+      return;
+    }
+    call.stream = stream;
+    if (error) notice(`Camera or microphone unavailable: ${error.message}`, { kind: "error" });
+    $("local-video").srcObject = stream;
+    this.updateToggles();
+    const session = new CallSession({
+      callId: call.id,
+      peer: call.peer,
+      isOfferer: call.role === "caller",
+      signaling: this.signaling,
+      iceServers,
+      localStream: stream,
+    });
+    call.session = session;
+    this.wireSession(session);
+    session.createPeer();
+    for (const message of call.early.splice(0)) session.handleSignal(message);
+    if (session.isOfferer) session.offer();
+  }
+
+  async iceServers() {
+    try {
+      return (await api.iceServers()).ice_servers;
+    } catch {
+      return this.signaling.welcome?.ice_servers ?? [];
+    }
+  }
+
+  wireSession(session) {
+    session.addEventListener("remote-stream", (e) => {
+      const video = $("remote-video");
+      if (video.srcObject !== e.detail) video.srcObject = e.detail;
+    });
+    session.addEventListener("state", (e) => {
+      if (e.detail === "connected") showMessage("call-status", "");
+      else if (e.detail === "failed") showMessage("call-status", "Connection lost. Retrying…");
+      else if (e.detail === "disconnected") showMessage("call-status", "Connection unstable…");
+    });
+    session.addEventListener("quality", (e) => {
+      $("call-quality").dataset.level = e.detail.level;
+      $("call-quality").dataset.path = e.detail.path ?? "";
+      setText("call-quality-text", describeQuality(e.detail));
+    });
+    session.addEventListener("stats-report", (e) => {
+      this.signaling.send({ type: "stats", call_id: session.callId, id: "stats", payload: e.detail });
+    });
+  }
+
+  onNegotiation(message) {
+    if (!this.matches(message) || message.from !== this.call.peer) return;
+    if (this.call.session) this.call.session.handleSignal(message);
+    else this.call.early.push(message); // before our peer connection exists
+  }
+
+  onPeerDisconnected(message) {
+    if (!this.matches(message)) return;
+    const grace = message.grace_seconds ? ` Waiting up to ${message.grace_seconds} s…` : "";
+    showMessage("call-status", `${this.call.name}’s connection dropped.${grace}`);
+  }
+
+  onPeerReconnected(message) {
+    if (!this.matches(message)) return;
+    showMessage("call-status", "");
+    this.session?.restartIce(); // their network path may have changed
+  }
+
+  toggleMic() {
+    const track = this.call?.stream?.getAudioTracks()[0];
+    if (track) track.enabled = !track.enabled;
+    this.updateToggles();
+  }
+
+  toggleCamera() {
+    const track = this.call?.stream?.getVideoTracks()[0];
+    if (track) track.enabled = !track.enabled;
+    this.updateToggles();
+  }
+
+  updateToggles() {
+    const stream = this.call?.stream;
+    const audio = stream?.getAudioTracks()[0];
+    const video = stream?.getVideoTracks()[0];
+    const mute = $("mute-button");
+    const camera = $("camera-button");
+    mute.disabled = !audio;
+    camera.disabled = !video;
+    mute.setAttribute("aria-pressed", String(Boolean(audio && !audio.enabled)));
+    mute.textContent = audio && !audio.enabled ? "Unmute" : "Mute";
+    camera.setAttribute("aria-pressed", String(Boolean(video && !video.enabled)));
+    camera.textContent = video && !video.enabled ? "Camera on" : "Camera off";
+    $("local-video").classList.toggle("off", Boolean(video && !video.enabled));
+  }
+
+  // --- Ending ---------------------------------------------------------------------------
+
+  /** Hang up an active call, or cancel one that is still ringing. */
+  async hangup() {
+    const call = this.call;
+    if (!call) return;
+    const seconds = call.state === "active" ? this.timer.seconds : null;
+    this.teardown();
+    notice(seconds == null ? "Call cancelled." : `Call ended · ${formatDuration(seconds)}`);
+    this.onIdle();
+    if (call.id == null) return; // POST /call/start has not answered yet; dial() will see
+    try {
+      await api.endCall(call.id);
+    } catch (err) {
+      notice(err.message, { kind: "error" });
+    }
+    this.onIdle();
+  }
+
+  onEnd(message) {
+    if (!this.matches(message)) return;
+    const call = this.call;
+    const wasActive = call.state === "active";
+    this.teardown();
+    notice(this.endText(message.type, call, message.call ?? {}, wasActive));
+    this.onIdle();
+  }
+
+  endText(type, call, record, wasActive) {
+    const name = call.name;
+    if (type === "ended") {
+      const lost = record.end_reason === "connection_lost" ? " (connection lost)" : "";
+      const seconds = record.duration_seconds ?? (wasActive ? this.timer.seconds : 0);
+      return `Call with ${name} ended${lost} · ${formatDuration(seconds)}`;
+    }
+    const caller = call.role === "caller";
+    if (type === "declined") return caller ? `${name} declined the call.` : "Call declined.";
+    if (type === "missed") return caller ? `${name} did not answer.` : `Missed call from ${name}.`;
+    if (type === "cancelled") return caller ? "Call cancelled." : `Missed call from ${name}.`;
+    if (type === "busy") return `${name} is in another call.`;
+    return "Call ended.";
+  }
+
+  /** A socket (re)connected: reconcile with the server's list of my live calls. */
+  onWelcome(welcome) {
+    const calls = welcome.calls ?? [];
+    const call = this.call;
+    if (call && call.id != null && call.state !== "dialing") {
+      const live = calls.find((c) => c.call_id === call.id);
+      if (!live) {
+        this.teardown();
+        notice(`The call with ${call.name} ended while you were offline.`);
+        this.onIdle();
+      } else if (welcome.reconnected && live.peer_online) {
+        this.session?.restartIce(); // our own path may have changed
+      }
+      return;
+    }
+    if (call) return;
+    // A fresh page (reload) while a call is still live: pick it up again.
+    const ringing = calls.find((c) => c.state === "ringing" && c.role === "callee");
+    if (ringing) {
+      this.onIncoming({ call_id: ringing.call_id, from: ringing.peer });
+      return;
+    }
+    const active = calls.find((c) => c.state === "active");
+    if (active) this.rejoin(active);
+  }
+
+  rejoin(entry) {
+    this.ringtone.unlock();
+    const isCaller = entry.call?.caller ? entry.call.caller === this.me : entry.role === "caller";
+    this.call = { id: entry.call_id, peer: entry.peer, name: entry.peer, early: [] };
+    this.call.role = isCaller ? "caller" : "callee";
+    this.startMedia();
+  }
+
+  teardown() {
+    const call = this.call;
+    this.call = null;
+    this.ringtone.stop();
+    this.timer.stop();
+    if (!call) return;
+    call.session?.close();
+    call.stream?.getTracks().forEach((t) => t.stop());
+    call.media?.then(({ stream }) => stream?.getTracks().forEach((t) => t.stop()));
+    for (const id of ["remote-video", "local-video", "preview-video"]) $(id).srcObject = null;
+    showMessage("call-status", "");
+  }
+}

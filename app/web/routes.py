@@ -1,0 +1,76 @@
+"""GET / (the web client page) and GET /client-config (what a client needs to connect).
+
+The page is static HTML plus ES modules from /static; it carries no inline script or style,
+so the Content-Security-Policy can forbid both. The signaling URL reaches the page through
+/client-config, never through a templated script.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, make_response, render_template, request
+from pydantic import BaseModel, Field
+
+from app.api import endpoint
+from app.web import bp
+
+
+class ClientConfigOut(BaseModel):
+    signaling_url: str = Field(description="absolute ws:// or wss:// URL of the signaling socket")
+    protocol: int = Field(description="signaling protocol version (PROTOCOL.md)")
+
+
+def signaling_url() -> str:
+    """CHIMECAST_SIGNALING_URL, or `/ws` on the origin the request came to."""
+    configured = current_app.config.get("SIGNALING_URL") or ""
+    if configured:
+        return configured
+    scheme = "wss" if request.scheme == "https" else "ws"
+    return f"{scheme}://{request.host}/ws"
+
+
+def content_security_policy(socket_url: str) -> str:
+    """A strict policy: own scripts and styles only, sockets only to us and the daemon."""
+    parts = urlsplit(socket_url)
+    socket_origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+    connect = " ".join(filter(None, ["'self'", socket_origin]))
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob: mediastream:",
+            f"connect-src {connect}",
+            "manifest-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+@bp.get("/")
+def index():
+    """The web client. Everything it does goes through the JSON API and the socket."""
+    response = make_response(render_template("index.html"))
+    headers = response.headers
+    headers["Content-Security-Policy"] = content_security_policy(signaling_url())
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Permissions-Policy"] = "camera=(self), microphone=(self), geolocation=()"
+    headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/client-config")
+@endpoint(
+    "Where a client connects: the signaling WebSocket URL and protocol version",
+    responses={200: ClientConfigOut},
+    auth=False,
+    tag="client",
+)
+def client_config():
+    return ClientConfigOut(signaling_url=signaling_url(), protocol=1)
