@@ -1,0 +1,29 @@
+"""`chimecast-signaling` / `python -m signaling`: run the signaling daemon."""
+
+# gevent must patch the standard library before anything else imports it.
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+
+from app import create_app  # noqa: E402
+from signaling.server import SignalingServer  # noqa: E402
+
+log = logging.getLogger("signaling")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve /ws and /healthz on --host/--port until SIGTERM or SIGINT."""
+    parser = argparse.ArgumentParser(prog="chimecast-signaling", description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8001, help="port to listen on")
+    args = parser.parse_args(argv)
+    app = create_app()
+    SignalingServer(app, args.host, args.port).serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

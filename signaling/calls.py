@@ -1,0 +1,128 @@
+"""Call membership kept in memory, so relaying an offer, answer or candidate costs no query.
+
+An entry is loaded with one database read on a cache miss, refreshed by every outbox event
+about the call (and by socket call control), and evicted least-recently-used. A ringing
+entry is re-read when a relay asks for it, because a relay that finds a call "ringing" may
+have raced the accept that the outbox has not shown us yet.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+RINGING, ACTIVE, ENDED = "ringing", "active", "ended"
+
+
+@dataclass
+class Membership:
+    """Who is in a call and on which device (login session); `call` is the public record."""
+
+    call_id: int
+    state: str
+    caller_id: int | None
+    callee_id: int | None
+    caller: str | None  # usernames; None once an account is deleted
+    callee: str | None
+    caller_session_id: int | None = None
+    callee_session_id: int | None = None
+    call: dict[str, Any] = field(default_factory=dict)
+
+    def role_of(self, user_id: int) -> str | None:
+        if user_id == self.caller_id:
+            return "caller"
+        if user_id == self.callee_id:
+            return "callee"
+        return None
+
+    def session_of(self, user_id: int) -> int | None:
+        """The session (device) of `user_id` that is in the call; None when not fixed yet."""
+        return self.caller_session_id if user_id == self.caller_id else self.callee_session_id
+
+    def other(self, user_id: int) -> tuple[int | None, str | None, int | None]:
+        """(user id, username, session id) of the other participant."""
+        if user_id == self.caller_id:
+            return self.callee_id, self.callee, self.callee_session_id
+        return self.caller_id, self.caller, self.caller_session_id
+
+    def apply(self, state: str, data: dict[str, Any]) -> None:
+        """Update from an outbox event's data (the service's `_announce` shape)."""
+        self.state = state
+        self.caller_session_id = data.get("caller_session_id", self.caller_session_id)
+        self.callee_session_id = data.get("callee_session_id", self.callee_session_id)
+        if isinstance(data.get("call"), dict):
+            self.call = data["call"]
+
+
+Loader = Callable[[int], "Membership | None"]
+
+
+class CallCache:
+    """Membership by call id, plus the per-(call, sender) relay sequence numbers."""
+
+    def __init__(self, load: Loader, capacity: int = 10_000) -> None:
+        self._load = load
+        self._capacity = capacity
+        self._entries: OrderedDict[int, Membership] = OrderedDict()
+        # Calls being loaded, and whether an update arrived meanwhile: a load that raced an
+        # update is retried rather than stored stale.
+        self._loading: dict[int, bool] = {}
+        self._seq: dict[int, dict[int, int]] = {}
+
+    def __contains__(self, call_id: int) -> bool:
+        return call_id in self._entries
+
+    def peek(self, call_id: int) -> Membership | None:
+        """The cached entry, never loading."""
+        return self._entries.get(call_id)
+
+    def get(self, call_id: int) -> Membership | None:
+        """The membership of `call_id`, loading it on a miss (or if it was ringing)."""
+        entry = self._entries.get(call_id)
+        if entry is not None and entry.state != RINGING:
+            self._entries.move_to_end(call_id)
+            return entry
+        return self.reload(call_id)
+
+    def reload(self, call_id: int) -> Membership | None:
+        """Read the call from the store now (one query, retried if an update raced it)."""
+        fresh = None
+        try:
+            for _attempt in range(3):
+                self._loading[call_id] = False
+                fresh = self._load(call_id)
+                if not self._loading.get(call_id):
+                    break
+        finally:
+            self._loading.pop(call_id, None)
+        if fresh is not None:
+            self.put(fresh)
+        return fresh
+
+    def put(self, membership: Membership) -> None:
+        """Store a membership read from the database just now."""
+        call_id = membership.call_id
+        if call_id in self._loading:
+            self._loading[call_id] = True
+        self._entries[call_id] = membership
+        self._entries.move_to_end(call_id)
+        while len(self._entries) > self._capacity:
+            evicted, _ = self._entries.popitem(last=False)
+            self._seq.pop(evicted, None)
+
+    def apply_event(self, call_id: int, state: str, data: dict[str, Any]) -> Membership | None:
+        """Apply an outbox event; returns the updated entry (None when not cached)."""
+        if call_id in self._loading:
+            self._loading[call_id] = True
+        entry = self._entries.get(call_id)
+        if entry is not None:
+            entry.apply(state, data)
+        return entry
+
+    def next_seq(self, call_id: int, sender_id: int) -> int:
+        """1, 2, 3... for each message relayed from `sender_id` in `call_id`."""
+        counters = self._seq.setdefault(call_id, {})
+        counters[sender_id] = counters.get(sender_id, 0) + 1
+        return counters[sender_id]

@@ -1,0 +1,105 @@
+"""The daemon's shared services, handed to handlers, the outbox relay and presence tracking.
+
+Tests build a `Services` with fake parts (store, timers, connections) and no network.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from signaling.calls import CallCache
+from signaling.hub import InMemoryHub
+from signaling.settings import Settings
+
+if TYPE_CHECKING:
+    from signaling.presence import Presence
+
+log = logging.getLogger(__name__)
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Timers(Protocol):
+    """Delayed calls; gevent in the daemon, a manual fake in tests."""
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer: ...
+
+
+class GeventTimers:
+    """`call_later` on gevent greenlets; an exception in `fn` is logged, never raised."""
+
+    class _Handle:
+        def __init__(self, greenlet: Any) -> None:
+            self._greenlet = greenlet
+
+        def cancel(self) -> None:
+            self._greenlet.kill(block=False)
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
+        import gevent
+
+        def guarded() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("timer %s failed", getattr(fn, "__name__", fn))
+
+        return self._Handle(gevent.spawn_later(delay, guarded))
+
+
+class RecentlyRevoked:
+    """Session ids revoked in the last minute.
+
+    A `hello` whose token check ran just before a logout, but whose connection was
+    registered just after the outbox relay closed that session's sockets, is caught here.
+    """
+
+    def __init__(self, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._at: dict[int, float] = {}
+
+    def add(self, session_id: int) -> None:
+        self._at[session_id] = self._clock()
+
+    def __contains__(self, session_id: object) -> bool:
+        now = self._clock()
+        for sid in [sid for sid, at in self._at.items() if now - at > self._ttl]:
+            del self._at[sid]
+        return session_id in self._at
+
+
+@dataclass
+class Services:
+    """Everything a handler may use; one instance per daemon."""
+
+    settings: Settings
+    hub: InMemoryHub
+    store: Any  # signaling.store.Store, or a fake with the same methods
+    calls: CallCache
+    timers: Timers
+    revoked: RecentlyRevoked = field(default_factory=RecentlyRevoked)
+    presence: Presence = field(init=False)
+    shutting_down: bool = False
+
+    def __post_init__(self) -> None:
+        from signaling.presence import Presence
+
+        self.presence = Presence(self)
+
+
+def build_services(settings: Settings, store: Any, timers: Timers | None = None) -> Services:
+    """Services around `store`, with an in-memory hub and a call cache that loads from it."""
+    return Services(
+        settings=settings,
+        hub=InMemoryHub(settings.node_id),
+        store=store,
+        calls=CallCache(store.membership),
+        timers=timers or GeventTimers(),
+    )

@@ -1,0 +1,135 @@
+"""Who is connected where: users and sessions to their live connections, and delivery to them.
+
+The layering follows python-socketio's managers: `InMemoryHub` keeps the indexes and
+delivers to connections of this process; `emit()` is the one entry point for delivery. A
+pub/sub hub (Redis, a later issue) subclasses it and overrides only `emit()` (publish the
+`Target` and message with this node's id) and a `listen()` loop that calls
+`deliver_local()` for what other nodes published, ignoring its own node id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Connection(Protocol):
+    """What the hub needs from a connection (a `Peer`, or a fake one in tests)."""
+
+    conn_id: str
+    user_id: int
+    username: str
+    session_id: int
+
+    def send(self, message: dict[str, Any]) -> bool: ...
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """Whom a message is for: a user's connections, optionally one session or all but one."""
+
+    user_id: int | None = None
+    session_id: int | None = None  # only this session (with user_id: only if it is theirs)
+    except_session_id: int | None = None
+    close_code: int | None = None  # close the matched connections after the message
+
+
+class InMemoryHub:
+    """Connections of this process, indexed by user and by session."""
+
+    def __init__(self, node_id: str) -> None:
+        self.node_id = node_id
+        self._by_user: dict[int, dict[str, Connection]] = defaultdict(dict)
+        self._by_session: dict[int, dict[str, Connection]] = defaultdict(dict)
+        self._all: dict[str, Connection] = {}
+
+    # -- membership ---------------------------------------------------------------------
+    def add(self, conn: Connection) -> int:
+        """Register an authenticated connection; returns the user's connection count."""
+        self._all[conn.conn_id] = conn
+        self._by_user[conn.user_id][conn.conn_id] = conn
+        self._by_session[conn.session_id][conn.conn_id] = conn
+        return len(self._by_user[conn.user_id])
+
+    def remove(self, conn: Connection) -> int:
+        """Forget a connection (idempotent); returns how many the user still has."""
+        if self._all.pop(conn.conn_id, None) is None:
+            return self.count_user(conn.user_id)
+        for index, key in ((self._by_user, conn.user_id), (self._by_session, conn.session_id)):
+            bucket = index.get(key)
+            if bucket is not None:
+                bucket.pop(conn.conn_id, None)
+                if not bucket:
+                    del index[key]
+        return self.count_user(conn.user_id)
+
+    def count_user(self, user_id: int) -> int:
+        return len(self._by_user.get(user_id, ()))
+
+    def count_session(self, session_id: int) -> int:
+        return len(self._by_session.get(session_id, ()))
+
+    def connections(self) -> list[Connection]:
+        return list(self._all.values())
+
+    def connections_of_user(self, user_id: int) -> list[Connection]:
+        return list(self._by_user.get(user_id, {}).values())
+
+    def connections_of_session(self, session_id: int) -> list[Connection]:
+        return list(self._by_session.get(session_id, {}).values())
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    # -- delivery -----------------------------------------------------------------------
+    def emit(self, target: Target, message: dict[str, Any]) -> int:
+        """Deliver `message` to `target`; returns how many local connections got it."""
+        return self.deliver_local(target, message)
+
+    def deliver_local(self, target: Target, message: dict[str, Any]) -> int:
+        """Send to the matching connections of this process (and close them if asked)."""
+        delivered = 0
+        for conn in self._match(target):
+            try:
+                if conn.send(message):
+                    delivered += 1
+                if target.close_code is not None:
+                    conn.close(target.close_code, message.get("reason", ""))
+            except Exception:  # one broken connection must not stop the others' delivery
+                log.exception("delivery to connection %s failed", conn.conn_id)
+        return delivered
+
+    def _match(self, target: Target) -> list[Connection]:
+        if target.user_id is not None:
+            found = self.connections_of_user(target.user_id)
+            if target.session_id is not None:
+                found = [c for c in found if c.session_id == target.session_id]
+        elif target.session_id is not None:
+            found = self.connections_of_session(target.session_id)
+        else:
+            found = self.connections()
+        if target.except_session_id is not None:
+            found = [c for c in found if c.session_id != target.except_session_id]
+        return found
+
+    # -- shortcuts ------------------------------------------------------------------------
+    def send_to_user(
+        self,
+        user_id: int,
+        message: dict[str, Any],
+        *,
+        session_id: int | None = None,
+        except_session_id: int | None = None,
+    ) -> int:
+        return self.emit(Target(user_id, session_id, except_session_id), message)
+
+    def send_to_session(
+        self, session_id: int, message: dict[str, Any], close_code: int | None = None
+    ) -> int:
+        return self.emit(Target(session_id=session_id, close_code=close_code), message)

@@ -1,0 +1,251 @@
+"""One client connection: its reader, its single writer, its deadlines and its limits.
+
+The reader is the WSGI handler's greenlet; it parses frames and runs handlers. Everything
+sent to the client goes through a bounded queue to one writer greenlet (gevent-websocket's
+`send` is not safe from two greenlets), and each write has a deadline, so a client that
+stops reading is dropped (4009) without holding up anyone who sends to it. A watchdog
+greenlet enforces the hello deadline (4001) and heartbeats (ping when idle, 4010 when
+silent). Handlers reach the connection only through `send()`, `close()` and the identity.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+import gevent
+from gevent.queue import Full, Queue
+
+from signaling import errors
+from signaling.context import Services
+from signaling.errors import CloseCode, MessageError, PeerClosed, ProtocolViolation
+from signaling.handlers import dispatch
+from signaling.limits import TokenBucket, WindowCounter
+from signaling.protocol import encode, error_message, parse
+from signaling.store import Identity
+from signaling.websocket import OP_PING, OP_PONG, OP_TEXT, WebSocket
+
+log = logging.getLogger(__name__)
+
+TEXT, PING, PONG, CLOSE, STOP = "text", "ping", "pong", "close", "stop"
+
+
+class Peer:
+    """A WebSocket connection of one (eventually authenticated) device."""
+
+    def __init__(self, ws: WebSocket, services: Services, remote: str = "") -> None:
+        self.ws = ws
+        self.services = services
+        self.settings = services.settings
+        self.remote = remote
+        self.conn_id = secrets.token_hex(8)
+        self.identity: Identity | None = None
+        self.closing = False
+        self.close_code: int | None = None
+        self._queue: Queue = Queue(self.settings.send_queue_size)
+        self._holding: list[bytes] | None = None  # between registration and `welcome`
+        self._registered = False
+        self._must_linger = False
+        now = time.monotonic()
+        self.started = self.last_received = now
+        self._last_ping = now
+        self._bucket = TokenBucket(self.settings.message_rate, self.settings.message_burst)
+        self._drops = WindowCounter(10.0)
+        self._invalid_json = 0
+        self._linger_timer: Any = None
+
+    # -- identity (the hub's and the handlers' view) -----------------------------------
+    @property
+    def user_id(self) -> int:
+        return self.identity.user_id if self.identity else 0
+
+    @property
+    def username(self) -> str:
+        return self.identity.username if self.identity else ""
+
+    @property
+    def session_id(self) -> int:
+        return self.identity.session_id if self.identity else 0
+
+    def authenticated(self, identity: Identity) -> None:
+        """Called by `hello` just before the hub may send to us: hold messages until welcome."""
+        self.identity = identity
+        self._registered = True
+        self._holding = []
+
+    def welcome(self, message: dict[str, Any]) -> None:
+        """Send `welcome`, then whatever the hub sent while it was being prepared."""
+        held, self._holding = self._holding or [], None
+        self._enqueue((TEXT, encode(message)))
+        for data in held:
+            self._enqueue((TEXT, data))
+        log.info("conn %s: %s connected from %s", self.conn_id, self.username, self.remote)
+
+    # -- sending (any greenlet) --------------------------------------------------------
+    def send(self, message: dict[str, Any]) -> bool:
+        """Queue a message for the writer; False if the connection is closing."""
+        if self.closing:
+            return False
+        data = encode(message)
+        if self._holding is not None:
+            self._holding.append(data)
+            return True
+        return self._enqueue((TEXT, data))
+
+    def _enqueue(self, item: tuple) -> bool:
+        try:
+            self._queue.put_nowait(item)
+            return True
+        except Full:
+            log.warning("conn %s: send queue full, dropping a slow reader", self.conn_id)
+            self.close(CloseCode.TOO_SLOW, "not reading fast enough")
+            return False
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close with `code` after what is already queued; idempotent."""
+        if self.closing:
+            return
+        self.closing, self.close_code = True, code
+        log.info("conn %s: closing %s %s", self.conn_id, code, reason)
+        while True:
+            try:
+                self._queue.put_nowait((CLOSE, code, reason))
+                break
+            except Full:  # the client is not reading: what is queued will never arrive
+                self._queue.get_nowait()
+        # A client that never answers our close frame must not hold the connection open.
+        self._linger_timer = gevent.spawn_later(self.settings.close_linger, self.ws.abort)
+
+    # -- the connection's life ---------------------------------------------------------
+    def run(self) -> None:
+        """Serve the connection until it ends (the caller's greenlet is the reader)."""
+        writer = gevent.spawn(self._write_loop)
+        watchdog = gevent.spawn(self._watch)
+        try:
+            self._read_loop()
+        except Exception:
+            log.exception("conn %s: reader failed", self.conn_id)
+            self.close(CloseCode.INTERNAL_ERROR, "server error")
+        finally:
+            self._finish(writer, watchdog)
+
+    def _read_loop(self) -> None:
+        while True:
+            try:
+                opcode, data = self.ws.receive()
+            except PeerClosed as exc:
+                self.close(exc.code or CloseCode.NORMAL, "")  # echo the client's close
+                return
+            except ProtocolViolation as exc:
+                self._must_linger = True  # unread input may remain: drain it after closing
+                self.close(exc.close_code, exc.reason)
+                return
+            except (OSError, ValueError):
+                return  # the connection ended (or we aborted it)
+            self.last_received = time.monotonic()
+            if opcode == OP_PING:
+                self._enqueue((PONG, data))
+            elif opcode == OP_TEXT and not self.closing:
+                self._on_text(data)
+            elif opcode == OP_PONG:
+                pass  # its arrival (last_received) is all the heartbeat needs
+
+    def _on_text(self, text: str) -> None:
+        if not self._bucket.take():
+            self._rate_limited()
+            return
+        try:
+            message = parse(text)
+        except MessageError as exc:
+            self._bad_message(exc)
+            return
+        if self.identity is None and message.type != "hello":
+            self.close(CloseCode.HELLO_REQUIRED, "the first message must be hello")
+            return
+        dispatch(self.services, self, message)
+
+    def _rate_limited(self) -> None:
+        if self._drops.add() > self.settings.message_burst:
+            self.close(CloseCode.FLOOD, "message flood")
+            return
+        self.send(error_message(errors.RATE_LIMITED, "Too many messages; this one was dropped."))
+
+    def _bad_message(self, exc: MessageError) -> None:
+        if self.identity is None:
+            self.close(CloseCode.HELLO_REQUIRED, "the first message must be a valid hello")
+            return
+        if exc.code == errors.INVALID_JSON:
+            self._invalid_json += 1
+            if self._invalid_json >= self.settings.invalid_json_limit:
+                self.close(CloseCode.INVALID_PAYLOAD, "repeated invalid JSON")
+                return
+        self.send(error_message(exc.code, exc.message, ref=exc.ref, call_id=exc.call_id))
+
+    def _write_loop(self) -> None:
+        """The only greenlet that writes to the socket. Ends after a close frame or STOP."""
+        frames = {TEXT: OP_TEXT, PING: OP_PING, PONG: OP_PONG}
+        while True:
+            item = self._queue.get()
+            try:
+                with gevent.Timeout(self.settings.write_timeout):
+                    if item[0] == CLOSE:
+                        self.ws.send_close(item[1], item[2])
+                        return
+                    if item[0] == STOP:
+                        return
+                    self.ws.send_frame(frames[item[0]], item[1])
+            except gevent.Timeout:
+                log.warning("conn %s: write timed out, dropping a slow reader", self.conn_id)
+                self.closing, self.close_code = True, CloseCode.TOO_SLOW
+                self.ws.abort()
+                return
+            except OSError:
+                self.ws.abort()
+                return
+
+    def _watch(self) -> None:
+        """Hello deadline and heartbeats; ends when the connection starts closing."""
+        settings = self.settings
+        tick = max(0.05, min(settings.hello_timeout, settings.heartbeat_interval) / 4)
+        while not self.closing:
+            gevent.sleep(tick)
+            now = time.monotonic()
+            if self.identity is None and now - self.started > settings.hello_timeout:
+                self.close(CloseCode.HELLO_REQUIRED, "no hello in time")
+            elif now - self.last_received > settings.heartbeat_timeout:
+                self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+            elif min(now - self.last_received, now - self._last_ping) > settings.heartbeat_interval:
+                self._last_ping = now
+                self._enqueue((PING, b""))
+
+    def _finish(self, writer: gevent.Greenlet, watchdog: gevent.Greenlet) -> None:
+        """Flush the close frame, drain unread input, and take the connection off the books."""
+        watchdog.kill(block=False)
+        if not self.closing:  # the client vanished: nothing more to write
+            self.closing = True
+            self._enqueue((STOP,))
+        writer.join(timeout=self.settings.close_linger)
+        writer.kill(block=False)
+        if self._must_linger:
+            self.ws.linger(1.0, 4 * self.settings.max_message_bytes)
+        if self._linger_timer is not None:
+            self._linger_timer.kill(block=False)
+        self.ws.abort()
+        self._unregister()
+
+    def _unregister(self) -> None:
+        if not self._registered:
+            return
+        services = self.services
+        remaining = services.hub.remove(self)
+        log.info("conn %s: %s disconnected (%s)", self.conn_id, self.username, self.close_code)
+        if services.shutting_down:
+            return  # the daemon deletes all its rows at once; peers get no grace drama
+        try:
+            calls = services.store.disconnect(self.conn_id, self.user_id)
+        except Exception:
+            log.exception("conn %s: could not record the disconnect", self.conn_id)
+            return
+        services.presence.disconnected(self, calls, remaining == 0)

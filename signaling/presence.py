@@ -1,0 +1,121 @@
+"""Participants' devices during active calls: drop, grace period, return, and presence pushes.
+
+A participant's device is the login session that is in the call (the caller's starting
+session, the callee's answering one; any of the user's connections when the call does not
+name one). When its last connection drops, the other participant gets `peer_disconnected`
+and a grace timer starts; a connection of that session coming back in time cancels it and
+sends `peer_reconnected`; otherwise the call ends with `connection_lost` through the call
+service. `presence` goes to the other participant when a user's first connection opens or
+last one closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from signaling.calls import ACTIVE, ENDED, Membership
+from signaling.protocol import server_message
+
+if TYPE_CHECKING:
+    from signaling.context import Services, Timer
+    from signaling.hub import Connection
+
+log = logging.getLogger(__name__)
+
+
+def _is_device(call: Membership, conn: Connection) -> bool:
+    session = call.session_of(conn.user_id)
+    return session is None or session == conn.session_id
+
+
+def _username_of(call: Membership, user_id: int) -> str:
+    return (call.caller if user_id == call.caller_id else call.callee) or ""
+
+
+class Presence:
+    """Grace timers by (call id, user id), and the notifications around them."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._grace: dict[tuple[int, int], Timer] = {}
+
+    def pending(self, call_id: int, user_id: int) -> bool:
+        return (call_id, user_id) in self._grace
+
+    def device_online(self, call: Membership, user_id: int) -> bool:
+        """Whether the user's in-call device has a connection to this daemon."""
+        hub = self.services.hub
+        session = call.session_of(user_id)
+        if session is None:
+            return hub.count_user(user_id) > 0
+        return hub.count_session(session) > 0
+
+    def _tell_other(self, call: Membership, user_id: int, kind: str, **fields: Any) -> None:
+        other_id = call.other(user_id)[0]
+        if other_id is not None:
+            message = server_message(kind, call_id=call.call_id, **fields)
+            self.services.hub.send_to_user(other_id, message)
+
+    def connected(self, conn: Connection, calls: list[Membership], first_of_user: bool) -> None:
+        """A connection authenticated; `calls` are the user's ringing and active calls."""
+        for call in calls:
+            if call.state != ACTIVE or call.role_of(conn.user_id) is None:
+                continue
+            if first_of_user:
+                self._tell_other(
+                    call, conn.user_id, "presence", user=conn.username, presence="in_call"
+                )
+            key = (call.call_id, conn.user_id)
+            if key in self._grace and _is_device(call, conn):
+                self._grace.pop(key).cancel()
+                log.info("call %s: %s is back", call.call_id, conn.username)
+                self._tell_other(call, conn.user_id, "peer_reconnected", user=conn.username)
+
+    def disconnected(self, conn: Connection, calls: list[Membership], last_of_user: bool) -> None:
+        """A connection ended; `calls` are the user's ringing and active calls."""
+        for call in calls:
+            if call.state != ACTIVE or call.role_of(conn.user_id) is None:
+                continue
+            if last_of_user:
+                self._tell_other(
+                    call, conn.user_id, "presence", user=conn.username, presence="offline"
+                )
+            if _is_device(call, conn) and not self.device_online(call, conn.user_id):
+                self.start_grace(call, conn.user_id)
+
+    def start_grace(self, call: Membership, user_id: int) -> None:
+        """Tell the other side `peer_disconnected` and end the call if nobody comes back."""
+        key = (call.call_id, user_id)
+        if key in self._grace:
+            return
+        grace = self.services.settings.reconnect_grace
+        username = _username_of(call, user_id)
+        log.info("call %s: %s dropped; waiting %ss", call.call_id, username, grace)
+        self._tell_other(call, user_id, "peer_disconnected", user=username, grace_seconds=grace)
+        session = call.session_of(user_id)
+        self._grace[key] = self.services.timers.call_later(
+            grace, self._grace_over, call.call_id, user_id, session
+        )
+
+    def _grace_over(self, call_id: int, user_id: int, session_id: int | None) -> None:
+        self._grace.pop((call_id, user_id), None)
+        call = self.services.calls.peek(call_id)
+        if call is not None and (call.state == ENDED or self.device_online(call, user_id)):
+            return
+        if self.services.store.is_connected(user_id, session_id):
+            return  # connected to another daemon
+        if self.services.store.end_lost_call(call_id, user_id):
+            log.info("call %s: ended, user %s did not come back", call_id, user_id)
+
+    def call_ended(self, call_id: int) -> None:
+        """Forget the grace timers of an ended call."""
+        for key in [key for key in self._grace if key[0] == call_id]:
+            self._grace.pop(key).cancel()
+
+    def watch_after_restart(self, calls: list[Membership]) -> None:
+        """At start-up nobody is connected: every participant of an active call gets the grace."""
+        for call in calls:
+            for user_id in (call.caller_id, call.callee_id):
+                if user_id is not None and not self.device_online(call, user_id):
+                    self.start_grace(call, user_id)

@@ -1,0 +1,231 @@
+"""Message types of protocol version 1: parsing and validating client messages, shaping server ones.
+
+PROTOCOL.md is the prose version of the tables below; `tests/signaling/test_protocol_doc.py`
+runs every example in it through `parse()` (client) or `check_server_message()` (server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from signaling.errors import INVALID_JSON, INVALID_MESSAGE, UNKNOWN_TYPE, MessageError
+
+PROTOCOL_VERSION = 1
+MAX_ID_LENGTH = 64
+MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript clients must be able to echo ids exactly
+RELAY_TYPES = ("offer", "answer", "candidate")
+
+# A check returns None when the value is acceptable, else what is wrong with it.
+Check = Callable[[Any], str | None]
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    """A validated client message; fields the type does not use are None."""
+
+    type: str
+    id: str | int | None = None
+    call_id: int | None = None
+    to: str | None = None
+    payload: Any = None
+    token: str | None = None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and value == value  # not NaN
+
+
+def _call_id(value: Any) -> str | None:
+    return None if _is_int(value) and 1 <= value <= 2**62 else "must be a positive integer"
+
+
+def _username(value: Any) -> str | None:
+    return None if isinstance(value, str) and 1 <= len(value) <= 64 else "must be a username"
+
+
+def _token(value: Any) -> str | None:
+    return None if isinstance(value, str) and 1 <= len(value) <= 256 else "must be a string"
+
+
+def _optional(value: Any, kind: Callable[[Any], bool]) -> bool:
+    return value is None or kind(value)
+
+
+def _description(*allowed: str) -> Check:
+    """An RTCSessionDescriptionInit: `sdp` text and, if given, a `type` of `allowed`."""
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, dict) or not isinstance(value.get("sdp"), str):
+            return "must be an object with a string 'sdp'"
+        if "type" in value and value["type"] not in allowed:
+            return f"'type' must be one of {', '.join(allowed)}"
+        return None
+
+    return check
+
+
+def _candidate(value: Any) -> str | None:
+    """An RTCIceCandidateInit, or null for end-of-candidates."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("candidate"), str):
+        return "must be null or an object with a string 'candidate'"
+    if not _optional(value.get("sdpMid"), lambda v: isinstance(v, str)):
+        return "'sdpMid' must be a string or null"
+    if not _optional(value.get("sdpMLineIndex"), lambda v: _is_int(v) and v >= 0):
+        return "'sdpMLineIndex' must be a non-negative integer or null"
+    return None
+
+
+def _stats(value: Any) -> str | None:
+    if not isinstance(value, dict) or value.get("path") not in ("direct", "relayed"):
+        return "must be an object whose 'path' is 'direct' or 'relayed'"
+    rtt = value.get("rtt_ms")
+    if rtt is not None and not (_is_number(rtt) and 0 <= rtt <= 60000):
+        return "'rtt_ms' must be a number from 0 to 60000"
+    return None
+
+
+# Every type a client may send, and its required fields (all others are ignored).
+CLIENT_SCHEMAS: dict[str, dict[str, Check]] = {
+    "hello": {"token": _token},
+    "ping": {},
+    "accept": {"call_id": _call_id},
+    "decline": {"call_id": _call_id},
+    "hangup": {"call_id": _call_id},
+    "stats": {"call_id": _call_id, "payload": _stats},
+    "offer": {"call_id": _call_id, "to": _username, "payload": _description("offer")},
+    "answer": {"call_id": _call_id, "to": _username, "payload": _description("answer", "pranswer")},
+    "candidate": {"call_id": _call_id, "to": _username, "payload": _candidate},
+}
+
+
+def _message_id(raw: dict[str, Any]) -> str | int | None:
+    value = raw.get("id")
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= MAX_ID_LENGTH:
+        return value
+    if _is_int(value) and abs(value) <= MAX_SAFE_INTEGER:
+        return value
+    raise MessageError(INVALID_MESSAGE, "'id' must be a short string or an integer")
+
+
+def decode(text: str | bytes) -> dict[str, Any]:
+    """The JSON object in a frame; MessageError `invalid_json` for anything else."""
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise MessageError(INVALID_JSON, "The frame is not valid JSON.") from None
+    if not isinstance(raw, dict):
+        raise MessageError(INVALID_JSON, "A message must be a JSON object.")
+    return raw
+
+
+def parse(text: str | bytes) -> ClientMessage:
+    """Validate one client frame. Raises MessageError carrying the code, `ref` and `call_id`."""
+    raw = decode(text)
+    ref = _message_id(raw)
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        raise MessageError(INVALID_MESSAGE, "'type' must be a string.", ref=ref)
+    schema = CLIENT_SCHEMAS.get(kind)
+    if schema is None:
+        raise MessageError(UNKNOWN_TYPE, f"Unknown message type {kind[:32]!r}.", ref=ref)
+    call_id = raw.get("call_id") if _call_id(raw.get("call_id")) is None else None
+    for name, check in schema.items():
+        if name not in raw:
+            problem = "is required"
+        else:
+            problem = check(raw[name])
+        if problem is not None:
+            raise MessageError(INVALID_MESSAGE, f"'{name}' {problem}.", ref=ref, call_id=call_id)
+    fields = {name: raw[name] for name in schema}
+    return ClientMessage(type=kind, id=ref, **fields)
+
+
+def server_message(kind: str, *, ref: Any = None, **fields: Any) -> dict[str, Any]:
+    """A server message; `ref` (the client's `id`) only when there is one."""
+    message: dict[str, Any] = {"type": kind}
+    if ref is not None:
+        message["ref"] = ref
+    message.update(fields)
+    return message
+
+
+def error_message(
+    code: str, text: str, *, ref: Any = None, call_id: int | None = None
+) -> dict[str, Any]:
+    extra = {"call_id": call_id} if call_id is not None else {}
+    return server_message("error", ref=ref, **extra, code=code, message=text)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """UTF-8 JSON for a text frame."""
+    return orjson.dumps(message)
+
+
+# What each server message must carry (name -> accepted Python types), for the doc test and
+# the handler tests; a new server message needs a line here and an example in PROTOCOL.md.
+_CALL = {"call_id": int, "call": dict}
+SERVER_SHAPES: dict[str, dict[str, tuple[type, ...] | type]] = {
+    "welcome": {
+        "protocol": int,
+        "connection_id": str,
+        "user": dict,
+        "ice_servers": list,
+        "heartbeat": dict,
+        "calls": list,
+    },
+    "pong": {},
+    "ack": {},
+    "error": {"code": str, "message": str},
+    "incoming": {**_CALL, "from": str},
+    "ringing": _CALL,
+    "accepted": {**_CALL, "merged": bool},
+    "answered_elsewhere": _CALL,
+    "declined": _CALL,
+    "cancelled": _CALL,
+    "missed": _CALL,
+    "busy": _CALL,
+    "ended": _CALL,
+    "peer_disconnected": {"call_id": int, "user": str, "grace_seconds": (int, float)},
+    "peer_reconnected": {"call_id": int, "user": str},
+    "presence": {"call_id": int, "user": str, "presence": str},
+    "offer": {"call_id": int, "from": str, "seq": int, "payload": dict},
+    "answer": {"call_id": int, "from": str, "seq": int, "payload": dict},
+    "candidate": {"call_id": int, "from": str, "seq": int, "payload": (dict, type(None))},
+    "going_away": {"reason": str},
+    "session_revoked": {"reason": str},
+}
+
+
+def _has_type(value: Any, types: tuple[type, ...] | type) -> bool:
+    """isinstance, except that a bool is not an int (JSON true is not a number)."""
+    wanted = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, bool):
+        return bool in wanted
+    return isinstance(value, wanted)
+
+
+def check_server_message(message: dict[str, Any]) -> list[str]:
+    """Problems with a server message's shape (empty when it is fine)."""
+    kind = message.get("type")
+    shape = SERVER_SHAPES.get(kind) if isinstance(kind, str) else None
+    if shape is None:
+        return [f"unknown server message type {kind!r}"]
+    problems = []
+    for name, types in shape.items():
+        if name not in message:
+            problems.append(f"{kind}: missing {name!r}")
+        elif not _has_type(message[name], types):
+            problems.append(f"{kind}: {name!r} has type {type(message[name]).__name__}")
+    return problems

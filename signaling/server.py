@@ -1,0 +1,183 @@
+"""The signaling daemon: a plain WSGI function on gevent's server, and its background tasks.
+
+`/ws` is the WebSocket (handshake checked by `signaling.websocket`), `GET /healthz` says the
+daemon is up; `ROUTES` is where `/metrics` will plug in. Background greenlets tail the
+outbox, expire unanswered calls and keep this node's presence rows fresh. SIGTERM drains:
+every client gets `going_away` and close 1001, then the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import gevent
+import orjson
+from flask import Flask
+from gevent.event import Event
+from gevent.pywsgi import LoggingLogAdapter, WSGIServer
+
+from signaling.context import Services, build_services
+from signaling.errors import CloseCode
+from signaling.events import OutboxRelay
+from signaling.peer import Peer
+from signaling.protocol import server_message
+from signaling.settings import Settings
+from signaling.store import Store, threadpool_runner
+from signaling.websocket import handler_class, origin_policy
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+DRAIN_SECONDS = 3.0
+
+
+class SignalingServer:
+    """One daemon: WSGI app, services, background tasks, and a clean shutdown."""
+
+    def __init__(self, app: Flask, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.settings = Settings.from_config(app.config, port)
+        store = Store(app, threadpool_runner(self.settings.db_threads))
+        self.services: Services = build_services(self.settings, store)
+        self.outbox = OutboxRelay(self.services)
+        self.peers: set[Peer] = set()
+        self.routes: dict[str, Callable[[dict[str, Any]], tuple[str, str, bytes]]] = {
+            "/healthz": self.healthz,
+            # "/metrics": added by the metrics issue (prometheus-client exposition)
+        }
+        self._tasks: list[gevent.Greenlet] = []
+        self._stopped = Event()
+        self.wsgi_server: WSGIServer | None = None
+
+    # -- HTTP -----------------------------------------------------------------------------
+    def wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """The WSGI application: WebSocket sessions, health, and plain 404/405/426 otherwise."""
+        ws = environ.get("wsgi.websocket")
+        if ws is not None:
+            self._serve_websocket(ws, environ)
+            return []
+        path = environ.get("PATH_INFO", "")
+        route = self.routes.get(path)
+        if path == "/ws":
+            status, ctype, body = "426 Upgrade Required", "text/plain", b"WebSocket only.\n"
+        elif route is None:
+            status, ctype, body = "404 Not Found", "application/json", _error("not_found")
+        elif environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            status, ctype, body = "405 Method Not Allowed", "application/json", _error("method")
+        else:
+            status, ctype, body = route(environ)
+        start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def healthz(self, environ: dict[str, Any]) -> tuple[str, str, bytes]:
+        draining = self.services.shutting_down
+        body = {
+            "status": "draining" if draining else "ok",
+            "node_id": self.settings.node_id,
+            "connections": len(self.peers),
+        }
+        status = "503 Service Unavailable" if draining else "200 OK"
+        return status, "application/json", orjson.dumps(body)
+
+    def _serve_websocket(self, ws: Any, environ: dict[str, Any]) -> None:
+        if self.services.shutting_down:
+            ws.send_close(CloseCode.GOING_AWAY, "server shutting down")
+            return
+        peer = Peer(ws, self.services, remote=str(environ.get("REMOTE_ADDR", "")))
+        self.peers.add(peer)
+        try:
+            peer.run()
+        finally:
+            self.peers.discard(peer)
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Clean up after a previous run, start the background tasks, and listen."""
+        store, settings = self.services.store, self.settings
+        removed = store.clear_node(settings.node_id)
+        if removed:
+            log.info("removed %s stale connection rows of node %s", removed, settings.node_id)
+        self.outbox.start()
+        calls = store.active_calls()
+        for call in calls:
+            self.services.calls.put(call)
+        self.services.presence.watch_after_restart(calls)
+        self._tasks = [
+            self._every(settings.outbox_poll_interval, self.outbox.poll_once),
+            self._every(settings.ring_sweep_interval, store.expire_unanswered),
+            self._every(
+                settings.node_refresh_interval, lambda: store.refresh_node(settings.node_id)
+            ),
+        ]
+        handler = handler_class(
+            "/ws", settings.max_message_bytes, origin_policy(settings.allowed_origins)
+        )
+        self.wsgi_server = WSGIServer(
+            (self.host, self.port),
+            self.wsgi,
+            handler_class=handler,
+            log=LoggingLogAdapter(logging.getLogger("signaling.access"), logging.DEBUG),
+            error_log=LoggingLogAdapter(logging.getLogger("signaling.http"), logging.ERROR),
+        )
+        self.wsgi_server.start()
+        log.info(
+            "signaling node %s listening on %s:%s (/ws)",
+            settings.node_id,
+            self.host,
+            self.wsgi_server.server_port,
+        )
+
+    def _every(self, interval: float, task: Callable[[], Any]) -> gevent.Greenlet:
+        def loop() -> None:
+            while True:
+                try:
+                    task()
+                except Exception:  # a failed round is logged; the next one runs as usual
+                    log.exception("background task %s failed", getattr(task, "__name__", task))
+                gevent.sleep(interval)
+
+        return gevent.spawn(loop)
+
+    def serve_forever(self) -> None:
+        """Start, then block until SIGTERM/SIGINT has drained the daemon."""
+        self.start()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(signum, self.shutdown)
+        self._stopped.wait()
+
+    def shutdown(self) -> None:
+        """Begin draining (safe to call from a signal handler, and more than once)."""
+        if not self.services.shutting_down:
+            self.services.shutting_down = True
+            gevent.spawn(self._drain)
+
+    def _drain(self) -> None:
+        log.info("shutting down: telling %s connection(s)", len(self.peers))
+        if self.wsgi_server is not None:
+            self.wsgi_server.close()  # stop accepting; live connections go on
+        going_away = server_message("going_away", reason="shutdown")
+        for peer in list(self.peers):
+            peer.send(going_away)
+            peer.close(CloseCode.GOING_AWAY, "server shutting down")
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while self.peers and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        for task in self._tasks:
+            task.kill(block=False)
+        try:
+            self.services.store.clear_node(self.settings.node_id)
+        except Exception:
+            log.exception("could not delete this node's connection rows")
+        if self.wsgi_server is not None:
+            self.wsgi_server.stop(timeout=0.5)
+        log.info("stopped")
+        self._stopped.set()
+
+
+def _error(code: str) -> bytes:
+    messages = {"not_found": "Nothing here.", "method": "Only GET."}
+    return orjson.dumps({"error": code, "message": messages[code]})

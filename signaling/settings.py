@@ -1,0 +1,50 @@
+"""The daemon's limits and intervals, read once from the Flask config (`CHIMECAST_*`)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the daemon. Config keys are the upper-case field names (see from_config)."""
+
+    max_message_bytes: int = 64 * 1024
+    hello_timeout: float = 5.0
+    heartbeat_interval: float = 20.0  # ping a connection idle this long
+    heartbeat_timeout: float = 45.0  # drop a connection silent this long
+    write_timeout: float = 10.0  # a single frame write longer than this drops the reader
+    send_queue_size: int = 256  # queued outgoing messages before a reader counts as too slow
+    close_linger: float = 2.0  # how long a closing connection may take to finish
+    max_connections_per_user: int = 10
+    message_rate: float = 50.0  # messages per second, sustained
+    message_burst: int = 100  # messages at once
+    invalid_json_limit: int = 5  # invalid JSON frames tolerated before closing with 1007
+    ring_timeout: float = 45.0
+    reconnect_grace: float = 30.0
+    ring_sweep_interval: float = 1.0
+    outbox_poll_interval: float = 0.05
+    node_refresh_interval: float = 30.0
+    db_threads: int = 4
+    allowed_origins: tuple[str, ...] = ()
+    node_id: str = ""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], port: int = 0) -> Settings:
+        """Read the fields present in `config` (upper-case names); the rest keep defaults.
+
+        The node id defaults to `<hostname>:<port>`, stable across restarts, so a daemon that
+        crashed finds and deletes its stale presence rows when it comes back.
+        """
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            key = field.name.upper()
+            if config.get(key) not in (None, ""):
+                values[field.name] = config[key]
+        values["allowed_origins"] = tuple(config.get("ALLOWED_ORIGINS") or ())
+        if not values.get("node_id"):
+            values["node_id"] = f"{socket.gethostname()[:48]}:{port}"
+        return cls(**values)

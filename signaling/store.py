@@ -1,0 +1,266 @@
+"""The only module of the daemon that touches the database.
+
+sqlite3 (and psycopg) calls do not yield to gevent, so every method runs its work in the
+hub's threadpool: each job pushes its own app context, and removes its SQLAlchemy session
+when it is done. Methods return plain dataclasses, never ORM objects, so nothing lazy-loads
+later on the hub. The call state machine is `app.calls.service`; this module only calls it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask
+from sqlalchemy import delete, func, or_, select, update
+
+from app.auth.tokens import find_live_session
+from app.calls import service
+from app.calls.schemas import CallOut
+from app.clock import utcnow
+from app.errors import ApiError
+from app.extensions import db
+from app.ice.credentials import ice_servers_for
+from app.models import Call, Connection, Event, User
+from app.users.service import PRESENCE_FRESHNESS, presence_of
+from signaling.calls import Membership
+from signaling.errors import CallServiceError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Runner = Callable[[Callable[[], Any]], Any]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated connection's user and login session."""
+
+    user_id: int
+    username: str
+    display_name: str
+    session_id: int
+
+
+@dataclass(frozen=True)
+class ConnectInfo:
+    """What `welcome` needs: ICE servers, the user's ringing/active calls, who of them is online."""
+
+    ice_servers: list[dict[str, Any]]
+    calls: list[Membership]
+    online_user_ids: frozenset[int]
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    id: int
+    kind: str
+    call_id: int | None
+    user_ids: list[int]
+    data: dict[str, Any]
+
+
+def membership_of(call: Call) -> Membership:
+    return Membership(
+        call_id=call.id,
+        state=call.state,
+        caller_id=call.caller_id,
+        callee_id=call.callee_id,
+        caller=call.caller.username if call.caller else None,
+        callee=call.callee.username if call.callee else None,
+        caller_session_id=call.caller_session_id,
+        callee_session_id=call.callee_session_id,
+        call=CallOut.from_call(call).model_dump(mode="json"),
+    )
+
+
+def threadpool_runner(threads: int) -> Runner:
+    """Run jobs in gevent's threadpool (at most `threads` at once); the caller's greenlet waits."""
+    import gevent
+
+    pool = gevent.get_hub().threadpool
+    pool.maxsize = threads
+    return pool.apply
+
+
+def _user(identity: Identity) -> User:
+    user = db.session.get(User, identity.user_id)
+    if user is None or user.is_disabled:
+        raise CallServiceError("unauthorized", "Your account is not available.")
+    return user
+
+
+CALL_ACTIONS: dict[str, Callable[[User, Identity, int], Call]] = {
+    "accept": lambda user, who, call_id: service.accept_call(user, call_id, who.session_id),
+    "decline": lambda user, who, call_id: service.decline_call(user, call_id),
+    "hangup": lambda user, who, call_id: service.end_call(user, call_id),
+}
+
+
+class Store:
+    """Database operations of the daemon, each one threadpool job in its own app context."""
+
+    def __init__(self, app: Flask, run: Runner | None = None) -> None:
+        self.app = app
+        self._run: Runner = run or (lambda job: job())
+
+    def _job(self, fn: Callable[..., T], *args: Any) -> T:
+        def job() -> T:
+            with self.app.app_context():
+                try:
+                    return fn(*args)
+                finally:
+                    db.session.remove()
+
+        return self._run(job)
+
+    # -- connections ------------------------------------------------------------------
+    def authenticate(self, token: str) -> Identity | None:
+        """The identity behind a live session token, or None (unknown, expired, revoked)."""
+        return self._job(self._authenticate, token)
+
+    @staticmethod
+    def _authenticate(token: str) -> Identity | None:
+        session = find_live_session(token)
+        if session is None:
+            return None
+        user = session.user
+        return Identity(user.id, user.username, user.display_name or user.username, session.id)
+
+    def connect(self, who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
+        """Record the connection (presence) and read what `welcome` tells the client."""
+        return self._job(self._connect, who, conn_id, node_id)
+
+    @staticmethod
+    def _connect(who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
+        now = utcnow()
+        db.session.add(
+            Connection(
+                id=conn_id,
+                user_id=who.user_id,
+                session_id=who.session_id,
+                node_id=node_id,
+                connected_at=now,
+                node_seen_at=now,
+            )
+        )
+        db.session.commit()
+        servers, _ttl = ice_servers_for(who.username)
+        calls = [membership_of(call) for call in service.active_calls_of(who.user_id)]
+        peers = [m.other(who.user_id)[0] for m in calls]
+        presence = presence_of([uid for uid in peers if uid is not None])
+        online = frozenset(uid for uid, state in presence.items() if state != "offline")
+        return ConnectInfo(servers, calls, online)
+
+    def disconnect(self, conn_id: str, user_id: int) -> list[Membership]:
+        """Forget the connection; returns the user's ringing and active calls."""
+        return self._job(self._disconnect, conn_id, user_id)
+
+    @staticmethod
+    def _disconnect(conn_id: str, user_id: int) -> list[Membership]:
+        db.session.execute(delete(Connection).where(Connection.id == conn_id))
+        db.session.commit()
+        return [membership_of(call) for call in service.active_calls_of(user_id)]
+
+    def is_connected(self, user_id: int, session_id: int | None) -> bool:
+        """Whether any daemon holds a fresh connection of this user (and session)."""
+        return self._job(self._is_connected, user_id, session_id)
+
+    @staticmethod
+    def _is_connected(user_id: int, session_id: int | None) -> bool:
+        fresh = utcnow() - PRESENCE_FRESHNESS
+        query = select(Connection.id).where(
+            Connection.user_id == user_id, Connection.node_seen_at > fresh
+        )
+        if session_id is not None:
+            query = query.where(Connection.session_id == session_id)
+        return db.session.scalar(query.limit(1)) is not None
+
+    def clear_node(self, node_id: str) -> int:
+        """Delete this daemon's presence rows (at start-up after a crash, and on shutdown)."""
+        return self._job(self._clear_node, node_id)
+
+    @staticmethod
+    def _clear_node(node_id: str) -> int:
+        result = db.session.execute(delete(Connection).where(Connection.node_id == node_id))
+        db.session.commit()
+        return result.rowcount or 0
+
+    def refresh_node(self, node_id: str) -> None:
+        """Mark this daemon's rows as fresh, so presence keeps trusting them."""
+        self._job(self._refresh_node, node_id)
+
+    @staticmethod
+    def _refresh_node(node_id: str) -> None:
+        db.session.execute(
+            update(Connection).where(Connection.node_id == node_id).values(node_seen_at=utcnow())
+        )
+        db.session.commit()
+
+    # -- calls ------------------------------------------------------------------------
+    def membership(self, call_id: int) -> Membership | None:
+        return self._job(self._membership, call_id)
+
+    @staticmethod
+    def _membership(call_id: int) -> Membership | None:
+        call = db.session.get(Call, call_id)
+        return membership_of(call) if call is not None else None
+
+    def call_action(self, action: str, who: Identity, call_id: int) -> Membership:
+        """accept / decline / hangup through the call service; CallServiceError if refused."""
+        return self._job(self._call_action, action, who, call_id)
+
+    @staticmethod
+    def _call_action(action: str, who: Identity, call_id: int) -> Membership:
+        try:
+            return membership_of(CALL_ACTIONS[action](_user(who), who, call_id))
+        except ApiError as exc:
+            db.session.rollback()
+            raise CallServiceError(exc.code, exc.message) from None
+
+    def record_stats(self, who: Identity, call_id: int, stats: dict[str, Any]) -> Membership:
+        return self._job(self._record_stats, who, call_id, stats)
+
+    @staticmethod
+    def _record_stats(who: Identity, call_id: int, stats: dict[str, Any]) -> Membership:
+        try:
+            return membership_of(service.record_stats(_user(who), call_id, stats))
+        except ApiError as exc:
+            db.session.rollback()
+            raise CallServiceError(exc.code, exc.message) from None
+
+    def expire_unanswered(self) -> list[int]:
+        """Ring timeout: calls ringing too long become missed (events follow via the outbox)."""
+        return self._job(service.expire_unanswered)
+
+    def end_lost_call(self, call_id: int, lost_user_id: int) -> bool:
+        return self._job(service.end_lost_call, call_id, lost_user_id)
+
+    def active_calls(self) -> list[Membership]:
+        """Every active call (at start-up, to give vanished participants their grace)."""
+        return self._job(self._active_calls)
+
+    @staticmethod
+    def _active_calls() -> list[Membership]:
+        calls = db.session.scalars(select(Call).where(Call.state == service.ACTIVE))
+        return [membership_of(call) for call in calls]
+
+    # -- outbox -----------------------------------------------------------------------
+    def last_event_id(self) -> int:
+        return self._job(lambda: db.session.scalar(select(func.max(Event.id))) or 0)
+
+    def events_after(self, last_id: int, gaps: list[int], limit: int = 500) -> list[OutboxEvent]:
+        """Events with id > `last_id`, plus any of `gaps` (ids skipped by a slower commit)."""
+        return self._job(self._events_after, last_id, gaps, limit)
+
+    @staticmethod
+    def _events_after(last_id: int, gaps: list[int], limit: int) -> list[OutboxEvent]:
+        condition = Event.id > last_id
+        if gaps:
+            condition = or_(condition, Event.id.in_(gaps))
+        rows = db.session.scalars(select(Event).where(condition).order_by(Event.id).limit(limit))
+        return [OutboxEvent(e.id, e.kind, e.call_id, list(e.user_ids), dict(e.data)) for e in rows]
+
+
+__all__ = ["ConnectInfo", "Identity", "OutboxEvent", "Store", "threadpool_runner"]
