@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +36,7 @@ class BenchConn:
         self._reader: asyncio.Task | None = None
         self._waiters: list[tuple[str | None, Any, Any, asyncio.Future]] = []
         self._buffer: deque[dict[str, Any]] = deque(maxlen=256)
+        self.errors: Counter[str] = Counter()  # `error` codes received, e.g. rate_limited
 
     async def open(self, timeout: float = 10) -> dict[str, Any]:
         """Connect, send `hello`, and return `welcome` (raises on timeout, close or refusal)."""
@@ -66,6 +67,8 @@ class BenchConn:
                     self.on_relay(message, arrived)
                     continue
                 message["_at"] = arrived  # arrival time, for latency figures
+                if message.get("type") == "error":
+                    self.errors[str(message.get("code"))] += 1
                 if not self._resolve(message):
                     self._buffer.append(message)
         except websockets.ConnectionClosed:

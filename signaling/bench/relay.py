@@ -11,6 +11,7 @@ from __future__ import annotations
 import array
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,6 +243,7 @@ async def run_relay(
         "lost": sent - run.received,
         "wrong_from": sum(side.wrong_from for side in sides),
         "seq_gaps": sum(side.seq_gaps for side in sides),
+        "errors": dict(sum((side.conn.errors for side in sides), Counter())),
         "duration_s": round(elapsed, 3),
         "msgs_per_s": round(run.received / elapsed, 1) if elapsed else None,
         "latency_ms": scaled(percentiles(run.latencies), 1e-6),

@@ -72,6 +72,8 @@ def human(result: dict[str, Any]) -> str:
             f"  relayed        {result['relayed']}/{result['sent']} (lost {result['lost']}, wrong sender "
             f"{result['wrong_from']}, seq gaps {result['seq_gaps']}) in {result['duration_s']} s"
         )
+        if result.get("errors"):
+            add(f"  errors         {result['errors']}")
         add(f"  throughput     {_v(result['msgs_per_s'], 'msg/s')}")
         add(f"  one-way        {_pct(result['latency_ms'])}")
         add(
