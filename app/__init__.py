@@ -48,9 +48,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app import auth, calls, ice, system, users, web
+    from app import auth, calls, ice, meetings, system, users, web
 
-    for package in (auth, users, calls, ice, system, web):
+    for package in (auth, users, calls, meetings, ice, system, web):
         app.register_blueprint(package.bp)
 
 

@@ -3,6 +3,7 @@
 from app.models.base import Base, UTCDateTime
 from app.models.call import Call, CallState, EndReason, Event
 from app.models.connection import Connection
+from app.models.meeting import Meeting, MeetingParticipant, MeetingState, SeatState
 from app.models.session import AuthEvent, AuthSession
 from app.models.user import User
 from app.models.webhook import WebhookDelivery
@@ -15,6 +16,10 @@ __all__ = [
     "CallState",
     "Connection",
     "EndReason",
+    "Meeting",
+    "MeetingParticipant",
+    "MeetingState",
+    "SeatState",
     "Event",
     "UTCDateTime",
     "User",

@@ -1,0 +1,80 @@
+"""Request and response shapes of the meeting endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from app.api import Input, Query
+
+
+class SeatOut(BaseModel):
+    username: str
+    state: str = Field(description="waiting, admitted, denied, left or removed")
+    joined_at: datetime | None
+    left_at: datetime | None
+    left_reason: str | None
+
+
+class MeetingOut(BaseModel):
+    id: int
+    name: str
+    state: str = Field(description="open or ended")
+    end_reason: str | None = Field(description="ended_by_host or empty")
+    host: str | None
+    waiting_room: bool
+    locked: bool
+    max_participants: int
+    created_at: datetime
+    ended_at: datetime | None
+    participants: list[str] = Field(description="usernames admitted right now")
+    waiting_count: int
+    waiting: list[str] | None = Field(default=None, description="who is waiting (host only)")
+    history: list[SeatOut]
+
+
+class MeetingCreateIn(Input):
+    name: str = Field(default="", max_length=100)
+    waiting_room: bool = False
+    max_participants: int | None = Field(default=None, ge=2, le=1000)
+    invite_ttl_seconds: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
+    invite_max_uses: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class MeetingCreatedOut(BaseModel):
+    meeting: MeetingOut
+    invite: str = Field(description="invite token (shown once); share it in a link's #fragment")
+
+
+class JoinIn(Input):
+    invite: str | None = Field(default=None, max_length=128)
+
+
+class SeatStateOut(BaseModel):
+    meeting: MeetingOut
+    state: str = Field(description="admitted or waiting")
+
+
+class UsernameIn(Input):
+    username: str = Field(min_length=1, max_length=64)
+
+
+class AdmitIn(Input):
+    username: str | None = Field(default=None, max_length=64, description="omit to admit everyone")
+
+
+class LockIn(Input):
+    locked: bool
+
+
+class MeetingPageQuery(Query):
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=20, ge=1, le=100)
+
+
+class MeetingPageOut(BaseModel):
+    items: list[MeetingOut]
+    page: int
+    per_page: int
+    total: int

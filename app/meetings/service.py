@@ -1,0 +1,342 @@
+"""The meeting state machine: every change to a meeting or a seat happens here.
+
+Like the call service it is used by the web app (HTTP) and the signaling daemon (join,
+leave, moderation over the socket); each change commits with an outbox event for the
+people concerned, so the daemon can tell them. Errors are ApiError with stable codes.
+
+Rules: the host is never kept waiting; with a waiting room everyone else waits for the
+host to admit them, even if they arrive first; a user denied MEETING_MAX_DENIALS times or
+removed cannot ask again; a locked meeting takes nobody new; when the host leaves, the
+longest-present participant becomes host; when the last participant leaves, it ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, or_, select
+
+from app.clock import utcnow
+from app.errors import ApiError
+from app.events import publish
+from app.extensions import db
+from app.models import Meeting, MeetingParticipant, MeetingState, SeatState, User
+
+OPEN, ENDED = MeetingState.OPEN.value, MeetingState.ENDED.value
+WAITING, ADMITTED, DENIED = (
+    SeatState.WAITING.value,
+    SeatState.ADMITTED.value,
+    SeatState.DENIED.value,
+)
+LEFT, REMOVED = SeatState.LEFT.value, SeatState.REMOVED.value
+INVITE_PREFIX = "cci_"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def meeting_not_found() -> ApiError:
+    return ApiError(404, "meeting_not_found", "No such meeting.")
+
+
+def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
+    """The public shape of a meeting; the host also sees who is waiting."""
+    seats = meeting.seats
+    data: dict[str, Any] = {
+        "id": meeting.id,
+        "name": meeting.name,
+        "state": meeting.state,
+        "end_reason": meeting.end_reason,
+        "host": meeting.host.username if meeting.host else None,
+        "waiting_room": meeting.waiting_room,
+        "locked": meeting.locked,
+        "max_participants": meeting.max_participants,
+        "created_at": meeting.created_at.isoformat(),
+        "ended_at": meeting.ended_at.isoformat() if meeting.ended_at else None,
+        "participants": [s.username for s in _admitted(meeting)],
+        "waiting_count": sum(1 for s in seats if s.state == WAITING),
+        "history": [_seat_view(s) for s in seats],
+    }
+    if viewer_id is not None and viewer_id == meeting.host_id:
+        data["waiting"] = [s.username for s in seats if s.state == WAITING]
+    return data
+
+
+def _seat_view(seat: MeetingParticipant) -> dict[str, Any]:
+    return {
+        "username": seat.username,
+        "state": seat.state,
+        "joined_at": seat.joined_at.isoformat() if seat.joined_at else None,
+        "left_at": seat.left_at.isoformat() if seat.left_at else None,
+        "left_reason": seat.left_reason,
+    }
+
+
+def _announce(kind: str, meeting: Meeting, user_ids: list[int] | None = None, **extra: Any) -> None:
+    """Outbox event for everyone admitted (plus `user_ids`), carrying the meeting view."""
+    present = [s.user_id for s in meeting.seats if s.state == ADMITTED and s.user_id]
+    recipients = present + list(user_ids or []) + ([meeting.host_id] if meeting.host_id else [])
+    publish(kind, recipients, {"meeting": view(meeting), **extra}, call_id=None)
+
+
+def _seat(meeting: Meeting, user_id: int) -> MeetingParticipant | None:
+    return next((s for s in meeting.seats if s.user_id == user_id), None)
+
+
+def _admitted(meeting: Meeting) -> list[MeetingParticipant]:
+    """Admitted seats in the order their users joined."""
+    admitted = [s for s in meeting.seats if s.state == ADMITTED]
+    return sorted(admitted, key=lambda s: (s.joined_at, s.id))
+
+
+def create_meeting(
+    host: User,
+    name: str,
+    waiting_room: bool = False,
+    max_participants: int | None = None,
+    invite_ttl: int | None = None,
+    invite_max_uses: int | None = None,
+) -> tuple[Meeting, str]:
+    """Create an open meeting hosted by `host`; returns it and its invite token (shown once)."""
+    config = current_app.config
+    size = max_participants or config["MEETING_DEFAULT_SIZE"]
+    if not 2 <= size <= config["MEETING_MAX_SIZE"]:
+        raise ApiError(
+            400, "invalid_field", f"max_participants: between 2 and {config['MEETING_MAX_SIZE']}."
+        )
+    token = INVITE_PREFIX + secrets.token_urlsafe(24)
+    meeting = Meeting(
+        name=name.strip()[:100] or f"{host.username}'s meeting",
+        host=host,
+        created_by_id=host.id,
+        waiting_room=waiting_room,
+        max_participants=size,
+        invite_token_hash=_hash(token),
+        invite_expires_at=utcnow() + timedelta(seconds=invite_ttl) if invite_ttl else None,
+        invite_max_uses=invite_max_uses,
+    )
+    db.session.add(meeting)
+    db.session.commit()
+    return meeting, token
+
+
+def get_meeting_for(user_id: int, meeting_id: int) -> Meeting:
+    """The meeting if `user_id` hosts it or has a seat in it; otherwise 404."""
+    meeting = db.session.get(Meeting, meeting_id)
+    if meeting is None or (meeting.host_id != user_id and _seat(meeting, user_id) is None):
+        raise meeting_not_found()
+    return meeting
+
+
+def find_by_invite(token: str) -> Meeting | None:
+    if not token.startswith(INVITE_PREFIX):
+        return None
+    return db.session.scalar(select(Meeting).filter_by(invite_token_hash=_hash(token)))
+
+
+def _check_invite(
+    meeting: Meeting, invite: str | None, user: User, seat: MeetingParticipant | None
+) -> None:
+    """Anyone may rejoin a meeting they were admitted to; newcomers need a valid invite."""
+    if user.id == meeting.host_id or (seat is not None and seat.joined_at is not None):
+        return
+    if not invite or meeting.invite_token_hash != _hash(invite):
+        raise meeting_not_found()
+    if meeting.invite_expires_at is not None and utcnow() >= meeting.invite_expires_at:
+        raise ApiError(403, "invite_expired", "This invite has expired.")
+    if meeting.invite_max_uses is not None and meeting.invite_uses >= meeting.invite_max_uses:
+        raise ApiError(403, "invite_used_up", "This invite has been used up.")
+    if seat is None:
+        meeting.invite_uses += 1
+
+
+def _check_can_enter(meeting: Meeting, user: User, seat: MeetingParticipant | None) -> None:
+    if meeting.state != OPEN:
+        raise ApiError(409, "meeting_ended", "The meeting has ended.")
+    if seat is not None and seat.state == REMOVED:
+        raise ApiError(403, "removed", "The host removed you from this meeting.")
+    if seat is not None and seat.denials >= current_app.config["MEETING_MAX_DENIALS"]:
+        raise ApiError(403, "join_denied", "The host has denied your requests to join.")
+    if meeting.locked and user.id != meeting.host_id and (seat is None or seat.state != ADMITTED):
+        raise ApiError(403, "meeting_locked", "The meeting is locked.")
+
+
+def _check_room(meeting: Meeting) -> None:
+    if len(_admitted(meeting)) >= meeting.max_participants:
+        raise ApiError(409, "room_full", f"The meeting is full ({meeting.max_participants}).")
+
+
+def _admit(meeting: Meeting, seat: MeetingParticipant) -> None:
+    seat.state, seat.joined_at = ADMITTED, seat.joined_at or utcnow()
+    seat.left_at = seat.left_reason = None
+
+
+def join(
+    user: User, meeting_id: int, invite: str | None, session_id: int | None
+) -> MeetingParticipant:
+    """Ask to join. The host and (without a waiting room) invitees are admitted at once;
+    others wait. Rejoining from another device moves the seat to that device."""
+    meeting = db.session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise meeting_not_found()
+    seat = _seat(meeting, user.id)
+    _check_invite(meeting, invite, user, seat)
+    _check_can_enter(meeting, user, seat)
+    if seat is None:
+        seat = MeetingParticipant(meeting=meeting, user_id=user.id, username=user.username)
+        db.session.add(seat)
+    was_admitted = seat.state == ADMITTED
+    seat.session_id = session_id
+    if was_admitted:
+        pass  # a reconnect or a second device: same seat
+    elif user.id == meeting.host_id or not meeting.waiting_room or seat.joined_at is not None:
+        _check_room(meeting)
+        _admit(meeting, seat)
+    else:
+        seat.state, seat.requested_at = WAITING, utcnow()
+    db.session.flush()
+    kind = "meeting.joined" if seat.state == ADMITTED else "meeting.waiting"
+    _announce(kind, meeting, [user.id], user=user.username, session_id=session_id)
+    db.session.commit()
+    return seat
+
+
+def _require_host(user: User, meeting_id: int) -> Meeting:
+    meeting = get_meeting_for(user.id, meeting_id)
+    if meeting.host_id != user.id:
+        raise ApiError(403, "not_host", "Only the host can do that.")
+    if meeting.state != OPEN:
+        raise ApiError(409, "meeting_ended", "The meeting has ended.")
+    return meeting
+
+
+def _seat_of(meeting: Meeting, username: str, states: tuple[str, ...]) -> MeetingParticipant:
+    seat = next((s for s in meeting.seats if s.username == username.lower()), None)
+    if seat is None or seat.state not in states:
+        raise ApiError(
+            404, "participant_not_found", f"{username} is not {' or '.join(states)} here."
+        )
+    return seat
+
+
+def admit(host: User, meeting_id: int, username: str | None) -> list[str]:
+    """Admit one waiting user, or everyone waiting (`username=None`) while there is room."""
+    meeting = _require_host(host, meeting_id)
+    seats = (
+        [_seat_of(meeting, username, (WAITING,))]
+        if username
+        else [s for s in meeting.seats if s.state == WAITING]
+    )
+    admitted = []
+    for seat in seats:
+        _check_room(meeting)
+        _admit(meeting, seat)
+        admitted.append(seat.username)
+    db.session.flush()
+    for name in admitted:
+        seat = _seat_of(meeting, name, (ADMITTED,))
+        _announce("meeting.joined", meeting, [seat.user_id], user=name, session_id=seat.session_id)
+    db.session.commit()
+    return admitted
+
+
+def deny(host: User, meeting_id: int, username: str) -> MeetingParticipant:
+    meeting = _require_host(host, meeting_id)
+    seat = _seat_of(meeting, username, (WAITING,))
+    seat.state, seat.denials = DENIED, seat.denials + 1
+    _announce("meeting.denied", meeting, [seat.user_id], user=seat.username)
+    db.session.commit()
+    return seat
+
+
+def _leave(meeting: Meeting, seat: MeetingParticipant, state: str, reason: str) -> None:
+    seat.state, seat.left_at, seat.left_reason = state, utcnow(), reason
+    if meeting.host_id == seat.user_id:
+        successor = next(iter(_admitted(meeting)), None)
+        if successor is not None:
+            meeting.host = db.session.get(User, successor.user_id)
+            _announce("meeting.host_changed", meeting, user=successor.username)
+    if not _admitted(meeting):
+        _end(meeting, "empty")
+
+
+def leave(user: User, meeting_id: int) -> Meeting:
+    """Leave (or stop waiting). Idempotent for someone already out."""
+    meeting = get_meeting_for(user.id, meeting_id)
+    seat = _seat(meeting, user.id)
+    if meeting.state == OPEN and seat is not None and seat.state in (ADMITTED, WAITING):
+        _leave(meeting, seat, LEFT, "left")
+        _announce("meeting.left", meeting, [user.id], user=user.username)
+        db.session.commit()
+    return meeting
+
+
+def remove(host: User, meeting_id: int, username: str) -> MeetingParticipant:
+    meeting = _require_host(host, meeting_id)
+    seat = _seat_of(meeting, username, (ADMITTED, WAITING))
+    if seat.user_id == host.id:
+        raise ApiError(400, "cannot_remove_self", "Leave the meeting instead.")
+    _leave(meeting, seat, REMOVED, "removed")
+    _announce("meeting.removed", meeting, [seat.user_id], user=seat.username)
+    db.session.commit()
+    return seat
+
+
+def set_locked(host: User, meeting_id: int, locked: bool) -> Meeting:
+    meeting = _require_host(host, meeting_id)
+    meeting.locked = locked
+    _announce("meeting.locked", meeting, locked=locked)
+    db.session.commit()
+    return meeting
+
+
+def transfer_host(host: User, meeting_id: int, username: str) -> Meeting:
+    meeting = _require_host(host, meeting_id)
+    seat = _seat_of(meeting, username, (ADMITTED,))
+    meeting.host = db.session.get(User, seat.user_id)
+    _announce("meeting.host_changed", meeting, user=seat.username)
+    db.session.commit()
+    return meeting
+
+
+def _end(meeting: Meeting, reason: str) -> None:
+    now = utcnow()
+    recipients = [s.user_id for s in meeting.seats if s.state in (ADMITTED, WAITING) and s.user_id]
+    for seat in meeting.seats:
+        if seat.state in (ADMITTED, WAITING):
+            seat.state, seat.left_at, seat.left_reason = LEFT, now, "meeting_ended"
+    meeting.state, meeting.ended_at, meeting.end_reason = ENDED, now, reason
+    _announce("meeting.ended", meeting, recipients)
+
+
+def end_meeting(host: User, meeting_id: int) -> Meeting:
+    """The host ends the meeting for everyone."""
+    meeting = _require_host(host, meeting_id)
+    _end(meeting, "ended_by_host")
+    db.session.commit()
+    return meeting
+
+
+def meetings_of(user_id: int, page: int, per_page: int) -> tuple[list[Meeting], int]:
+    """Meetings the user hosted or sat in, newest first, and the total."""
+    mine = or_(
+        Meeting.created_by_id == user_id,
+        Meeting.host_id == user_id,
+        Meeting.id.in_(
+            select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == user_id)
+        ),
+    )
+    total = db.session.scalar(select(func.count(Meeting.id)).where(mine)) or 0
+    meetings = db.session.scalars(
+        select(Meeting)
+        .where(mine)
+        .order_by(Meeting.created_at.desc(), Meeting.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return list(meetings.unique()), total

@@ -1,0 +1,84 @@
+"""Meetings (mesh group calls) and their participant records."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.clock import utcnow
+from app.models.base import Base, UTCDateTime
+from app.models.user import User
+
+
+class MeetingState(enum.StrEnum):
+    OPEN = "open"
+    ENDED = "ended"
+
+
+class SeatState(enum.StrEnum):
+    """Where a participant stands: in the waiting room, in the meeting, or out of it."""
+
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    DENIED = "denied"
+    LEFT = "left"
+    REMOVED = "removed"
+
+
+class Meeting(Base):
+    """A group call where every admitted participant connects to every other (mesh).
+
+    The invite is a capability: only the SHA-256 of its token is stored, with an optional
+    expiry and use limit.
+    """
+
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default=MeetingState.OPEN.value, index=True)
+    end_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    waiting_room: Mapped[bool] = mapped_column(Boolean, default=False)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_participants: Mapped[int] = mapped_column(default=6)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    invite_token_hash: Mapped[str | None] = mapped_column(String(64), default=None, unique=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    invite_max_uses: Mapped[int | None] = mapped_column(default=None)
+    invite_uses: Mapped[int] = mapped_column(default=0)
+
+    host: Mapped[User | None] = relationship(foreign_keys=[host_id], lazy="joined")
+    seats: Mapped[list[MeetingParticipant]] = relationship(
+        back_populates="meeting", order_by="MeetingParticipant.id", cascade="all, delete-orphan"
+    )
+
+
+class MeetingParticipant(Base):
+    """One user's record in one meeting: requested, admitted, left; the role is on Meeting."""
+
+    __tablename__ = "meeting_participants"
+    __table_args__ = (UniqueConstraint("meeting_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    username: Mapped[str] = mapped_column(String(32))  # kept when the account is deleted
+    session_id: Mapped[int | None] = mapped_column(default=None)  # the device in the meeting
+    state: Mapped[str] = mapped_column(String(16), default=SeatState.WAITING.value)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    left_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    denials: Mapped[int] = mapped_column(default=0)
+
+    meeting: Mapped[Meeting] = relationship(back_populates="seats")
