@@ -40,12 +40,16 @@ class ErrorOut(BaseModel):
     message: str
 
 
+class PlainText:
+    """Marker for `responses`: a text/plain body rather than a JSON model."""
+
+
 @dataclass
 class Declaration:
     summary: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    responses: dict[int, type[BaseModel] | type[PlainText] | None] = field(default_factory=dict)
     auth: bool = True
     tag: str = ""
 
@@ -106,7 +110,7 @@ def endpoint(
     *,
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
-    responses: dict[int, type[BaseModel] | None] | None = None,
+    responses: dict[int, type[BaseModel] | type[PlainText] | None] | None = None,
     auth: bool = True,
     tag: str = "",
 ) -> Callable:

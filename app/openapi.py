@@ -9,7 +9,7 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.api import declarations
+from app.api import Declaration, ErrorOut, PlainText, declarations
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 CONVERTER = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
@@ -33,11 +33,37 @@ def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
     ]
 
 
+def responses_of(decl: Declaration) -> dict[int, Any]:
+    """The declared responses plus the errors the `@endpoint` machinery itself produces."""
+    implied: dict[int, Any] = {}
+    if decl.body is not None:
+        # invalid or unknown fields / bad JSON, oversized body, wrong content type
+        implied.update({400: ErrorOut, 413: ErrorOut, 415: ErrorOut})
+    if decl.query is not None:
+        implied[400] = ErrorOut
+    if decl.auth:
+        implied[401] = ErrorOut
+    return {**implied, **decl.responses}
+
+
+def _response(model: Any) -> dict[str, Any]:
+    if model is None:
+        return {"description": "No content"}
+    if model is PlainText:
+        return {"description": "Text", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {
+        "description": model.__name__,
+        "content": {
+            "application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=model.__name__)}}
+        },
+    }
+
+
 def build_openapi(app: Flask) -> dict[str, Any]:
     found = declarations(app)
     models: set[type[BaseModel]] = set()
     for _path, _method, decl in found:
-        models.update(m for m in decl.responses.values() if m is not None)
+        models.update(m for m in responses_of(decl).values() if m not in (None, PlainText))
         if decl.body is not None:
             models.add(decl.body)
     ordered = sorted(models, key=lambda m: m.__name__)
@@ -66,15 +92,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 "content": {"application/json": {"schema": ref(decl.body)}},
             }
         operation["responses"] = {
-            str(status): (
-                {"description": "No content"}
-                if model is None
-                else {
-                    "description": model.__name__,
-                    "content": {"application/json": {"schema": ref(model)}},
-                }
-            )
-            for status, model in sorted(decl.responses.items())
+            str(status): _response(model) for status, model in sorted(responses_of(decl).items())
         }
         if decl.auth:
             operation["security"] = [{"bearer": []}]

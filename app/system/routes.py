@@ -8,13 +8,33 @@ import os
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app, jsonify
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.api import ErrorOut, PlainText, endpoint
 from app.errors import error_response
 from app.extensions import db
 from app.metrics import render as render_metrics
 from app.openapi import build_openapi
 from app.system import bp
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    revision: str | None
+
+
+class OpenApiOut(BaseModel):
+    """An OpenAPI 3.1 document."""
+
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+    info: dict
+    paths: dict
 
 
 @functools.lru_cache(maxsize=4)
@@ -23,12 +43,19 @@ def _head_revision(directory: str) -> str | None:
 
 
 @bp.get("/healthz")
+@endpoint("The process is up", responses={200: HealthOut}, auth=False, tag="system")
 def healthz():
     """The process is up (no dependencies checked)."""
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
+@endpoint(
+    "Ready: database reachable, migrations current",
+    responses={200: ReadyOut, 503: ErrorOut},
+    auth=False,
+    tag="system",
+)
 def readyz():
     """Ready for traffic: the database answers and its schema is at the latest migration."""
     directory = current_app.config["MIGRATIONS_DIR"]
@@ -48,12 +75,14 @@ def readyz():
 
 
 @bp.get("/metrics")
+@endpoint("Prometheus metrics", responses={200: PlainText}, auth=False, tag="system")
 def metrics():
     """Prometheus metrics (text exposition format)."""
     return render_metrics(current_app)
 
 
 @bp.get("/openapi.json")
+@endpoint("This document", responses={200: OpenApiOut}, auth=False, tag="system")
 def openapi():
     """The OpenAPI document generated from the routes."""
     return jsonify(build_openapi(current_app))
