@@ -149,7 +149,7 @@ def test_media_survives_daemon_sigkill_and_clients_hang_up_after_restart(stack, 
                 )
                 assert b.received["audio"] > counts[1]["audio"] + 10
                 await asyncio.to_thread(stack.start_signaling, 0)
-                welcomes = [await p.connect(stack.signaling_url) for p in (alice, bob)]
+                welcomes = [(await p.connect(stack.signaling_url)).welcome for p in (alice, bob)]
                 for welcome in welcomes:
                     assert [c["call_id"] for c in welcome["calls"]] == [call_id]
                 ack = await bob.sig.hangup(call_id)
