@@ -26,7 +26,7 @@ def require_binary(name: str) -> str:
     return path
 
 
-def wait_for_udp_log(log: Path, needle: str, timeout: float = 10) -> None:
+def wait_for_log(log: Path, needle: str, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if log.exists() and needle in log.read_text(errors="replace"):
@@ -48,10 +48,11 @@ def coturn(tmp_path):
         f"--static-auth-secret={secret}", "--realm=chimecast.test",
         "--allow-loopback-peers",  # tests only: peers live on 127.0.0.1
         f"--pidfile={tmp_path / 'turnserver.pid'}", f"--log-file={log}",
+        f"--userdb={tmp_path / 'turndb'}",
     ]  # fmt: skip
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        wait_for_udp_log(log, "Total UDP servers")
+        wait_for_log(log, "Total General servers")
         yield f"turn:127.0.0.1:{port}?transport=udp", secret, log
     finally:
         stop_process(process)
