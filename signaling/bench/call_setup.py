@@ -120,7 +120,7 @@ async def run_setup(
         )
     finally:
         progress.stop()
-    conns = [BenchConn(population.target.signaling_url, u.token) for u in users]
+    conns = [population.conn(u) for u in users]
     limit = asyncio.Semaphore(connect_concurrency)
     opened = [0]
 

@@ -44,10 +44,7 @@ async def run_capacity(
     probe = probe_for(population.target.server_pid)
     await asyncio.sleep(0.5)
     before = probe.sample()
-    conns = [
-        BenchConn(population.target.signaling_url, users[i // per_user].token)
-        for i in range(connections)
-    ]
+    conns = [population.conn(users[i // per_user]) for i in range(connections)]
     failures: Counter[str] = Counter()
     connected: list[BenchConn] = []
     limit = asyncio.Semaphore(concurrency)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from signaling.bench import report
+from signaling.bench.load_client import CLIENTS, DEFAULT_CLIENT
 from signaling.bench.measure import Progress
 from signaling.bench.population import Population
 from signaling.bench.target import (
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     out = common.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON line per result")
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    common.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default=DEFAULT_CLIENT,
+        help="load client transport: raw (asyncio framing, cheapest) or websockets (default raw)",
+    )
     common.add_argument(
         "--http-concurrency", type=int, default=32, help="HTTP requests in flight (default 32)"
     )
@@ -121,7 +128,7 @@ async def scenario(
 ) -> list[dict[str, Any]]:
     """Run the chosen scenario on one target; every result dict it produced."""
     pool = ThreadPoolExecutor(max_workers=args.http_concurrency, thread_name_prefix="bench-http")
-    population = Population(target, pool)
+    population = Population(target, pool, args.client)
     try:
         if args.scenario == "relay":
             return await _relay(args, population, progress)
@@ -175,6 +182,8 @@ async def _relay(
 
 
 def emit(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    if result.get("target") != "ratio":
+        result.setdefault("client", args.client)
     print(report.as_json(result) if args.json else report.human(result), flush=True)
 
 

@@ -1,9 +1,14 @@
-"""A lean signaling connection for load: asyncio + `websockets`, orjson, no per-message locks.
+"""Lean signaling connections for load: orjson, no per-message locks, two transports.
 
 `signaling.client.SignalingClient` is built for tests (a condition variable woken for
-every message); here a relayed message goes straight to a callback with its arrival time,
+every message). Here a relayed message goes straight to a callback with its arrival time,
 and control messages (`welcome`, `incoming`, `ack`...) resolve futures registered with
-`expect()` before they arrive, or wait in a small buffer.
+`expect()`, or wait in a small buffer until one is.
+
+Two transports speak the same WebSocket: `WebsocketsConn` (the `websockets` library) and
+`RawConn` (an asyncio Protocol doing RFC 6455 framing itself, masking with websockets' C
+`apply_mask`), which costs the load generator about half the CPU per message, so that on
+a small machine the server, not the tool, is what saturates.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 import orjson
 import websockets
 from websockets.asyncio.client import connect
+
+from signaling.bench.raw_ws import RawWebSocket
 
 RELAYED = frozenset({"offer", "answer", "candidate"})
 RelayHandler = Callable[[dict[str, Any], int], None]
@@ -32,61 +39,65 @@ class BenchConn:
         self.welcome: dict[str, Any] = {}
         self.closed = asyncio.Event()
         self.close_code: int | None = None
-        self._ws: Any = None
-        self._reader: asyncio.Task | None = None
+        self.errors: Counter[str] = Counter()  # `error` codes received, e.g. rate_limited
         self._waiters: list[tuple[str | None, Any, Any, asyncio.Future]] = []
         self._buffer: deque[dict[str, Any]] = deque(maxlen=256)
-        self.errors: Counter[str] = Counter()  # `error` codes received, e.g. rate_limited
 
+    # -- transport (subclasses) --------------------------------------------------------
+    async def _connect(self) -> None:
+        raise NotImplementedError
+
+    async def send_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    # -- protocol ----------------------------------------------------------------------
     async def open(self, timeout: float = 10) -> dict[str, Any]:
         """Connect, send `hello`, and return `welcome` (raises on timeout, close or refusal)."""
         async with asyncio.timeout(timeout):
-            self._ws = await connect(
-                self.url,
-                compression=None,  # gevent-websocket has no permessage-deflate
-                ping_interval=None,  # the server pings idle connections; the client answers
-                proxy=None,
-                max_queue=None,
-                close_timeout=2,
-                open_timeout=None,
-            )
-            self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+            await self._connect()
             welcome = self.expect("welcome")
-            await self._ws.send(
-                '{"type":"hello","id":1,"token":' + orjson.dumps(self.token).decode() + "}"
-            )
+            await self.send({"type": "hello", "id": 1, "token": self.token})
             self.welcome = await welcome
+        if self.welcome.get("type") != "welcome":
+            raise ConnectionError(f"hello refused: {self.welcome}")
         return self.welcome
 
-    async def _read_loop(self) -> None:
-        try:
-            async for raw in self._ws:
-                arrived = time.perf_counter_ns()
-                message = orjson.loads(raw)
-                if self.on_relay is not None and message.get("type") in RELAYED:
-                    self.on_relay(message, arrived)
-                    continue
-                message["_at"] = arrived  # arrival time, for latency figures
-                if message.get("type") == "error":
-                    self.errors[str(message.get("code"))] += 1
-                if not self._resolve(message):
-                    self._buffer.append(message)
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.close_code = self._ws.close_code
-            self.closed.set()
-            for *_, future in self._waiters:
-                if not future.done():
-                    future.set_exception(ConnectionError(f"closed with {self.close_code}"))
-            self._waiters.clear()
+    def _on_message(self, raw: str | bytes) -> None:
+        arrived = time.perf_counter_ns()
+        message = orjson.loads(raw)
+        if self.on_relay is not None and message.get("type") in RELAYED:
+            self.on_relay(message, arrived)
+            return
+        message["_at"] = arrived  # arrival time, for latency figures
+        if message.get("type") == "error":
+            self.errors[str(message.get("code"))] += 1
+        if not self._resolve(message):
+            self._buffer.append(message)
+
+    def _on_closed(self, code: int | None) -> None:
+        self.close_code = code
+        self.closed.set()
+        for *_, future in self._waiters:
+            if not future.done():
+                future.set_exception(ConnectionError(f"closed with {code}"))
+        self._waiters.clear()
+
+    @staticmethod
+    def _matches(message: dict[str, Any], type_: str | None, call_id: Any, ref: Any) -> bool:
+        return (
+            (type_ is None or message.get("type") == type_)
+            and (call_id is None or message.get("call_id") == call_id)
+            and (ref is None or message.get("ref") == ref)
+        )
 
     def _resolve(self, message: dict[str, Any]) -> bool:
         for index, (type_, call_id, ref, future) in enumerate(self._waiters):
-            if (
-                (type_ is None or message.get("type") == type_ or message.get("type") == "error")
-                and (call_id is None or message.get("call_id") == call_id)
-                and (ref is None or message.get("ref") == ref)
+            # An `error` about the same call or request resolves the waiter too.
+            if self._matches(message, type_, call_id, ref) or (
+                message.get("type") == "error" and self._matches(message, None, call_id, ref)
             ):
                 del self._waiters[index]
                 if not future.done():
@@ -101,11 +112,7 @@ class BenchConn:
         """
         future = asyncio.get_running_loop().create_future()
         for message in self._buffer:
-            if (
-                (type_ is None or message.get("type") == type_)
-                and (call_id is None or message.get("call_id") == call_id)
-                and (ref is None or message.get("ref") == ref)
-            ):
+            if self._matches(message, type_, call_id, ref):
                 self._buffer.remove(message)
                 future.set_result(message)
                 return future
@@ -115,11 +122,8 @@ class BenchConn:
             self._waiters.append((type_, call_id, ref, future))
         return future
 
-    async def send_text(self, text: str) -> None:
-        await self._ws.send(text)
-
     async def send(self, message: dict[str, Any]) -> None:
-        await self._ws.send(orjson.dumps(message).decode())
+        await self.send_text(orjson.dumps(message).decode())
 
     async def request(self, message: dict[str, Any], ref: str, timeout: float = 10) -> dict:
         """Send `message` with id `ref` and return the reply that carries it (ack or error)."""
@@ -127,9 +131,36 @@ class BenchConn:
         await self.send({**message, "id": ref})
         return await asyncio.wait_for(reply, timeout)
 
-    @property
-    def open_now(self) -> bool:
-        return self._ws is not None and not self.closed.is_set()
+
+class WebsocketsConn(BenchConn):
+    """Over the `websockets` library (asyncio implementation)."""
+
+    _ws: Any = None
+    _reader: asyncio.Task | None = None
+
+    async def _connect(self) -> None:
+        self._ws = await connect(
+            self.url,
+            compression=None,  # gevent-websocket has no permessage-deflate
+            ping_interval=None,  # the server pings idle connections; the client answers
+            proxy=None,
+            max_queue=None,
+            close_timeout=2,
+            open_timeout=None,
+        )
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+
+    async def _read_loop(self) -> None:
+        try:
+            async for raw in self._ws:
+                self._on_message(raw)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self._on_closed(self._ws.close_code)
+
+    async def send_text(self, text: str) -> None:
+        await self._ws.send(text)
 
     async def close(self) -> None:
         if self._ws is not None:
@@ -138,9 +169,28 @@ class BenchConn:
             await asyncio.gather(self._reader, return_exceptions=True)
 
 
+class RawConn(BenchConn):
+    """Over `RawWebSocket` (asyncio Protocol, framing done here)."""
+
+    _ws: RawWebSocket | None = None
+
+    async def _connect(self) -> None:
+        self._ws = await RawWebSocket.connect(self.url, self._on_message, self._on_closed)
+
+    async def send_text(self, text: str) -> None:
+        self._ws.send_text(text)
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+
+CLIENTS: dict[str, type[BenchConn]] = {"raw": RawConn, "websockets": WebsocketsConn}
+DEFAULT_CLIENT = "raw"
+
+
 async def close_all(conns: list[BenchConn], batch: int = 500) -> None:
     """Close connections a batch at a time (closing 10,000 at once floods the server)."""
     for start in range(0, len(conns), batch):
-        await asyncio.gather(
-            *(c.close() for c in conns[start : start + batch]), return_exceptions=True
-        )
+        chunk = conns[start : start + batch]
+        await asyncio.gather(*(c.close() for c in chunk), return_exceptions=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from signaling.bench.load_client import BenchConn, RelayHandler
+from signaling.bench.load_client import CLIENTS, DEFAULT_CLIENT, BenchConn, RelayHandler
 from signaling.bench.target import Target
 from signaling.client import ApiClient
 
@@ -41,9 +41,12 @@ class Pair:
 class Population:
     """Creates users on a target; remembers them so repeated runs reuse them."""
 
-    def __init__(self, target: Target, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, target: Target, pool: ThreadPoolExecutor, client: str = DEFAULT_CLIENT
+    ) -> None:
         self.target = target
         self.pool = pool
+        self.conn_class = CLIENTS[client]
         self.prefix = "bench-" + secrets.token_hex(3)
         self.password = "bench-pass-" + secrets.token_hex(8)
         self._names = itertools.count(1)
@@ -68,6 +71,10 @@ class Population:
             await asyncio.gather(*(loop.run_in_executor(self.pool, make, n) for n in names))
         )
 
+    def conn(self, user: User, on_relay: RelayHandler | None = None) -> BenchConn:
+        """A (not yet opened) signaling connection for `user`."""
+        return self.conn_class(self.target.signaling_url, user.token, on_relay)
+
     def fake_call_id(self) -> int:
         """A call number for the reference relay, which has no calls."""
         return next(self._fake_call_ids)
@@ -86,8 +93,7 @@ class Population:
         self, caller: User, callee: User, on_relay: RelayHandler | None = None
     ) -> Pair:
         """Connect both users and put them in an active call (a fake one on the reference)."""
-        caller_conn = BenchConn(self.target.signaling_url, caller.token, on_relay)
-        callee_conn = BenchConn(self.target.signaling_url, callee.token, on_relay)
+        caller_conn, callee_conn = self.conn(caller, on_relay), self.conn(callee, on_relay)
         await asyncio.gather(caller_conn.open(), callee_conn.open())
         if not self.target.has_api:
             return Pair(caller, callee, caller_conn, callee_conn, self.fake_call_id())

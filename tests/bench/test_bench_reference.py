@@ -9,10 +9,13 @@ from tests.bench.conftest import result_for, run_bench
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 
-def test_relay_closed_loop_on_reference_relays_every_message_in_order():
-    status, results = run_bench("relay", "--reference-only", "--pairs", "3", "--messages", "40")
+@pytest.mark.parametrize("client", ["raw", "websockets"])
+def test_relay_closed_loop_on_reference_relays_every_message_in_order(client):
+    status, results = run_bench(
+        "relay", "--reference-only", "--pairs", "3", "--messages", "40", "--client", client
+    )
     relay = result_for(results, "reference")
-    assert status == 0
+    assert status == 0 and relay["client"] == client
     assert relay["sent"] == 3 * 2 * 40 == relay["relayed"]
     assert relay["lost"] == relay["wrong_from"] == relay["seq_gaps"] == 0
     assert relay["latency_ms"]["n"] == relay["relayed"]
