@@ -26,7 +26,8 @@ export class CallSession extends EventTarget {
     this.remoteStream = new MediaStream();
     this.pendingCandidates = []; // remote candidates that came before the remote description
     this.chain = Promise.resolve(); // negotiation messages are handled one at a time
-    this.restartWanted = false;
+    this.offersSent = 0;
+    this.iceRestarts = 0;
     this.disconnectTimer = null;
     this.statsTimer = null;
     this.lastQuality = null;
@@ -97,14 +98,16 @@ export class CallSession extends EventTarget {
     this.enqueue(async () => {
       if (!this.isOfferer || this.closed) return;
       const pc = this.createPeer();
-      if (pc.signalingState !== "stable") {
-        this.restartWanted = this.restartWanted || iceRestart;
-        return; // an offer is in flight; its answer will trigger the restart
+      if (pc.signalingState === "have-local-offer") {
+        // The last offer got no answer (the peer was away when it was relayed): replace it.
+        await pc.setLocalDescription({ type: "rollback" });
       }
       const offer = await pc.createOffer(iceRestart ? { iceRestart: true } : {});
       await pc.setLocalDescription(offer);
       const payload = { type: "offer", sdp: pc.localDescription.sdp };
       if (iceRestart) payload.iceRestart = true;
+      this.offersSent += 1;
+      if (iceRestart) this.iceRestarts += 1;
       this.relay("offer", payload);
     });
   }
@@ -120,7 +123,7 @@ export class CallSession extends EventTarget {
     if (typeof message.seq === "number") {
       if (this.lastSeq !== null && message.seq !== this.lastSeq + 1) {
         console.warn(`call ${this.callId}: signaling gap (${this.lastSeq} -> ${message.seq})`);
-        if (this.isOfferer) this.restartWanted = true;
+        if (this.isOfferer) this.restartIce(); // a lost candidate or answer: start ICE afresh
       }
       this.lastSeq = message.seq;
     }
@@ -168,10 +171,6 @@ export class CallSession extends EventTarget {
       return;
     }
     await this.flushCandidates();
-    if (this.restartWanted) {
-      this.restartWanted = false;
-      this.offer({ iceRestart: true });
-    }
   }
 
   async onCandidate(payload) {

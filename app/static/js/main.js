@@ -14,7 +14,10 @@ window.__chimecast = {
   },
   get call() {
     const call = state.phone?.call;
-    return call ? { id: call.id, peer: call.peer, role: call.role, state: call.state } : null;
+    if (!call) return null;
+    const { id, peer, role, session: media } = call;
+    const offers = media?.offersSent ?? 0;
+    return { id, peer, role, state: call.state, offers, restarts: media?.iceRestarts ?? 0 };
   },
   get ringtone() {
     return state.phone?.ringtone.state ?? null;

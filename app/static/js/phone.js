@@ -360,7 +360,9 @@ export class Phone {
         notice(`The call with ${call.name} ended while you were offline.`);
         this.onIdle();
       } else if (welcome.reconnected && live.peer_online) {
-        this.session?.restartIce(); // our own path may have changed
+        // Our own network path may have changed. (If the peer is still away, an offer would
+        // be lost; its `peer_reconnected` will trigger the restart instead.)
+        this.session?.restartIce();
       }
       return;
     }
