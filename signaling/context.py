@@ -94,11 +94,20 @@ class Services:
         self.presence = Presence(self)
 
 
+def make_hub(settings: Settings) -> InMemoryHub:
+    """The in-process hub, or the Redis-backed one when CHIMECAST_REDIS_URL is set."""
+    if not settings.redis_url:
+        return InMemoryHub(settings.node_id)
+    from signaling.redis_hub import RedisHub
+
+    return RedisHub(settings.node_id, settings.redis_url)
+
+
 def build_services(settings: Settings, store: Any, timers: Timers | None = None) -> Services:
     """Services around `store`, with an in-memory hub and a call cache that loads from it."""
     return Services(
         settings=settings,
-        hub=InMemoryHub(settings.node_id),
+        hub=make_hub(settings),
         store=store,
         calls=CallCache(store.membership),
         timers=timers or GeventTimers(),

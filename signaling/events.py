@@ -66,7 +66,7 @@ def call_ringing(services: Services, event: OutboxEvent) -> None:
     if call is None:
         return
     record = event.data["call"]
-    hub = services.hub
+    hub = services.hub.local_view()
     if call.callee_id is not None:
         incoming = server_message(
             "incoming", call_id=call.call_id, **{"from": call.caller or ""}, call=record
@@ -84,7 +84,7 @@ def call_accepted(services: Services, event: OutboxEvent) -> None:
     call = _membership(services, event)
     if call is None:
         return
-    record, hub = event.data["call"], services.hub
+    record, hub = event.data["call"], services.hub.local_view()
     accepted = server_message(
         "accepted", call_id=call.call_id, merged=bool(event.data.get("merged")), call=record
     )
@@ -111,7 +111,7 @@ def call_finished(services: Services, event: OutboxEvent) -> None:
     message = server_message(END_KINDS[event.kind], call_id=call.call_id, call=event.data["call"])
     for user_id in (call.caller_id, call.callee_id):
         if user_id is not None:
-            services.hub.send_to_user(user_id, message)
+            services.hub.local_view().send_to_user(user_id, message)
 
 
 @translates("session.revoked")
@@ -121,7 +121,9 @@ def session_revoked(services: Services, event: OutboxEvent) -> None:
     message = server_message("session_revoked", reason=reason)
     for session_id in event.data.get("session_ids") or []:
         services.revoked.add(session_id)
-        closed = services.hub.send_to_session(session_id, message, CloseCode.SESSION_REVOKED)
+        closed = services.hub.local_view().send_to_session(
+            session_id, message, CloseCode.SESSION_REVOKED
+        )
         if closed:
             log.info("session %s revoked (%s): closed %s socket(s)", session_id, reason, closed)
 

@@ -43,6 +43,10 @@ class Target:
 class InMemoryHub:
     """Connections of this process, indexed by user and by session."""
 
+    # True when other daemons hold connections too (a pub/sub hub): "not connected here"
+    # then does not mean "not connected".
+    distributed = False
+
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
         self._by_user: dict[int, dict[str, Connection]] = defaultdict(dict)
@@ -86,6 +90,17 @@ class InMemoryHub:
 
     def __len__(self) -> int:
         return len(self._all)
+
+    def local_view(self) -> InMemoryHub:
+        """This hub as seen by work every daemon does for itself (the outbox relay): its
+        deliveries stay in this process. The same object here; a pub/sub hub narrows it."""
+        return self
+
+    def start(self) -> None:
+        """Begin background work (a pub/sub hub's listener); nothing for this one."""
+
+    def stop(self) -> None:
+        """End background work."""
 
     # -- delivery -----------------------------------------------------------------------
     def emit(self, target: Target, message: dict[str, Any]) -> int:

@@ -44,12 +44,17 @@ class Presence:
         return (call_id, user_id) in self._grace
 
     def device_online(self, call: Membership, user_id: int) -> bool:
-        """Whether the user's in-call device has a connection to this daemon."""
+        """Whether the user's in-call device is connected: to this daemon, or (when daemons
+        share a bus) to any daemon, which costs one query on a disconnect or at start-up."""
         hub = self.services.hub
         session = call.session_of(user_id)
         if session is None:
-            return hub.count_user(user_id) > 0
-        return hub.count_session(session) > 0
+            here = hub.count_user(user_id) > 0
+        else:
+            here = hub.count_session(session) > 0
+        if here or not hub.distributed:
+            return here
+        return self.services.store.is_connected(user_id, session)
 
     def _tell_other(self, call: Membership, user_id: int, kind: str, **fields: Any) -> None:
         other_id = call.other(user_id)[0]

@@ -102,6 +102,7 @@ class SignalingServer:
         if removed:
             log.info("removed %s stale connection rows of node %s", removed, settings.node_id)
         self.outbox.start()
+        self.services.hub.start()
         calls = store.active_calls()
         for call in calls:
             self.services.calls.put(call)
@@ -168,6 +169,7 @@ class SignalingServer:
             gevent.sleep(0.05)
         for task in self._tasks:
             task.kill(block=False)
+        self.services.hub.stop()
         try:
             self.services.store.clear_node(self.settings.node_id)
         except Exception:

@@ -31,6 +31,7 @@ class Settings:
     db_threads: int = 4
     allowed_origins: tuple[str, ...] = ()
     node_id: str = ""
+    redis_url: str = ""  # set: daemons share a Redis bus (signaling.redis_hub)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], port: int = 0) -> Settings:

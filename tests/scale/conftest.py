@@ -96,3 +96,110 @@ def redis_url() -> str:
     except redis.RedisError as exc:
         _unavailable("Redis", exc)
     return REDIS_URL
+
+
+class RedisServer:
+    """A private redis-server on a free port, so a test may restart it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.binary = require_binary("redis-server")
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        argv = [
+            self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+            "--appendonly", "no", "--dir", str(self.directory),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        import redis
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=self.port, socket_connect_timeout=0.5).ping()
+                return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+NGINX_MAIN = """
+daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    include {dir}/chimecast.conf;
+}}
+"""
+
+
+def render_nginx_conf(web_port: int, daemon_ports: list[int], listen_port: int) -> str:
+    """deploy/nginx.conf with this test's ports: the file we ship is the file we test."""
+    text = (Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text()
+    text = text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{web_port};")
+    servers = "\n".join(
+        f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in daemon_ports
+    )
+    text = text.replace(
+        "    server 127.0.0.1:8001 max_fails=1 fail_timeout=5s;\n"
+        "    server 127.0.0.1:8002 max_fails=1 fail_timeout=5s;",
+        servers,
+    )
+    assert "listen 80;" in text
+    return text.replace("listen 80;", f"listen 127.0.0.1:{listen_port};")
+
+
+@pytest.fixture
+def nginx_for(tmp_path):
+    """Factory: nginx_for(stack) -> base URL of a real nginx running deploy/nginx.conf."""
+    binary = require_binary("nginx")
+    running: list[subprocess.Popen] = []
+
+    def start(stack) -> str:
+        directory = tmp_path / "nginx"
+        directory.mkdir(exist_ok=True)
+        port = free_port()
+        (directory / "chimecast.conf").write_text(
+            render_nginx_conf(stack.web_port, stack.signaling_ports, port)
+        )
+        (directory / "nginx.conf").write_text(NGINX_MAIN.format(dir=directory))
+        argv = [binary, "-c", str(directory / "nginx.conf"), "-p", str(directory)]
+        check = subprocess.run([*argv, "-t"], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        running.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+        from app.devstack import wait_http_ok
+
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", 10, running[-1])
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for process in running:
+        stop_process(process)

@@ -1,0 +1,143 @@
+"""A hub whose deliveries reach the connections of every daemon, over Redis pub/sub.
+
+`emit()` delivers to this process's connections and publishes the message, with this
+node's id, on one channel; every other daemon's `listen()` loop delivers it to *its*
+matching connections and ignores its own echoes. Only relayed negotiation (and pushes a
+daemon originates) travel this way: call events come from the database outbox, which
+every daemon tails itself, so they survive a Redis outage.
+
+Redis pub/sub is at-most-once. What is published while Redis is down, or while a daemon
+is resubscribing, is lost; the listener reconnects with backoff and resubscribes. The
+relayed copy carries a per-sender `seq`, so a client sees the gap, and an ICE restart (a
+new offer) recovers the media path. Membership and authorization never depend on Redis:
+they come from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from typing import Any
+
+import gevent
+import gevent.event
+import orjson
+import redis
+
+from signaling.hub import InMemoryHub, Target
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "chimecast:signaling:v1"
+BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+class LocalView:
+    """The hub's delivery shortcuts, restricted to this process (see InMemoryHub.local_view)."""
+
+    def __init__(self, hub: InMemoryHub) -> None:
+        self._hub = hub
+
+    def send_to_user(
+        self,
+        user_id: int,
+        message: dict[str, Any],
+        *,
+        session_id: int | None = None,
+        except_session_id: int | None = None,
+    ) -> int:
+        return self._hub.deliver_local(Target(user_id, session_id, except_session_id), message)
+
+    def send_to_session(
+        self, session_id: int, message: dict[str, Any], close_code: int | None = None
+    ) -> int:
+        return self._hub.deliver_local(
+            Target(session_id=session_id, close_code=close_code), message
+        )
+
+
+class RedisHub(InMemoryHub):
+    """InMemoryHub plus publish/listen on Redis. Call `start()` once the process runs."""
+
+    distributed = True
+
+    def __init__(self, node_id: str, url: str, channel: str = CHANNEL) -> None:
+        super().__init__(node_id)
+        self.channel = channel
+        self.redis = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
+        self.subscribed = gevent.event.Event()
+        self.publish_failures = 0
+        self.last_publish_seconds = 0.0
+        self._listener: gevent.Greenlet | None = None
+
+    def local_view(self) -> LocalView:  # type: ignore[override]
+        return LocalView(self)
+
+    def start(self) -> None:
+        self._listener = gevent.spawn(self.listen)
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.kill(block=False)
+
+    def emit(self, target: Target, message: dict[str, Any]) -> int:
+        """Deliver here, then publish for the other daemons; returns local deliveries."""
+        delivered = self.deliver_local(target, message)
+        self.publish(target, message)
+        return delivered
+
+    def publish(self, target: Target, message: dict[str, Any]) -> bool:
+        envelope = orjson.dumps(
+            {"node": self.node_id, "target": asdict(target), "message": message}
+        )
+        started = time.perf_counter()
+        try:
+            self.redis.publish(self.channel, envelope)
+        except redis.RedisError as exc:
+            self.publish_failures += 1
+            log.warning(
+                "redis publish failed node=%s error=%s", self.node_id, exc.__class__.__name__
+            )
+            return False
+        self.last_publish_seconds = time.perf_counter() - started
+        return True
+
+    def listen(self) -> None:
+        """Subscribe and deliver other nodes' messages forever; resubscribe after failures."""
+        attempt = 0
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self.channel)
+                self.subscribed.set()
+                attempt = 0
+                log.info("redis subscribed node=%s channel=%s", self.node_id, self.channel)
+                for item in pubsub.listen():
+                    self._on_published(item.get("data"))
+            except (redis.RedisError, OSError) as exc:
+                self.subscribed.clear()
+                delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
+                attempt += 1
+                log.warning(
+                    "redis subscription lost node=%s error=%s retry_in=%s",
+                    self.node_id,
+                    exc.__class__.__name__,
+                    delay,
+                )
+                gevent.sleep(delay)
+            finally:
+                try:
+                    pubsub.close()
+                except (redis.RedisError, OSError):
+                    pass
+
+    def _on_published(self, data: Any) -> None:
+        """Deliver one envelope from another node; a bad one is logged, never fatal."""
+        try:
+            envelope = orjson.loads(data)
+            if envelope["node"] == self.node_id:
+                return  # our own echo: already delivered locally
+            self.deliver_local(Target(**envelope["target"]), envelope["message"])
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            log.warning("ignoring bad hub envelope node=%s error=%s", self.node_id, exc)
