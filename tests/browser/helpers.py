@@ -29,6 +29,8 @@ LAUNCH_ARGS = [
     "--allow-loopback-in-peer-connection",
 ]
 STEP_TIMEOUT_MS = 15_000
+DESKTOP = {"width": 1100, "height": 760}
+PHONE = {"width": 390, "height": 844}
 
 _names = itertools.count(1)
 
@@ -88,6 +90,14 @@ COLOUR_JS = """(id) => {
   return sum.map((x) => Math.round(x / n));
 }"""
 
+FITS_JS = """(testId) => {
+  const el = document.querySelector(`[data-testid="${testId}"]`);
+  const box = el.getBoundingClientRect();
+  return document.documentElement.scrollWidth <= window.innerWidth
+    && box.left >= 0 && box.right <= window.innerWidth
+    && box.top >= 0 && box.bottom <= window.innerHeight;
+}"""
+
 VIDEO_PLAYING_JS = """(id) => {
   const v = document.getElementById(id);
   return !!v && !v.paused && v.readyState >= 2 && v.videoWidth > 0;
@@ -104,8 +114,13 @@ class User:
     console: list[str] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, browser: Browser, base_url: str, name: str) -> User:
-        context = await browser.new_context(viewport={"width": 1100, "height": 760})
+    async def open(cls, browser: Browser, base_url: str, name: str, phone: bool = False) -> User:
+        """A new browser context (a person of their own); `phone` emulates a 390x844 phone."""
+        if phone:
+            options = {"viewport": PHONE, "is_mobile": True, "has_touch": True}
+        else:
+            options = {"viewport": DESKTOP}
+        context = await browser.new_context(**options)
         page = await context.new_page()
         page.set_default_timeout(STEP_TIMEOUT_MS)
         user = cls(page, base_url, name)
@@ -190,6 +205,10 @@ class User:
         path = ARTIFACTS / name
         await self.page.screenshot(path=str(path))
         return path
+
+    async def fits_screen(self, test_id: str) -> bool:
+        """No sideways scrolling, and the element is entirely inside the viewport."""
+        return await self.page.evaluate(FITS_JS, test_id)
 
     async def current_call_id(self) -> int:
         await self.page.wait_for_function("() => window.__chimecast.call?.id != null")

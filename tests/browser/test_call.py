@@ -29,7 +29,7 @@ def test_two_browsers_ring_answer_exchange_media_and_hang_up(stack):
             browser = await launch(pw)
             try:
                 alice = await User.open(browser, stack.web_url, unique("alice"))
-                bob = await User.open(browser, stack.web_url, unique("bob"))
+                bob = await User.open(browser, stack.web_url, unique("bob"), phone=True)
                 await alice.register_and_login("Alice Liddell")
                 await bob.register_and_login("Bob Builder")
 
@@ -58,6 +58,9 @@ def test_two_browsers_ring_answer_exchange_media_and_hang_up(stack):
                     await expect(user.by("call-quality")).to_contain_text(
                         re.compile(r"↓ [\d.]+ [kM]bps")
                     )
+                # Bob is on a phone-sized screen: the call and its controls fit without scrolling.
+                assert await bob.fits_screen("screen-call")
+                assert await bob.fits_screen("hang-up")
                 await expect(alice.by("call-peer")).to_have_text("Bob Builder")
                 await expect(bob.by("call-peer")).to_have_text("Alice Liddell")
                 await alice.screenshot("in-call-alice.png")
