@@ -54,6 +54,10 @@ class Declaration:
     tag: str = ""
 
 
+# The largest id a database row can have (signed 64-bit). Larger `<int:...>` path values
+# cannot name anything, and SQLite raises OverflowError if asked about them.
+MAX_ID = 2**63 - 1
+
 PYDANTIC_CODES = {"missing": "missing_field", "extra_forbidden": "unknown_field"}
 
 
@@ -124,6 +128,8 @@ def endpoint(
                 from app.auth.current import require_login
 
                 require_login()
+            if any(isinstance(v, int) and v > MAX_ID for v in kwargs.values()):
+                raise ApiError(404, "not_found", "No such resource.")
             if declaration.body is not None:
                 kwargs["body"] = _parse_body(declaration.body)
             if declaration.query is not None:

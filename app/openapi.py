@@ -9,11 +9,14 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.api import Declaration, ErrorOut, PlainText, declarations
+from app.api import MAX_ID, Declaration, ErrorOut, PlainText, declarations
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 CONVERTER = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
-PARAM_SCHEMAS = {"int": {"type": "integer", "minimum": 0}, None: {"type": "string"}}
+PARAM_SCHEMAS = {
+    "int": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+    None: {"type": "string"},
+}
 
 
 def _path_and_params(rule: str) -> tuple[str, list[dict[str, Any]]]:
