@@ -175,3 +175,8 @@ def test_disabled_user_token_is_dead_even_before_revocation(client, login, app):
         db.session.scalar(db.select(User)).is_disabled = True
         db.session.commit()
     assert client.get("/me", headers=headers).status_code == 401
+
+
+def test_revoking_a_session_id_beyond_the_database_range_is_404(client, login):
+    response = client.delete(f"/me/sessions/{10**30}", headers=login("alice"))
+    assert response.status_code == 404
