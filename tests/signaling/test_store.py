@@ -1,0 +1,96 @@
+"""The daemon's database layer against the real schema (inline, no threadpool, no network)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Connection
+from signaling.errors import CallServiceError
+from signaling.store import Store
+
+
+@pytest.fixture
+def people(app, client, auth):
+    """Tokens of two logged-in users."""
+    tokens = {}
+    for name in ("alice", "bob"):
+        auth.register(name)
+        tokens[name] = auth.login(name).json["token"]
+    return tokens
+
+
+@pytest.fixture
+def store(app) -> Store:
+    return Store(app)
+
+
+def start_call(client, token, callee):
+    response = client.post(
+        "/call/start", json={"callee": callee}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 201, response.json
+    return response.json["call"]["id"]
+
+
+def test_authenticate_accepts_live_tokens_only(store, people, client):
+    who = store.authenticate(people["alice"])
+    assert (who.username, who.display_name) == ("alice", "alice")
+    assert store.authenticate("ccs_" + "x" * 43) is None
+    client.post("/logout", headers={"Authorization": f"Bearer {people['alice']}"})
+    assert store.authenticate(people["alice"]) is None
+
+
+def test_connect_records_presence_and_lists_ringing_calls(app, store, people, client):
+    call_id = start_call(client, people["alice"], "bob")
+    alice, bob = store.authenticate(people["alice"]), store.authenticate(people["bob"])
+    store.connect(alice, "conn-a", "node-1")
+    info = store.connect(bob, "conn-b", "node-1")
+    (call,) = info.calls
+    assert (call.call_id, call.state, call.caller, call.callee) == (
+        call_id,
+        "ringing",
+        "alice",
+        "bob",
+    )
+    assert call.caller_session_id == alice.session_id and call.callee_session_id is None
+    assert info.online_user_ids == {alice.user_id}
+    with app.app_context():
+        assert set(db.session.scalars(select(Connection.id))) == {"conn-a", "conn-b"}
+    assert store.disconnect("conn-a", alice.user_id)[0].call_id == call_id
+    assert store.is_connected(bob.user_id, bob.session_id)
+    assert not store.is_connected(alice.user_id, None)
+    assert store.clear_node("node-1") == 1
+
+
+def test_call_actions_go_through_the_call_service_and_emit_events(store, people, client):
+    call_id = start_call(client, people["alice"], "bob")
+    alice, bob = store.authenticate(people["alice"]), store.authenticate(people["bob"])
+    last = store.last_event_id()
+    with pytest.raises(CallServiceError) as refused:
+        store.call_action("accept", alice, call_id)
+    assert refused.value.code == "not_callee"
+    accepted = store.call_action("accept", bob, call_id)
+    assert (accepted.state, accepted.callee_session_id) == ("active", bob.session_id)
+    stats = store.record_stats(alice, call_id, {"path": "direct", "rtt_ms": 2})
+    assert stats.call["stats"] == {"alice": {"path": "direct", "rtt_ms": 2}}
+    assert [m.call_id for m in store.active_calls()] == [call_id]
+    assert store.end_lost_call(call_id, bob.user_id)
+    kinds = [event.kind for event in store.events_after(last, [])]
+    assert kinds == ["call.accepted", "call.ended"]
+    assert store.membership(call_id).call["end_reason"] == "connection_lost"
+
+
+def test_expire_unanswered_marks_old_ringing_calls_missed(app, store, people, client, clock):
+    call_id = start_call(client, people["alice"], "bob")
+    clock.advance(seconds=app.config["RING_TIMEOUT"] + 1)
+    assert store.expire_unanswered() == [call_id]
+    assert store.membership(call_id).state == "ended"
+
+
+def test_events_after_also_returns_requested_gaps(store, people, client):
+    start_call(client, people["alice"], "bob")
+    newest = store.last_event_id()
+    assert store.events_after(newest, []) == []
+    assert [e.id for e in store.events_after(newest, [newest])] == [newest]

@@ -1,0 +1,173 @@
+"""The hardened framing, on in-memory streams: limits before payload, unmasking, close codes."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+
+import pytest
+
+from signaling.errors import PeerClosed, ProtocolViolation
+from signaling.websocket import (
+    OP_PING,
+    OP_TEXT,
+    WebSocket,
+    close_payload,
+    frame_header,
+    origin_policy,
+    unmask,
+)
+
+MASK = b"\x37\xfa\x21\x3d"
+
+
+def naive_unmask(payload: bytes, mask: bytes) -> bytes:
+    return bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def client_frame(
+    opcode: int, payload: bytes, fin: bool = True, length: int | None = None, masked=True, rsv=0
+):
+    """A client frame; `length` can lie about the payload size."""
+    length = len(payload) if length is None else length
+    first = (0x80 if fin else 0) | rsv | opcode
+    mask_bit = 0x80 if masked else 0
+    if length < 126:
+        header = bytes((first, mask_bit | length))
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", first, mask_bit | 126, length)
+    else:
+        header = struct.pack("!BBQ", first, mask_bit | 127, length)
+    if not masked:
+        return header + payload
+    return header + MASK + naive_unmask(payload, MASK)
+
+
+class RecordingSocket:
+    def __init__(self):
+        self.written = b""
+
+    def sendall(self, data):
+        self.written += data
+
+    def shutdown(self, how):
+        pass
+
+
+def socket_over(data: bytes, limit: int = 1024) -> WebSocket:
+    return WebSocket(io.BufferedReader(io.BytesIO(data)), RecordingSocket(), limit)
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 126, 65535, 65536, 100_001])
+def test_unmask_matches_the_byte_by_byte_definition(size):
+    payload = os.urandom(size)
+    assert unmask(payload, MASK) == naive_unmask(payload, MASK)
+
+
+def test_text_message_is_unmasked_and_decoded():
+    text = '{"type": "ping", "note": "héllo ☎"}'
+    ws = socket_over(client_frame(OP_TEXT, text.encode()))
+    assert ws.receive() == (OP_TEXT, text)
+
+
+def test_fragmented_message_with_a_ping_in_between():
+    data = (
+        client_frame(OP_TEXT, b'{"type":', fin=False)
+        + client_frame(OP_PING, b"hb")
+        + client_frame(0x0, b' "ping"}')
+    )
+    ws = socket_over(data)
+    assert ws.receive() == (OP_PING, b"hb")
+    assert ws.receive() == (OP_TEXT, '{"type": "ping"}')
+
+
+def test_oversized_frame_is_refused_from_its_header_before_any_payload_is_read():
+    # The stream holds only the header: reading the payload would hit EOF instead.
+    header_only = client_frame(OP_TEXT, b"", length=1 << 30)
+    ws = socket_over(header_only, limit=64 * 1024)
+    with pytest.raises(ProtocolViolation) as caught:
+        ws.receive()
+    assert caught.value.close_code == 1009
+
+
+def test_fragments_adding_up_past_the_limit_are_refused():
+    data = client_frame(OP_TEXT, b"a" * 600, fin=False) + client_frame(0x0, b"b" * 600)
+    ws = socket_over(data, limit=1000)
+    with pytest.raises(ProtocolViolation) as caught:
+        ws.receive()
+    assert caught.value.close_code == 1009
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (client_frame(0x2, b"\x00\x01"), 1003),  # binary
+        (client_frame(OP_TEXT, b"plain", masked=False), 1002),  # clients must mask
+        (client_frame(OP_TEXT, b"x", rsv=0x40), 1002),  # no extensions negotiated
+        (client_frame(0x0, b"x"), 1002),  # continuation with nothing to continue
+        (client_frame(0x3, b"x"), 1002),  # reserved opcode
+        (client_frame(OP_PING, b"x" * 126), 1002),  # control frames are small
+        (client_frame(OP_PING, b"x", fin=False), 1002),  # and never fragmented
+        (client_frame(OP_TEXT, b"\xff\xfe"), 1007),  # not UTF-8
+        (client_frame(0x8, b"\x03"), 1002),  # a one-byte close payload
+        (client_frame(0x8, struct.pack("!H", 1005)), 1002),  # a code nobody may send
+    ],
+)
+def test_protocol_violations_carry_the_close_code_to_send(frame, code):
+    with pytest.raises(ProtocolViolation) as caught:
+        socket_over(frame).receive()
+    assert caught.value.close_code == code
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "reason"),
+    [(b"", None, ""), (close_payload(1000), 1000, ""), (close_payload(4000, "bye"), 4000, "bye")],
+)
+def test_client_close_frames_are_reported_with_their_code(payload, code, reason):
+    with pytest.raises(PeerClosed) as caught:
+        socket_over(client_frame(0x8, payload)).receive()
+    assert (caught.value.code, caught.value.reason) == (code, reason)
+
+
+def test_end_of_stream_is_a_connection_error():
+    with pytest.raises(ConnectionError):
+        socket_over(client_frame(OP_TEXT, b"abc")[:-1]).receive()
+
+
+def test_close_frames_we_send_really_carry_the_status_code():
+    ws = socket_over(b"")
+    ws.send_close(4002, "invalid token")
+    written = ws.sock.written
+    assert written[0] == 0x88 and written[1] == 2 + len("invalid token")
+    assert struct.unpack("!H", written[2:4]) == (4002,)
+    assert written[4:] == b"invalid token"
+    assert ws.closed
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_server_frame_headers_encode_the_length(size):
+    header = frame_header(OP_TEXT, size)
+    assert header[0] == 0x81
+    if size < 126:
+        assert header[1] == size
+    elif size < 65536:
+        assert struct.unpack("!H", header[2:4]) == (size,)
+    else:
+        assert struct.unpack("!Q", header[2:10]) == (size,)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "origin", "host", "ok"),
+    [
+        (["http://app.example"], "http://app.example", "sig.example", True),
+        (["http://app.example/"], "HTTP://APP.EXAMPLE", "sig.example", True),
+        (["http://app.example"], "http://evil.example", "sig.example", False),
+        (["http://app.example"], "http://app.example:8080", "sig.example", False),
+        ([], "http://localhost:8000", "localhost:8001", True),
+        ([], "http://evil.example", "localhost:8001", False),
+        ([], "null", "localhost:8001", False),
+    ],
+)
+def test_origin_policy(allowed, origin, host, ok):
+    assert origin_policy(allowed)(origin, host) is ok
