@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -105,14 +106,16 @@ class Stack:
         env.update(self.extra_env)
         return env
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         else:
             out = None
         process = subprocess.Popen(
-            argv, cwd=ROOT, env=self._env, stdout=out, stderr=subprocess.STDOUT
+            argv, cwd=ROOT, env={**self._env, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
         )
         self.processes[name] = process
         return process
@@ -127,6 +130,10 @@ class Stack:
         )
 
     def start_web(self) -> subprocess.Popen:
+        # as deploy/gunicorn.conf.py does: /metrics sums every worker's samples
+        metrics_dir = self._env.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+            prefix="chimecast-prom-"
+        )
         process = self._spawn(
             "web",
             [
@@ -138,6 +145,7 @@ class Stack:
                 "--graceful-timeout", "5",
                 "wsgi:app",
             ],
+            {"PROMETHEUS_MULTIPROC_DIR": metrics_dir},
         )  # fmt: skip
         wait_http_ok(f"{self.web_url}/readyz", 30, process)
         return process

@@ -74,6 +74,10 @@ class CallCache:
     def __contains__(self, call_id: int) -> bool:
         return call_id in self._entries
 
+    def states(self) -> list[str]:
+        """The state of every cached call (for metrics)."""
+        return [entry.state for entry in self._entries.values()]
+
     def peek(self, call_id: int) -> Membership | None:
         """The cached entry, never loading."""
         return self._entries.get(call_id)

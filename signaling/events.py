@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from signaling import metrics
 from signaling.calls import Membership
 from signaling.context import Services
 from signaling.errors import CloseCode
@@ -174,6 +175,8 @@ class OutboxRelay:
         if translator is None:
             log.debug("event %s: nothing to push for %s", event.id, event.kind)
             return
+        if event.created_at is not None:
+            metrics.EVENT_DELAY.observe(max(0.0, time.time() - event.created_at.timestamp()))
         try:
             translator(self.services, event)
         except Exception:

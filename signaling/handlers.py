@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from signaling import errors
+from signaling import errors, metrics
 from signaling.calls import ACTIVE, Membership
 from signaling.context import Services
 from signaling.errors import CallServiceError, CloseCode, MessageError
@@ -209,6 +209,7 @@ def relay(services: Services, conn: Conn, message: ClientMessage) -> None:
         payload=message.payload,
     )
     delivered = services.hub.send_to_user(recipient_id, relayed, session_id=recipient_session)
+    metrics.RELAYED.labels(message.type).inc()
     log.debug(
         "conn %s: call %s %s seq %s delivered to %s connection(s)",
         conn.conn_id,

@@ -18,7 +18,7 @@ from typing import Any
 import gevent
 from gevent.queue import Full, Queue
 
-from signaling import errors
+from signaling import errors, metrics
 from signaling.context import Services
 from signaling.errors import CloseCode, MessageError, PeerClosed, ProtocolViolation
 from signaling.handlers import dispatch
@@ -233,6 +233,7 @@ class Peer:
         if self._linger_timer is not None:
             self._linger_timer.kill(block=False)
         self.ws.abort()
+        metrics.CLOSES.labels(str(self.close_code)).inc()
         self._unregister()
 
     def _unregister(self) -> None:

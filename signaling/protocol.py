@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from signaling import metrics
 from signaling.errors import INVALID_JSON, INVALID_MESSAGE, UNKNOWN_TYPE, MessageError
 
 PROTOCOL_VERSION = 1
@@ -165,6 +166,7 @@ def error_message(
     code: str, text: str, *, ref: Any = None, call_id: int | None = None
 ) -> dict[str, Any]:
     extra = {"call_id": call_id} if call_id is not None else {}
+    metrics.ERRORS.labels(code).inc()  # every error reply is built here
     return server_message("error", ref=ref, **extra, code=code, message=text)
 
 

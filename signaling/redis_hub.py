@@ -25,6 +25,7 @@ import gevent.event
 import orjson
 import redis
 
+from signaling import metrics
 from signaling.hub import InMemoryHub, Target
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,13 @@ class RedisHub(InMemoryHub):
             self.redis.publish(self.channel, envelope)
         except redis.RedisError as exc:
             self.publish_failures += 1
+            metrics.REDIS_FAILURES.inc()
             log.warning(
                 "redis publish failed node=%s error=%s", self.node_id, exc.__class__.__name__
             )
             return False
         self.last_publish_seconds = time.perf_counter() - started
+        metrics.REDIS_SECONDS.observe(self.last_publish_seconds)
         return True
 
     def listen(self) -> None:

@@ -20,6 +20,7 @@ from flask import Flask
 from gevent.event import Event
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
+from signaling import metrics
 from signaling.context import Services, build_services
 from signaling.errors import CloseCode
 from signaling.events import OutboxRelay
@@ -47,7 +48,7 @@ class SignalingServer:
         self.peers: set[Peer] = set()
         self.routes: dict[str, Callable[[dict[str, Any]], tuple[str, str, bytes]]] = {
             "/healthz": self.healthz,
-            # "/metrics": added by the metrics issue (prometheus-client exposition)
+            "/metrics": lambda _environ: metrics.exposition(),
         }
         self._tasks: list[gevent.Greenlet] = []
         self._stopped = Event()
@@ -103,6 +104,7 @@ class SignalingServer:
             log.info("removed %s stale connection rows of node %s", removed, settings.node_id)
         self.outbox.start()
         self.services.hub.start()
+        metrics.watch(lambda: len(self.peers), self.services.calls.states)
         calls = store.active_calls()
         for call in calls:
             self.services.calls.put(call)

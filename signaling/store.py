@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Flask
@@ -25,6 +26,7 @@ from app.extensions import db
 from app.ice.credentials import ice_servers_for
 from app.models import Call, Connection, Event, User
 from app.users.service import PRESENCE_FRESHNESS, presence_of
+from signaling import metrics
 from signaling.calls import Membership
 from signaling.errors import CallServiceError
 
@@ -59,6 +61,7 @@ class OutboxEvent:
     call_id: int | None
     user_ids: list[int]
     data: dict[str, Any]
+    created_at: datetime | None = None
 
 
 def membership_of(call: Call) -> Membership:
@@ -113,7 +116,8 @@ class Store:
                 finally:
                     db.session.remove()
 
-        return self._run(job)
+        with metrics.DB_SECONDS.time():
+            return self._run(job)
 
     # -- connections ------------------------------------------------------------------
     def authenticate(self, token: str) -> Identity | None:
@@ -260,7 +264,10 @@ class Store:
         if gaps:
             condition = or_(condition, Event.id.in_(gaps))
         rows = db.session.scalars(select(Event).where(condition).order_by(Event.id).limit(limit))
-        return [OutboxEvent(e.id, e.kind, e.call_id, list(e.user_ids), dict(e.data)) for e in rows]
+        return [
+            OutboxEvent(e.id, e.kind, e.call_id, list(e.user_ids), dict(e.data), e.created_at)
+            for e in rows
+        ]
 
 
 __all__ = ["ConnectInfo", "Identity", "OutboxEvent", "Store", "threadpool_runner"]
