@@ -1,0 +1,118 @@
+"""The call state machine (app.calls.service) used directly, as the signaling daemon does."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.calls import service
+from app.errors import ApiError
+from app.extensions import db
+from app.models import Call, Event, User
+from app.users.service import create_user
+
+
+@pytest.fixture
+def users(app):
+    with app.app_context():
+        for name in ("alice", "bob", "carol"):
+            create_user(name, "correct horse battery staple")
+        db.session.commit()
+    return app
+
+
+def user(name: str) -> User:
+    return db.session.scalar(select(User).filter_by(username=name))
+
+
+def kinds(call_id: int) -> list[str]:
+    return list(
+        db.session.scalars(select(Event.kind).filter_by(call_id=call_id).order_by(Event.id))
+    )
+
+
+def test_a_transition_lost_to_a_concurrent_one_is_refused(users):
+    """Two app contexts = two database sessions, like two workers racing on one call."""
+    app = users
+    with app.app_context():
+        call_id = service.start_call(user("alice"), "bob").call.id
+        stale = db.session.get(Call, call_id)  # this worker still sees it ringing
+        assert stale.state == "ringing"
+        with app.app_context():  # meanwhile another worker answers it
+            service.accept_call(user("bob"), call_id, session_id=7)
+        with pytest.raises(ApiError) as caught:
+            service.decline_call(user("bob"), call_id)
+        assert caught.value.code == "call_not_ringing"
+        db.session.expire_all()
+        call = db.session.get(Call, call_id)
+        assert (call.state, call.end_reason, call.callee_session_id) == ("active", None, 7)
+        assert kinds(call_id) == ["call.ringing", "call.accepted"]
+
+
+def test_end_call_retries_when_the_state_changed_underneath(users):
+    app = users
+    with app.app_context():
+        call_id = service.start_call(user("alice"), "bob").call.id
+        db.session.get(Call, call_id)  # loaded as ringing in this session
+        with app.app_context():
+            service.accept_call(user("bob"), call_id)
+        ended = service.end_call(user("alice"), call_id)
+        # It was active by then, so ending it is a hang-up, not a cancel.
+        assert (ended.state, ended.end_reason) == ("ended", "hangup")
+
+
+def test_end_lost_call_ends_with_connection_lost(users):
+    app = users
+    with app.app_context():
+        call_id = service.start_call(user("alice"), "bob").call.id
+        service.accept_call(user("bob"), call_id)
+        assert service.end_lost_call(call_id, user("bob").id) is True
+        call = db.session.get(Call, call_id)
+        assert (call.state, call.end_reason, call.ended_by_id) == (
+            "ended",
+            "connection_lost",
+            user("bob").id,
+        )
+        assert service.end_lost_call(call_id) is False  # already ended
+        assert service.end_lost_call(999) is False
+        assert kinds(call_id)[-1] == "call.ended"
+
+
+def test_expire_unanswered_only_touches_overdue_ringing_calls(users, clock):
+    app = users
+    with app.app_context():
+        old = service.start_call(user("alice"), "bob").call.id
+        clock.advance(seconds=app.config["RING_TIMEOUT"] - 5)
+        young = service.start_call(user("carol"), "alice").call.id
+        clock.advance(seconds=6)
+        assert service.expire_unanswered() == [old]
+        assert db.session.get(Call, young).state == "ringing"
+        assert service.expire_unanswered() == []
+
+
+def test_record_stats_is_per_participant_and_refused_to_outsiders(users):
+    app = users
+    with app.app_context():
+        call_id = service.start_call(user("alice"), "bob").call.id
+        service.record_stats(user("alice"), call_id, {"path": "direct"})
+        service.record_stats(user("bob"), call_id, {"path": "relay", "rtt_ms": 80})
+        service.record_stats(user("alice"), call_id, {"path": "relay"})  # replaces her report
+        assert db.session.get(Call, call_id).stats == {
+            "alice": {"path": "relay"},
+            "bob": {"path": "relay", "rtt_ms": 80},
+        }
+        with pytest.raises(ApiError) as caught:
+            service.record_stats(user("carol"), call_id, {"path": "direct"})
+        assert caught.value.status == 404
+
+
+def test_active_calls_of_lists_ringing_and_active_calls(users):
+    app = users
+    with app.app_context():
+        ended = service.start_call(user("bob"), "carol").call.id
+        service.end_call(user("bob"), ended)
+        ringing = service.start_call(user("alice"), "bob").call.id
+        active = service.start_call(user("carol"), "alice").call.id
+        service.accept_call(user("alice"), active)
+        assert {c.id for c in service.active_calls_of(user("alice").id)} == {ringing, active}
+        assert {c.id for c in service.active_calls_of(user("carol").id)} == {active}
