@@ -90,6 +90,15 @@ COLOUR_JS = """(id) => {
   return sum.map((x) => Math.round(x / n));
 }"""
 
+AUDIO_ENERGY_JS = """async () => {
+  const report = await window.__chimecast.pc.getStats();
+  let energy = 0;
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") energy += s.totalAudioEnergy || 0;
+  });
+  return energy;
+}"""
+
 FITS_JS = """(testId) => {
   const el = document.querySelector(`[data-testid="${testId}"]`);
   const box = el.getBoundingClientRect();
@@ -194,6 +203,17 @@ class User:
     async def colour(self, element_id: str = "remote-video") -> list[int] | None:
         return await self.page.evaluate(COLOUR_JS, element_id)
 
+    async def wait_colour(self, ok, element_id: str = "remote-video", seconds: float = 10):
+        """Poll the average colour of a video until `ok(colour)`; returns it."""
+        async with asyncio.timeout(seconds):
+            while not ok(seen := await self.colour(element_id)):
+                await asyncio.sleep(0.2)
+        return seen
+
+    async def audio_energy(self) -> float:
+        """totalAudioEnergy of the inbound audio (grows with what the speaker would play)."""
+        return await self.page.evaluate(AUDIO_ENERGY_JS)
+
     async def history_item(self, call_id: int):
         """The history row of `call_id` (after the list has refreshed)."""
         item = self.page.locator(f'[data-testid="history-item"][data-call-id="{call_id}"]')
@@ -213,6 +233,15 @@ class User:
     async def current_call_id(self) -> int:
         await self.page.wait_for_function("() => window.__chimecast.call?.id != null")
         return await self.page.evaluate("window.__chimecast.call.id")
+
+
+def is_green(rgb) -> bool:
+    """Chromium's default fake camera: shades of green, with a moving shape in the centre."""
+    return rgb is not None and rgb[1] > rgb[0] + 50 and rgb[1] > rgb[2] + 50
+
+
+def is_black(rgb) -> bool:
+    return rgb is not None and max(rgb) < 30
 
 
 def close_to(seen, expected, tolerance: int) -> bool:

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from tests.browser.helpers import User, launch, unique
+from tests.browser.helpers import User, is_black, is_green, launch, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -17,6 +17,12 @@ CALL_RECORD_JS = """async (id) => {
   const r = await fetch(`/calls/${id}`, {headers: {Authorization: `Bearer ${token}`}});
   return r.json();
 }"""
+
+
+async def energy_growth(user: User, seconds: float = 1.5) -> float:
+    before = await user.audio_energy()
+    await asyncio.sleep(seconds)
+    return await user.audio_energy() - before
 
 
 def csp_violations(user: User) -> list[str]:
@@ -41,7 +47,9 @@ def test_two_browsers_ring_answer_exchange_media_and_hang_up(stack):
                 assert ringtone["playing"] and ringtone["context"] == "running", ringtone
                 await expect(alice.by("outgoing-status")).to_have_text("Ringing…")
 
-                await bob.by("accept-call").click()
+                # The incoming screen takes the keyboard focus: Enter answers.
+                await expect(bob.by("accept-call")).to_be_focused()
+                await bob.page.keyboard.press("Enter")
                 await alice.wait_in_call()
                 await bob.wait_in_call()
                 assert (await bob.page.evaluate("window.__chimecast.ringtone"))["playing"] is False
@@ -65,6 +73,24 @@ def test_two_browsers_ring_answer_exchange_media_and_hang_up(stack):
                 await expect(bob.by("call-peer")).to_have_text("Alice Liddell")
                 await alice.screenshot("in-call-alice.png")
                 await bob.screenshot("in-call-bob.png")
+
+                # Camera off: Alice's picture of Bob goes black; back on, it comes back.
+                await bob.by("toggle-camera").click()
+                await expect(bob.by("toggle-camera")).to_have_attribute("aria-pressed", "true")
+                await alice.wait_colour(is_black)
+                await bob.by("toggle-camera").click()
+                await expect(bob.by("toggle-camera")).to_have_attribute("aria-pressed", "false")
+                await alice.wait_colour(is_green)
+                # Mute: Alice stops hearing Bob (packets still flow, but carry silence).
+                hearing = await energy_growth(alice)
+                await bob.by("toggle-mic").click()
+                await expect(bob.by("toggle-mic")).to_have_attribute("aria-pressed", "true")
+                await asyncio.sleep(0.5)  # audio already in flight
+                muted = await energy_growth(alice)
+                print(f"audio energy over 1.5 s: {hearing:.5f} unmuted, {muted:.5f} muted")
+                assert muted < hearing / 20, (hearing, muted)
+                await bob.by("toggle-mic").click()
+                await expect(bob.by("toggle-mic")).to_have_text("Mute")
 
                 call_id = await alice.current_call_id()
                 assert call_id == await bob.current_call_id()
@@ -95,6 +121,48 @@ def test_two_browsers_ring_answer_exchange_media_and_hang_up(stack):
                         f"· 0:{int(record['duration_seconds']):02d}"
                     )
                     assert not csp_violations(user), csp_violations(user)
+            finally:
+                await browser.close()
+
+    asyncio.run(scenario())
+
+
+def test_calling_each_other_at_once_merges_into_one_call_offered_by_its_caller(stack):
+    async def scenario() -> None:
+        async with async_playwright() as pw:
+            browser = await launch(pw)
+            try:
+                alice = await User.open(browser, stack.web_url, unique("alice"))
+                bob = await User.open(browser, stack.web_url, unique("bob"))
+                await alice.register_and_login()
+                await bob.register_and_login()
+                buttons = []
+                for user, other in ((alice, bob), (bob, alice)):
+                    await user.by("search-input").fill(other.name)
+                    await user.by("search-submit").click()
+                    row = user.page.locator(f'[data-username="{other.name}"]')
+                    buttons.append(row.get_by_test_id("call-button"))
+                    await expect(buttons[-1]).to_be_visible()
+
+                await asyncio.gather(*(button.click() for button in buttons))
+                for user in (alice, bob):
+                    await user.wait_in_call()
+                    await user.wait_media_flowing()
+                call_id = await alice.current_call_id()
+                assert call_id == await bob.current_call_id()
+                record = await alice.page.evaluate(CALL_RECORD_JS, call_id)
+                calls = {
+                    user.name: await user.page.evaluate("window.__chimecast.call")
+                    for user in (alice, bob)
+                }
+                offerer = calls[record["caller"]]
+                answerer = calls[record["callee"]]
+                assert offerer["role"] == "caller" and offerer["offers"] >= 1, calls
+                assert answerer["role"] == "callee" and answerer["offers"] == 0, calls
+                await bob.by("hang-up").click()
+                for user in (alice, bob):
+                    item = await user.history_item(call_id)
+                    await expect(item).to_have_attribute("data-end-reason", "hangup")
             finally:
                 await browser.close()
 

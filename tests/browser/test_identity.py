@@ -7,17 +7,12 @@ import asyncio
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.browser.helpers import User, close_to, launch, unique, write_y4m
+from tests.browser.helpers import User, close_to, is_green, launch, unique, write_y4m
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 BOB_COLOUR = (40, 70, 230)  # blue; Chromium's own fake camera is mostly green
 TOLERANCE = 40  # codec, colour-space and scaling error per channel
-
-
-def is_green(rgb) -> bool:
-    """Chromium's default fake camera: shades of green, with a moving shape in the centre."""
-    return rgb is not None and rgb[1] > rgb[0] + 50 and rgb[1] > rgb[2] + 50
 
 
 def test_each_person_sees_the_other_persons_camera(stack, tmp_path):

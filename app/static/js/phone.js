@@ -68,18 +68,22 @@ export class Phone {
     return this.call?.session ?? null;
   }
 
-  /** Does a server message concern my current call? Adopts the id while still dialing. */
+  /**
+   * Does a server message concern my current call? While POST /call/start has not answered
+   * yet, `ringing` (my call) and `accepted` (possibly merged with theirs) tell us its id.
+   */
   matches(message) {
     const call = this.call;
     if (!call) return false;
     if (call.id === message.call_id) return true;
+    if (call.id != null || !["ringing", "accepted"].includes(message.type)) return false;
     const record = message.call ?? {};
     const peer = record.caller === this.me ? record.callee : record.caller;
-    if (call.id == null && peer === call.peer) {
-      call.id = message.call_id;
-      return true;
+    if (peer !== call.peer || (message.type === "ringing" && record.caller !== this.me)) {
+      return false;
     }
-    return false;
+    call.id = message.call_id;
+    return true;
   }
 
   // --- Outgoing -------------------------------------------------------------------------
@@ -111,6 +115,9 @@ export class Phone {
       call.id = call.id ?? answer.call.id;
       if (answer.outcome === "merged") setText("outgoing-status", "Connecting…");
       else if (call.state === "dialing") setText("outgoing-status", "Ringing…");
+      const crossed = call.crossed;
+      call.crossed = null;
+      if (crossed && answer.outcome !== "merged") this.resolveCrossed(crossed);
     } catch (err) {
       if (this.call !== call) return;
       const busy = err instanceof ApiError && err.code === "callee_busy";
@@ -118,6 +125,27 @@ export class Phone {
       notice(busy ? `${call.name} is in another call.` : err.message, { kind: "error" });
       this.onIdle();
     }
+  }
+
+  /**
+   * They called us while we were calling them, and the server made two calls (it merges
+   * calls that do not start at the same instant). Exactly one must survive: the person
+   * whose username sorts first gives up their own call and answers the other one.
+   */
+  onCrossed(message) {
+    const call = this.call;
+    if (call.id == null) call.crossed = message; // decide once /call/start has answered
+    else this.resolveCrossed(message);
+  }
+
+  resolveCrossed(message) {
+    const mine = this.call;
+    if (!mine || message.call_id === mine.id || this.me > mine.peer) return;
+    api.endCall(mine.id).catch(() => {});
+    const { peer, name, media } = mine;
+    this.call = { id: message.call_id, peer, name, media, role: "callee", early: [] };
+    this.call.state = "incoming";
+    this.accept();
   }
 
   onRinging(message) {
@@ -128,7 +156,12 @@ export class Phone {
   // --- Incoming -------------------------------------------------------------------------
 
   onIncoming(message) {
-    if (this.call) return; // busy on this device: let it ring elsewhere or be missed
+    const mine = this.call;
+    if (mine?.role === "caller" && mine.peer === message.from && mine.state === "dialing") {
+      this.onCrossed(message);
+      return;
+    }
+    if (mine) return; // busy on this device: let it ring elsewhere or be missed
     const call = { id: message.call_id, peer: message.from, name: message.from };
     Object.assign(call, { role: "callee", state: "incoming", early: [] });
     this.call = call;
@@ -152,7 +185,7 @@ export class Phone {
     call.state = "answering";
     this.ringtone.stop();
     $("accept-button").disabled = $("decline-button").disabled = true;
-    call.media = getLocalMedia(); // before the offer arrives, so the answer carries our tracks
+    call.media ??= getLocalMedia(); // before the offer arrives, so the answer carries our tracks
     try {
       await api.acceptCall(call.id);
     } catch (err) {
