@@ -1,4 +1,4 @@
-"""A tiny blocking WebSocket client for the real-socket tests.
+"""A tiny WebSocket client for the real-socket tests.
 
 It shows exactly what a client observes (close codes, ping frames, refused handshakes) and
 can send what well-behaved libraries refuse to (oversized or binary frames, lying lengths).
@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import socket
 import struct
+import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,7 +64,11 @@ def handshake(url: str, origin: str | None = None, key: str | None = None, timeo
 
 
 class RawClient:
-    """One client connection. `recv()` answers pings like a browser unless told not to."""
+    """One client connection. Like a browser, it reads all the time and answers pings.
+
+    A reader thread queues messages (and the final close); `recv()` takes them in order.
+    Set `auto_pong = False` to play a client that has stopped responding.
+    """
 
     def __init__(self, sock: socket.socket, buffered: bytes = b"") -> None:
         self.sock = sock
@@ -71,14 +77,18 @@ class RawClient:
         self.pings = 0
         self.skipped: list[dict[str, Any]] = []
         self.welcome: dict[str, Any] = {}
+        self._inbox: queue.Queue = queue.Queue()
+        self._send_lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read_forever, daemon=True)
+        self._reader.start()
 
     @classmethod
     def connect(cls, url: str, origin: str | None = None, timeout: float = 5) -> RawClient:
         sock, status, head, rest = handshake(url, origin, timeout=timeout)
         if status != 101:
-            body = rest
             sock.close()
-            raise Refused(status, body)
+            raise Refused(status, rest)
+        sock.settimeout(None)
         return cls(sock, rest)
 
     # -- frames ---------------------------------------------------------------------------
@@ -96,18 +106,18 @@ class RawClient:
             header = struct.pack("!BBQ", first, 0xFF, length)
         mask = os.urandom(4)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
+        with self._send_lock:
+            self.sock.sendall(header + mask + masked)
 
     def send(self, message: dict[str, Any] | str) -> None:
         text = message if isinstance(message, str) else json.dumps(message)
         self.send_frame(OP_TEXT, text.encode())
 
-    def _read(self, size: int, deadline: float) -> bytes:
+    def _read(self, size: int) -> bytes:
         while len(self.buffer) < size:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 chunk = self.sock.recv(65536)
-            except ConnectionResetError:
+            except OSError:
                 chunk = b""
             if not chunk:
                 raise Closed(None, "connection ended without a close frame")
@@ -115,32 +125,45 @@ class RawClient:
         data, self.buffer = self.buffer[:size], self.buffer[size:]
         return data
 
-    def recv_frame(self, timeout: float = 5) -> tuple[int, bytes]:
-        deadline = time.monotonic() + timeout
-        first, second = self._read(2, deadline)
+    def _read_frame(self) -> tuple[int, bytes]:
+        first, second = self._read(2)
         length = second & 0x7F
         if length == 126:
-            (length,) = struct.unpack("!H", self._read(2, deadline))
+            (length,) = struct.unpack("!H", self._read(2))
         elif length == 127:
-            (length,) = struct.unpack("!Q", self._read(8, deadline))
+            (length,) = struct.unpack("!Q", self._read(8))
         assert not second & 0x80, "server frames are never masked"
-        return first & 0x0F, self._read(length, deadline)
+        return first & 0x0F, self._read(length)
+
+    def _read_forever(self) -> None:
+        try:
+            while True:
+                opcode, payload = self._read_frame()
+                if opcode == OP_TEXT:
+                    self._inbox.put(json.loads(payload))
+                elif opcode == OP_PING:
+                    self.pings += 1
+                    if self.auto_pong:
+                        self.send_frame(OP_PONG, payload)
+                elif opcode == OP_CLOSE:
+                    code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                    raise Closed(code, payload[2:].decode())
+        except Closed as closed:
+            self._inbox.put(closed)
+        except OSError as exc:
+            self._inbox.put(Closed(None, str(exc)))
 
     # -- messages -------------------------------------------------------------------------
     def recv(self, timeout: float = 5) -> dict[str, Any]:
-        """The next JSON message; Closed when a close frame (or EOF) arrives instead."""
-        deadline = time.monotonic() + timeout
-        while True:
-            opcode, payload = self.recv_frame(max(0.01, deadline - time.monotonic()))
-            if opcode == OP_TEXT:
-                return json.loads(payload)
-            if opcode == OP_PING:
-                self.pings += 1
-                if self.auto_pong:
-                    self.send_frame(OP_PONG, payload)
-            elif opcode == OP_CLOSE:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-                raise Closed(code, payload[2:].decode())
+        """The next JSON message; Closed once the server has closed (TimeoutError if none)."""
+        try:
+            item = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no message within {timeout}s") from None
+        if isinstance(item, Closed):
+            self._inbox.put(item)  # every later recv() sees the close too
+            raise item
+        return item
 
     def expect(self, kind: str, timeout: float = 5, **match: Any) -> dict[str, Any]:
         """The first message of `kind` (matching `match`); others are kept in `skipped`."""
@@ -167,8 +190,10 @@ class RawClient:
         return self.welcome
 
     def close(self) -> None:
+        """Send a close frame and drop the connection (the daemon sees the device leave)."""
         try:
             self.send_frame(OP_CLOSE, struct.pack("!H", 1000))
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         self.sock.close()
