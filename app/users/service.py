@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 
 from app.auth.passwords import check_password_policy, hash_password
 from app.auth.tokens import revoke_user_sessions
-from app.calls.service import ACTIVE
+from app.calls.service import ACTIVE, active_calls_of, end_call
 from app.clock import utcnow
 from app.errors import ApiError
 from app.extensions import db
@@ -61,15 +61,32 @@ def set_password(user: User, new_password: str, keep_session_id: int | None = No
     return revoke_user_sessions(user.id, "password_changed", keep_session_id)
 
 
+def hang_up_all(user: User) -> None:
+    """End the user's ringing and active calls (committed, announced to the other side).
+
+    Without this the other participant stays in a call with nobody, and is "busy" to
+    every caller, until they hang up themselves.
+    """
+    for call in active_calls_of(user.id):
+        end_call(user, call.id)
+
+
 def set_disabled(user: User, disabled: bool) -> None:
-    """Disable (revoking every session) or re-enable an account (not committed)."""
+    """Disable (ending their calls, revoking every session) or re-enable an account.
+
+    The session revocation is not committed; ended calls are.
+    """
+    if disabled:
+        hang_up_all(user)
     user.is_disabled = disabled
     if disabled:
         revoke_user_sessions(user.id, "account_disabled")
 
 
 def delete_user(user: User) -> None:
-    """Delete an account: sessions go with it, call records keep the other side's history."""
+    """Delete an account: their calls end, sessions go with it, call records keep the
+    other side's history. The deletion is not committed; ended calls are."""
+    hang_up_all(user)
     revoke_user_sessions(user.id, "account_deleted")
     db.session.delete(user)
 
