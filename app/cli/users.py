@@ -25,7 +25,14 @@ from app.cli.output import (
 )
 from app.extensions import db
 from app.models import AuthEvent, AuthSession, Call, User
-from app.users.service import create_user, delete_user, find_user, set_disabled, set_password
+from app.users.service import (
+    create_user,
+    delete_user,
+    find_user,
+    hang_up_all,
+    set_disabled,
+    set_password,
+)
 
 users = AppGroup("users", help="Manage user accounts.")
 
@@ -166,6 +173,7 @@ def disable_command(username: str) -> None:
     if user.is_disabled:
         raise click.ClickException(f"{user.username} is already disabled.")
     count = _revocable(user)
+    hang_up_all(user)
     set_disabled(user, True)
     audit.record(AuthEventKind.ACCOUNT_DISABLED, user, detail=ADMIN)
     db.session.commit()
@@ -194,6 +202,7 @@ def delete_command(username: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete {user.username} for good?", abort=True)
     name = user.username
+    hang_up_all(user)  # commits; done first so nothing else is pending when it does
     audit.record(AuthEventKind.ACCOUNT_DELETED, user, detail=f"{name} {ADMIN}")
     delete_user(user)
     db.session.commit()

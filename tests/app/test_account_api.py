@@ -169,3 +169,20 @@ def test_show_unknown_or_disabled_user_is_404(client, login, auth, app, name):
 def test_show_user_needs_login(client, auth):
     auth.register("bob")
     assert client.get("/users/bob").status_code == 401
+
+
+@pytest.mark.parametrize("state", ["ringing", "active"])
+def test_deleting_an_account_mid_call_ends_the_call_for_the_other_side(
+    client, login, app, call, state
+):
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    call_id = call(alice, "bob")["id"]
+    if state == "active":
+        client.post("/call/accept", json={"call_id": call_id}, headers=bob)
+    assert client.delete("/me", json={"password": PASSWORD}, headers=alice).status_code == 204
+    seen_by_bob = client.get(f"/calls/{call_id}", headers=bob).json
+    assert seen_by_bob["state"] == "ended"
+    assert seen_by_bob["end_reason"] == ("hangup" if state == "active" else "cancelled")
+    # bob is not left "busy" in a call with nobody
+    assert client.post("/call/start", json={"callee": "bob"}, headers=carol).status_code == 201
+    assert client.get("/users/bob", headers=carol).json["presence"] != "in_call"

@@ -245,3 +245,13 @@ def test_every_command_has_help_from_its_docstring(runner, group, command, summa
     assert summary in line and not line.rstrip().endswith("...")
     result = runner.invoke(args=[group, command, "--help"])
     assert result.exit_code == 0 and summary in result.stdout
+
+
+@pytest.mark.parametrize("command", [["disable"], ["delete", "--yes"]])
+def test_disabling_or_deleting_a_user_mid_call_ends_the_call(runner, login, client, call, command):
+    alice, bob = login("alice"), login("bob")
+    call_id = call(alice, "bob")["id"]
+    client.post("/call/accept", json={"call_id": call_id}, headers=bob)
+    assert runner.invoke(args=["users", *command[:1], "alice", *command[1:]]).exit_code == 0
+    seen_by_bob = client.get(f"/calls/{call_id}", headers=bob).json
+    assert (seen_by_bob["state"], seen_by_bob["end_reason"]) == ("ended", "hangup")
