@@ -11,8 +11,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
-from tests.signaling.conftest import Live, Person
+from tests.signaling.conftest import Live, Person, wait_until
 from tests.signaling.wsclient import Closed, RawClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
@@ -38,21 +39,24 @@ def assert_nothing_more(client: RawClient, kind: str) -> None:
     assert [m for m in client.skipped if m["type"] == kind] == []
 
 
-def test_http_call_start_rings_the_callee_within_250_ms(live):
+def test_http_call_start_rings_the_callee_within_250_ms_p95(live):
+    """From the HTTP answer (the commit) to the callee's `incoming`, over 20 calls."""
     alice, bob = live.person("alice"), live.person("bob")
     a, b = live.connect(alice), live.connect(bob)
     delays = []
-    for _ in range(5):
-        started = time.monotonic()
+    for _ in range(20):
         call_id = alice.start_call(bob)
+        committed = time.monotonic()
         incoming = b.expect("incoming", call_id=call_id)
-        delays.append(time.monotonic() - started)
+        delays.append(time.monotonic() - committed)
         assert incoming["from"] == alice.name
         assert incoming["call"]["state"] == "ringing" and incoming["call"]["callee"] == bob.name
         assert a.expect("ringing", call_id=call_id)["call"]["caller"] == alice.name
         alice.post("/call/end", {"call_id": call_id})
         b.expect("cancelled", call_id=call_id)
-    assert statistics.median(delays) < 0.25, delays
+    p95 = sorted(delays)[18]
+    print(f"incoming after commit: median {statistics.median(delays):.3f}s p95 {p95:.3f}s")
+    assert p95 < 0.25, delays
 
 
 def test_accept_goes_to_the_caller_and_answered_elsewhere_to_other_devices(live):
@@ -211,6 +215,24 @@ def test_stats_over_the_socket_are_stored_with_the_call(live):
     )
     a.expect("ack", ref="s")
     assert bob.get_call(call_id)["stats"] == {alice.name: {"path": "direct", "rtt_ms": 3.5}}
+
+
+def test_presence_seen_over_http_follows_the_sockets_and_calls(live):
+    alice, bob = live.person("alice"), live.person("bob")
+
+    def presence_of_bob() -> str:
+        headers = {"Authorization": f"Bearer {alice.token}"}
+        response = requests.get(f"{alice.web_url}/users/{bob.name}", headers=headers, timeout=5)
+        return response.json()["presence"]
+
+    assert presence_of_bob() == "offline"
+    call_id, a, b = ring_and_answer(live, alice, bob)
+    assert presence_of_bob() == "in_call"
+    a.send({"type": "hangup", "call_id": call_id, "id": "h"})
+    b.expect("ended", call_id=call_id)
+    assert presence_of_bob() == "online"
+    b.close()
+    assert wait_until(lambda: presence_of_bob() == "offline", timeout=3)
 
 
 def test_reconnect_within_grace_keeps_the_call_and_staying_away_ends_it(live):
