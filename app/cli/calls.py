@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import or_, select
 
 from app.calls import service
 from app.calls.schemas import CallOut
-from app.cli.output import emit, emit_json, fields, json_option, when
+from app.cli.output import AdminGroup, emit, emit_json, fields, json_option, when
 from app.cli.users import get_user
 from app.extensions import db
 from app.models import Call, CallState, EndReason
 
-calls = AppGroup("calls", help="Inspect call records.")
+calls = AdminGroup("calls", help="Inspect call records.")
 
 COLUMNS = (
     ("id", "id"),
@@ -106,7 +105,7 @@ def show_command(call_id: int, as_json: bool) -> None:
         ("State", call.state),
         ("End reason", call.end_reason),
         ("Ended by", call.ended_by.username if call.ended_by else None),
-        ("Started", when(call.created_at)),
+        ("Started (utc)", when(call.created_at)),
         ("Answered", when(call.answered_at)),
         ("Ended", when(call.ended_at)),
         ("Duration", row["duration"]),

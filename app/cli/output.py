@@ -10,9 +10,24 @@ from datetime import datetime
 from typing import Any
 
 import click
+from flask.cli import AppGroup
+from sqlalchemy.exc import OperationalError
 
 from app.errors import ApiError
 from app.extensions import db
+
+
+class AdminGroup(AppGroup):
+    """A command group whose database failures end in a one-line error, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            raise click.ClickException(
+                f"Database error: {exc.orig}. Is it reachable and migrated ('flask db upgrade')?"
+            ) from exc
+
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 

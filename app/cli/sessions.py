@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.auth import audit
 from app.auth.audit import AuthEventKind
 from app.auth.tokens import is_live, purge_expired_sessions, revoke_sessions
-from app.cli.output import emit, emit_json, json_option, when
+from app.cli.output import AdminGroup, emit, emit_json, json_option, when
 from app.cli.users import ADMIN, get_user
 from app.extensions import db
 from app.models import AuthSession
 
-sessions = AppGroup("sessions", help="Inspect and revoke login sessions (bearer tokens).")
+sessions = AdminGroup("sessions", help="Inspect and revoke login sessions (bearer tokens).")
 
 COLUMNS = (
     ("id", "id"),

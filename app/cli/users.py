@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -14,6 +13,7 @@ from app.auth import audit
 from app.auth.audit import AuthEventKind
 from app.auth.tokens import is_live
 from app.cli.output import (
+    AdminGroup,
     emit,
     emit_json,
     fields,
@@ -34,7 +34,7 @@ from app.users.service import (
     set_password,
 )
 
-users = AppGroup("users", help="Manage user accounts.")
+users = AdminGroup("users", help="Manage user accounts.")
 
 ADMIN = "by admin (flask cli)"
 COLUMNS = (

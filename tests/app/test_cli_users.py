@@ -255,3 +255,12 @@ def test_disabling_or_deleting_a_user_mid_call_ends_the_call(runner, login, clie
     assert runner.invoke(args=["users", *command[:1], "alice", *command[1:]]).exit_code == 0
     seen_by_bob = client.get(f"/calls/{call_id}", headers=bob).json
     assert (seen_by_bob["state"], seen_by_bob["end_reason"]) == ("ended", "hangup")
+
+
+@pytest.mark.parametrize("group", ["users", "sessions", "calls"])
+def test_commands_on_an_unmigrated_database_fail_with_a_hint_not_a_traceback(make_app, group):
+    runner = make_app(create=False).test_cli_runner()
+    result = runner.invoke(args=[group, "list"])
+    assert result.exit_code == 1
+    assert "no such table" in result.stderr and "flask db upgrade" in result.stderr
+    assert "Traceback" not in result.output
