@@ -58,6 +58,11 @@ class Peer:
 
     # -- identity (the hub's and the handlers' view) -----------------------------------
     @property
+    def tag(self) -> str:
+        """Log context: connection id and, once known, the user (never the token)."""
+        return f"conn {self.conn_id} ({self.username or 'unauthenticated'})"
+
+    @property
     def user_id(self) -> int:
         return self.identity.user_id if self.identity else 0
 
@@ -81,7 +86,7 @@ class Peer:
         self._enqueue((TEXT, encode(message)))
         for data in held:
             self._enqueue((TEXT, data))
-        log.info("conn %s: %s connected from %s", self.conn_id, self.username, self.remote)
+        log.info("%s: connected from %s", self.tag, self.remote)
 
     # -- sending (any greenlet) --------------------------------------------------------
     def send(self, message: dict[str, Any]) -> bool:
@@ -99,7 +104,7 @@ class Peer:
             self._queue.put_nowait(item)
             return True
         except Full:
-            log.warning("conn %s: send queue full, dropping a slow reader", self.conn_id)
+            log.warning("%s: send queue full, dropping a slow reader", self.tag)
             self.close(CloseCode.TOO_SLOW, "not reading fast enough")
             return False
 
@@ -108,7 +113,7 @@ class Peer:
         if self.closing:
             return
         self.closing, self.close_code = True, code
-        log.info("conn %s: closing %s %s", self.conn_id, code, reason)
+        log.info("%s: closing %s %s", self.tag, code, reason)
         while True:
             try:
                 self._queue.put_nowait((CLOSE, code, reason))
@@ -126,7 +131,7 @@ class Peer:
         try:
             self._read_loop()
         except Exception:
-            log.exception("conn %s: reader failed", self.conn_id)
+            log.exception("%s: reader failed", self.tag)
             self.close(CloseCode.INTERNAL_ERROR, "server error")
         finally:
             self._finish(writer, watchdog)
@@ -197,7 +202,7 @@ class Peer:
                         return
                     self.ws.send_frame(frames[item[0]], item[1])
             except gevent.Timeout:
-                log.warning("conn %s: write timed out, dropping a slow reader", self.conn_id)
+                log.warning("%s: write timed out, dropping a slow reader", self.tag)
                 self.closing, self.close_code = True, CloseCode.TOO_SLOW
                 self.ws.abort()
                 return
@@ -241,12 +246,12 @@ class Peer:
             return
         services = self.services
         remaining = services.hub.remove(self)
-        log.info("conn %s: %s disconnected (%s)", self.conn_id, self.username, self.close_code)
+        log.info("%s: disconnected (%s)", self.tag, self.close_code)
         if services.shutting_down:
             return  # the daemon deletes all its rows at once; peers get no grace drama
         try:
             calls = services.store.disconnect(self.conn_id, self.user_id)
         except Exception:
-            log.exception("conn %s: could not record the disconnect", self.conn_id)
+            log.exception("%s: could not record the disconnect", self.tag)
             return
         services.presence.disconnected(self, calls, remaining == 0)

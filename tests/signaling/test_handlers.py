@@ -60,6 +60,8 @@ def offer(call_id: int, to: str, **extra) -> dict:
 
 
 def test_every_client_message_type_has_a_handler():
+    import signaling.server  # noqa: F401  (imports every module that registers handlers)
+
     assert set(HANDLERS) == set(CLIENT_SCHEMAS)
 
 
