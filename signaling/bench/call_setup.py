@@ -43,7 +43,10 @@ class SetupRun:
         self.timeout = timeout
         self.ring_ns: list[int] = []
         self.post_ns: list[int] = []
+        self.accept_ns: list[int] = []  # ring -> `accepted` at the caller
+        self.negotiation_ns: list[int] = []  # `accepted` (or start) -> everything relayed
         self.setup_ns: list[int] = []
+        self.last: dict[str, int] = dict.fromkeys(("posted", "rung", "accepted"), 0)
         self.early_rings = 0
         self.done = 0
         self.failures: Counter[str] = Counter()
@@ -72,17 +75,24 @@ class SetupRun:
         (caller_user, caller_conn), (callee_user, callee_conn) = caller, callee
         if self.population.target.has_api:
             ringing = callee_conn.expect("incoming")
-            posted = time.perf_counter_ns()
-            call, returned = await self.population.start_call(caller_user, callee_user)
-            self.post_ns.append(returned - posted)
+            call, sent, returned = await self.population.start_call(caller_user, callee_user)
+            self.post_ns.append(returned - sent)
             call_id = call["id"]
             incoming = await ringing
             ring = incoming["_at"] - returned
             self.early_rings += ring < 0
             self.ring_ns.append(max(0, ring))
             await answer(callee_conn, caller_conn, call_id, incoming)
+            accepted = time.perf_counter_ns()
+            self.accept_ns.append(accepted - incoming["_at"])
+            for mark, at in (
+                ("posted", returned),
+                ("rung", incoming["_at"]),
+                ("accepted", accepted),
+            ):
+                self.last[mark] = max(self.last[mark], at)
         else:
-            call_id = index + 1
+            call_id, accepted = index + 1, time.perf_counter_ns()
         offer = callee_conn.expect("offer", call_id)
         caller_gets = [caller_conn.expect("answer", call_id)]
         caller_gets += [caller_conn.expect("candidate", call_id) for _ in range(CANDIDATES)]
@@ -99,6 +109,7 @@ class SetupRun:
         for message in await asyncio.gather(*caller_gets, *callee_gets):
             if message.get("type") not in ("answer", "candidate"):
                 raise RuntimeError(f"negotiation of call {call_id} got {message}")
+        self.negotiation_ns.append(time.perf_counter_ns() - accepted)
         self.call_ids.append(call_id)
 
 
@@ -170,10 +181,14 @@ async def run_setup(
         "failures": sum(run.failures.values()),
         "failure_kinds": dict(run.failures),
         "complete_all_s": round((run.last_done_ns - t0) / 1e9, 3) if run.done else None,
+        # When the last call reached each stage, seconds after the first POST was sent.
+        "stages_all_s": {k: round((v - t0) / 1e9, 3) if v else None for k, v in run.last.items()},
         "setup_ms": scaled(percentiles(run.setup_ns), 1e-6),
         "ring_ms": scaled(percentiles(run.ring_ns), 1e-6) if run.ring_ns else None,
         "rings_before_post_returned": run.early_rings if run.ring_ns else None,
         "post_ms": scaled(percentiles(run.post_ns), 1e-6) if run.post_ns else None,
+        "accept_ms": scaled(percentiles(run.accept_ns), 1e-6) if run.accept_ns else None,
+        "negotiation_ms": scaled(percentiles(run.negotiation_ns), 1e-6),
         "server_cpu_s": round(after.cpu_seconds - before.cpu_seconds, 3)
         if before and after
         else None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also run against a bare gevent-websocket relay and print ratios")  # fmt: skip
     where.add_argument(
         "--reference-only", action="store_true", help="run against the bare relay only"
+    )
+    where.add_argument(
+        "--reference-nodelay",
+        action="store_true",
+        help="set TCP_NODELAY on the reference relay's sockets (gevent does not by default)",
     )
     where.add_argument("--env", type=_env_pair, action="append", default=[], metavar="KEY=VALUE",
                        help="extra CHIMECAST_* setting for the temporary system (repeatable)")  # fmt: skip
@@ -119,7 +125,7 @@ def targets(args: argparse.Namespace) -> list[Any]:
         else:
             chosen.append(OwnSystem(dict(args.env), args.logs))
     if args.reference or args.reference_only:
-        chosen.append(ReferenceRelay())
+        chosen.append(ReferenceRelay(nodelay=args.reference_nodelay))
     return chosen
 
 
@@ -184,6 +190,8 @@ async def _relay(
 def emit(args: argparse.Namespace, result: dict[str, Any]) -> None:
     if result.get("target") != "ratio":
         result.setdefault("client", args.client)
+        # The machine may be shared: say how busy it was (1-minute load average, all cores).
+        result.setdefault("loadavg_1m", round(os.getloadavg()[0], 2))
     print(report.as_json(result) if args.json else report.human(result), flush=True)
 
 

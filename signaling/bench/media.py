@@ -34,7 +34,7 @@ async def _pair(
     offerer = answerer = None
     try:
         if population.target.has_api:
-            call, _ = await population.start_call(caller, callee)
+            call, *_ = await population.start_call(caller, callee)
             call_id = call["id"]
             await b.wait_for("incoming", call_id=call_id, timeout=timeout)
             ack = await b.accept(call_id)

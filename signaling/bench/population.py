@@ -79,13 +79,17 @@ class Population:
         """A call number for the reference relay, which has no calls."""
         return next(self._fake_call_ids)
 
-    async def start_call(self, caller: User, callee: User) -> tuple[dict, int]:
-        """POST /call/start as `caller`; returns (call record, perf_counter_ns when it returned)."""
+    async def start_call(self, caller: User, callee: User) -> tuple[dict, int, int]:
+        """POST /call/start as `caller`: (call record, perf_counter_ns sent, ns returned).
+
+        Both times are taken in the HTTP thread, so waiting for a free thread is not counted.
+        """
         loop = asyncio.get_running_loop()
 
-        def start() -> tuple[dict, int]:
-            call = ApiClient(self.target.web_url, caller.token, timeout=60).start_call(callee.name)
-            return call, time.perf_counter_ns()
+        def start() -> tuple[dict, int, int]:
+            api = ApiClient(self.target.web_url, caller.token, timeout=60)
+            sent = time.perf_counter_ns()
+            return api.start_call(callee.name), sent, time.perf_counter_ns()
 
         return await loop.run_in_executor(self.pool, start)
 
@@ -97,7 +101,7 @@ class Population:
         await asyncio.gather(caller_conn.open(), callee_conn.open())
         if not self.target.has_api:
             return Pair(caller, callee, caller_conn, callee_conn, self.fake_call_id())
-        call, _ = await self.start_call(caller, callee)
+        call, *_ = await self.start_call(caller, callee)
         await answer(callee_conn, caller_conn, call["id"])
         return Pair(caller, callee, caller_conn, callee_conn, call["id"])
 

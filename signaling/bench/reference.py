@@ -16,6 +16,7 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import signal  # noqa: E402
+import socket  # noqa: E402
 import sys  # noqa: E402
 
 import gevent  # noqa: E402
@@ -82,10 +83,13 @@ class Relay:
             self.send(username, json.dumps(ack))
 
 
-def application(relay: Relay):
+def application(relay: Relay, nodelay: bool = False):
     def app(environ, start_response):
         ws = environ.get("wsgi.websocket")
         if ws is not None:
+            if nodelay:
+                sock = ws.handler.socket
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             relay.serve(ws)
             return []
         if environ.get("PATH_INFO") == "/healthz":
@@ -103,9 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8002)
+    parser.add_argument(
+        "--nodelay", action="store_true", help="set TCP_NODELAY (not done as shipped)"
+    )
     args = parser.parse_args(argv)
     server = WSGIServer(
-        (args.host, args.port), application(Relay()), handler_class=WebSocketHandler, log=None
+        (args.host, args.port),
+        application(Relay(), args.nodelay),
+        handler_class=WebSocketHandler,
+        log=None,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, lambda: gevent.spawn(server.stop, timeout=1))

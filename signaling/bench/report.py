@@ -110,7 +110,10 @@ def human(result: dict[str, Any]) -> str:
         add(f"  all set up in  {_v(result['complete_all_s'], 's')}")
         add(f"  per call       {_pct(result['setup_ms'])}")
         add(f"  ring           {_pct(result['ring_ms'])} after POST returned")
-        add(f"  POST /call/start {_pct(result['post_ms'])}")
+        add(f"  stages         {_pct(result['post_ms'])} POST /call/start")
+        add(f"                 {_pct(result['accept_ms'])} ring -> accepted")
+        add(f"                 {_pct(result['negotiation_ms'])} accepted -> negotiated")
+        add(f"  last call      {result['stages_all_s']} (s after the first POST)")
         add(
             f"  server CPU     {_v(result['server_cpu_s'], 's')}, RSS {_v(result['server_rss_mb'], 'MB')}"
         )

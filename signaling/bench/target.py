@@ -90,7 +90,11 @@ class OwnSystem:
             self.stack.signaling_url,
             self.stack.web_url,
             self.stack.processes["signaling"].pid,
-            [f"temporary system on SQLite, logs in {self.log_dir}"],
+            [
+                f"temporary system on SQLite, logs in {self.log_dir}",
+                f"signaling daemon pid {self.stack.processes['signaling'].pid}, "
+                f"gunicorn pid {self.stack.processes['web'].pid}",
+            ],
         )
 
     def __exit__(self, *exc_info) -> None:
@@ -101,14 +105,15 @@ class OwnSystem:
 class ReferenceRelay:
     """The bare gevent-websocket relay (signaling.bench.reference) as a child process."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", nodelay: bool = False) -> None:
         self.host = host
+        self.nodelay = nodelay
         self.port = free_port(host)
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Target:
         argv = [sys.executable, "-m", "signaling.bench.reference", "--host", self.host,
-                "--port", str(self.port)]  # fmt: skip
+                "--port", str(self.port)] + (["--nodelay"] if self.nodelay else [])  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(argv, cwd=ROOT, env=env)
         try:
@@ -117,7 +122,8 @@ class ReferenceRelay:
             stop_process(self.process)
             raise
         return Target("reference", f"ws://{self.host}:{self.port}/ws", None, self.process.pid,
-                      ["bare gevent-websocket relay, no auth, no database"])  # fmt: skip
+                      ["bare gevent-websocket relay, no auth, no database"
+                       + (", TCP_NODELAY set" if self.nodelay else "")])  # fmt: skip
 
     def __exit__(self, *exc_info) -> None:
         if self.process is not None:
