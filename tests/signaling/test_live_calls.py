@@ -240,7 +240,7 @@ def test_reconnect_within_grace_keeps_the_call_and_staying_away_ends_it(live):
     call_id, a, b = ring_and_answer(live, alice, bob)
     b.close()
     dropped = a.expect("peer_disconnected", call_id=call_id)
-    assert (dropped["user"], dropped["grace_seconds"]) == (bob.name, 2)
+    assert (dropped["user"], dropped["grace_seconds"]) == (bob.name, 3)
     back = live.connect(bob)
     assert [c["call_id"] for c in back.welcome["calls"]] == [call_id]
     assert back.welcome["calls"][0]["state"] == "active"
