@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.browser.helpers import CHROMIUM
+from tests.browser.helpers import CHROMIUM  # importable without Playwright
 
 
 @pytest.fixture(autouse=True)

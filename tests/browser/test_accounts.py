@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from playwright.async_api import async_playwright, expect
 
 from signaling.client import ApiClient
-from tests.browser.helpers import User, launch, unique
+from tests.browser.helpers import User, async_playwright, expect, launch, unique
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]

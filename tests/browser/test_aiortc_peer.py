@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from playwright.async_api import async_playwright, expect
 
 from signaling.client import ApiClient, SignalingClient
 from signaling.media import MediaPeer, rgb_to_yuv, use_loopback_only
-from tests.browser.helpers import User, close_to, launch, unique
+from tests.browser.helpers import User, async_playwright, close_to, expect, launch, unique
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]

@@ -6,9 +6,8 @@ import asyncio
 import re
 
 import pytest
-from playwright.async_api import async_playwright, expect
 
-from tests.browser.helpers import User, is_black, is_green, launch, unique
+from tests.browser.helpers import User, async_playwright, expect, is_black, is_green, launch, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from playwright.async_api import async_playwright, expect
 
-from tests.browser.helpers import User, launch, unique
+from tests.browser.helpers import User, async_playwright, expect, launch, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from playwright.async_api import async_playwright
 
-from tests.browser.helpers import User, close_to, is_green, launch, unique, write_y4m
+from tests.browser.helpers import (
+    User,
+    async_playwright,
+    close_to,
+    is_green,
+    launch,
+    unique,
+    write_y4m,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from playwright.async_api import async_playwright, expect
 
 from app.devstack import stop_process
-from tests.browser.helpers import User, launch, unique
+from tests.browser.helpers import User, async_playwright, expect, launch, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -33,6 +33,18 @@ export class Phone {
     this.listen("welcome", (m) => this.onWelcome(m));
     this.listen("error", (m) => console.warn("signaling error", m.code, m.message));
     this.bindButtons();
+    this.watchNetwork();
+  }
+
+  /** A new network (Wi-Fi to mobile, back online): the media path must be found again. */
+  watchNetwork() {
+    const restart = () => this.session?.restartIce();
+    window.addEventListener("online", restart);
+    navigator.connection?.addEventListener?.("change", restart);
+    this.unwatchNetwork = () => {
+      window.removeEventListener("online", restart);
+      navigator.connection?.removeEventListener?.("change", restart);
+    };
   }
 
   listen(type, handler) {
@@ -58,6 +70,7 @@ export class Phone {
   /** Detach from the page (logout). */
   destroy() {
     this.teardown();
+    this.unwatchNetwork();
     for (const [type, handler, id] of this.handlers) {
       if (type) this.signaling.removeEventListener(type, handler);
       else $(id).removeEventListener("click", handler);
