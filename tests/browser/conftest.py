@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.browser.helpers import CHROMIUM  # importable without Playwright
+from tests.browser.helpers import CHROMIUM, OPEN_USERS  # importable without Playwright
 
 
 @pytest.fixture(autouse=True)
@@ -17,3 +17,8 @@ def _require_chromium() -> None:
         pytest.skip(f"{CHROMIUM} not found: the browser tests need Debian's chromium package")
     if importlib.util.find_spec("playwright") is None:
         pytest.skip("Playwright for Python is not installed (pip install -e '.[browser]')")
+
+
+@pytest.fixture(autouse=True)
+def _forget_users() -> None:
+    OPEN_USERS.clear()

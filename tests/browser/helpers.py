@@ -38,6 +38,8 @@ DESKTOP = {"width": 1100, "height": 760}
 PHONE = {"width": 390, "height": 844}
 
 _names = itertools.count(1)
+# Users opened by the running test, so a failure can save what each of them saw.
+OPEN_USERS: list[User] = []
 
 
 def unique(prefix: str) -> str:
@@ -138,6 +140,7 @@ class User:
         page = await context.new_page()
         page.set_default_timeout(STEP_TIMEOUT_MS)
         user = cls(page, base_url, name)
+        OPEN_USERS.append(user)
         page.on("console", lambda m: user.console.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: user.console.append(f"pageerror: {e}"))
         await page.goto(base_url + "/")
@@ -253,3 +256,16 @@ def close_to(seen, expected, tolerance: int) -> bool:
     return seen is not None and all(
         abs(a - b) <= tolerance for a, b in zip(seen, expected, strict=True)
     )
+
+
+async def save_failure_artifacts() -> None:
+    """Screenshot and console log of every open page, into test-artifacts/ (on failure)."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "test").split(" ")[0].rsplit("::", 1)[-1]
+    ARTIFACTS.mkdir(exist_ok=True)
+    for user in OPEN_USERS:
+        stem = ARTIFACTS / f"FAILED-{test}-{user.name}"
+        stem.with_suffix(".log").write_text("\n".join(user.console) + "\n")
+        try:
+            await user.page.screenshot(path=str(stem.with_suffix(".png")), timeout=5000)
+        except Exception as exc:  # a crashed page must not hide the real failure
+            print(f"no screenshot of {user.name}: {exc}")

@@ -8,7 +8,14 @@ import asyncio
 import pytest
 
 from signaling.client import ApiClient
-from tests.browser.helpers import User, async_playwright, expect, launch, unique
+from tests.browser.helpers import (
+    User,
+    async_playwright,
+    expect,
+    launch,
+    save_failure_artifacts,
+    unique,
+)
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -58,6 +65,9 @@ def test_server_errors_are_shown_and_names_are_text_not_html(stack):
                 await eve.by("logout").click()
                 await expect(eve.by("screen-auth")).to_be_visible()
                 assert await page.evaluate("sessionStorage.getItem('chimecast.token')") is None
+            except BaseException:
+                await save_failure_artifacts()
+                raise
             finally:
                 await browser.close()
 
@@ -92,6 +102,9 @@ def test_phone_sized_screen_can_sign_in_with_the_keyboard_alone(stack):
                 await page.keyboard.type(name)
                 await page.keyboard.press("Enter")
                 await expect(page.get_by_test_id("search-result")).to_have_count(1)
+            except BaseException:
+                await save_failure_artifacts()
+                raise
             finally:
                 await browser.close()
 

@@ -8,7 +8,15 @@ import pytest
 
 from signaling.client import ApiClient, SignalingClient
 from signaling.media import MediaPeer, rgb_to_yuv, use_loopback_only
-from tests.browser.helpers import User, async_playwright, close_to, expect, launch, unique
+from tests.browser.helpers import (
+    User,
+    async_playwright,
+    close_to,
+    expect,
+    launch,
+    save_failure_artifacts,
+    unique,
+)
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -87,6 +95,9 @@ def test_browser_calls_aiortc_bot_and_media_flows_both_ways(stack):
                 await expect(alice.by("screen-home")).to_be_visible()
                 ended = await bot.sig.wait_for("ended", call_id=bot.call_id, timeout=10)
                 assert ended["call"]["end_reason"] == "hangup"
+            except BaseException:
+                await save_failure_artifacts()
+                raise
             finally:
                 await browser.close()
                 await bot.close()

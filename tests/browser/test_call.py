@@ -7,7 +7,16 @@ import re
 
 import pytest
 
-from tests.browser.helpers import User, async_playwright, expect, is_black, is_green, launch, unique
+from tests.browser.helpers import (
+    User,
+    async_playwright,
+    expect,
+    is_black,
+    is_green,
+    launch,
+    save_failure_artifacts,
+    unique,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -120,6 +129,9 @@ def test_two_browsers_ring_answer_exchange_media_and_hang_up(stack):
                         f"· 0:{int(record['duration_seconds']):02d}"
                     )
                     assert not csp_violations(user), csp_violations(user)
+            except BaseException:
+                await save_failure_artifacts()
+                raise
             finally:
                 await browser.close()
 
@@ -162,6 +174,9 @@ def test_calling_each_other_at_once_merges_into_one_call_offered_by_its_caller(s
                 for user in (alice, bob):
                     item = await user.history_item(call_id)
                     await expect(item).to_have_attribute("data-end-reason", "hangup")
+            except BaseException:
+                await save_failure_artifacts()
+                raise
             finally:
                 await browser.close()
 

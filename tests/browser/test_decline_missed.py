@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from tests.browser.helpers import User, async_playwright, expect, launch, unique
+from tests.browser.helpers import (
+    User,
+    async_playwright,
+    expect,
+    launch,
+    save_failure_artifacts,
+    unique,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -69,6 +76,9 @@ def test_declined_call_then_missed_call_show_on_both_sides(stack):
                     missed = await history_background(user, missed_id)
                     plain = await history_background(user, declined_id)
                     assert missed != plain, (user.name, missed, plain)
+            except BaseException:
+                await save_failure_artifacts()
+                raise
             finally:
                 await browser.close()
 

@@ -12,6 +12,7 @@ from tests.browser.helpers import (
     close_to,
     is_green,
     launch,
+    save_failure_artifacts,
     unique,
     write_y4m,
 )
@@ -61,6 +62,9 @@ def test_each_person_sees_the_other_persons_camera(stack, tmp_path):
                 assert is_green(bob_remote), bob_remote
                 await alice.screenshot("identity-alice-sees-bob.png")
                 print(f"alice sees {seen}, bob films {BOB_COLOUR}, alice films {alice_local}")
+            except BaseException:
+                await save_failure_artifacts()
+                raise
             finally:
                 await asyncio.gather(alice_browser.close(), bob_browser.close())
 

@@ -8,7 +8,14 @@ import asyncio
 import pytest
 
 from app.devstack import stop_process
-from tests.browser.helpers import User, async_playwright, expect, launch, unique
+from tests.browser.helpers import (
+    User,
+    async_playwright,
+    expect,
+    launch,
+    save_failure_artifacts,
+    unique,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -65,6 +72,9 @@ def test_daemon_restart_mid_call_shows_banner_reconnects_and_keeps_the_call(stac
                     await expect(user.by("screen-home")).to_be_visible()
                     item = await user.history_item(call_id)
                     await expect(item).to_have_attribute("data-end-reason", "hangup")
+            except BaseException:
+                await save_failure_artifacts()
+                raise
             finally:
                 await browser.close()
 
