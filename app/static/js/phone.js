@@ -5,7 +5,14 @@
 
 import { ApiError, api } from "./api.js";
 import { CallSession, getLocalMedia } from "./call.js";
-import { describeQuality } from "./stats.js";
+import {
+  clearVideos,
+  endText,
+  showCallScreen,
+  showLocalStream,
+  showSession,
+  toggleTrack,
+} from "./callview.js";
 import { $, CallTimer, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
 import { Ringtone } from "./ringtone.js";
 
@@ -248,11 +255,7 @@ export class Phone {
     const call = this.call;
     call.state = "active";
     this.ringtone.stop();
-    setText("call-title", call.name);
-    setText("call-quality-text", "Connecting…");
-    $("call-quality").dataset.level = "unknown";
-    showMessage("call-status", "Connecting…");
-    showScreen("call", "hangup-button");
+    showCallScreen(call.name);
     this.timer.start();
     call.media ??= getLocalMedia();
     const [{ stream, error }, iceServers] = await Promise.all([call.media, this.iceServers()]);
@@ -262,8 +265,7 @@ export class Phone {
     }
     call.stream = stream;
     if (error) notice(`Camera or microphone unavailable: ${error.message}`, { kind: "error" });
-    $("local-video").srcObject = stream;
-    this.updateToggles();
+    showLocalStream(stream);
     const session = new CallSession({
       callId: call.id,
       peer: call.peer,
@@ -273,7 +275,10 @@ export class Phone {
       localStream: stream,
     });
     call.session = session;
-    this.wireSession(session);
+    showSession(session);
+    session.addEventListener("stats-report", (e) => {
+      this.signaling.send({ type: "stats", call_id: call.id, id: "stats", payload: e.detail });
+    });
     session.createPeer();
     for (const message of call.early.splice(0)) session.handleSignal(message);
     if (session.isOfferer) session.offer();
@@ -285,26 +290,6 @@ export class Phone {
     } catch {
       return this.signaling.welcome?.ice_servers ?? [];
     }
-  }
-
-  wireSession(session) {
-    session.addEventListener("remote-stream", (e) => {
-      const video = $("remote-video");
-      if (video.srcObject !== e.detail) video.srcObject = e.detail;
-    });
-    session.addEventListener("state", (e) => {
-      if (e.detail === "connected") showMessage("call-status", "");
-      else if (e.detail === "failed") showMessage("call-status", "Connection lost. Retrying…");
-      else if (e.detail === "disconnected") showMessage("call-status", "Connection unstable…");
-    });
-    session.addEventListener("quality", (e) => {
-      $("call-quality").dataset.level = e.detail.level;
-      $("call-quality").dataset.path = e.detail.path ?? "";
-      setText("call-quality-text", describeQuality(e.detail));
-    });
-    session.addEventListener("stats-report", (e) => {
-      this.signaling.send({ type: "stats", call_id: session.callId, id: "stats", payload: e.detail });
-    });
   }
 
   onNegotiation(message) {
@@ -326,30 +311,11 @@ export class Phone {
   }
 
   toggleMic() {
-    const track = this.call?.stream?.getAudioTracks()[0];
-    if (track) track.enabled = !track.enabled;
-    this.updateToggles();
+    toggleTrack(this.call?.stream, "audio");
   }
 
   toggleCamera() {
-    const track = this.call?.stream?.getVideoTracks()[0];
-    if (track) track.enabled = !track.enabled;
-    this.updateToggles();
-  }
-
-  updateToggles() {
-    const stream = this.call?.stream;
-    const audio = stream?.getAudioTracks()[0];
-    const video = stream?.getVideoTracks()[0];
-    const mute = $("mute-button");
-    const camera = $("camera-button");
-    mute.disabled = !audio;
-    camera.disabled = !video;
-    mute.setAttribute("aria-pressed", String(Boolean(audio && !audio.enabled)));
-    mute.textContent = audio && !audio.enabled ? "Unmute" : "Mute";
-    camera.setAttribute("aria-pressed", String(Boolean(video && !video.enabled)));
-    camera.textContent = video && !video.enabled ? "Camera on" : "Camera off";
-    $("local-video").classList.toggle("off", Boolean(video && !video.enabled));
+    toggleTrack(this.call?.stream, "video");
   }
 
   // --- Ending ---------------------------------------------------------------------------
@@ -376,23 +342,9 @@ export class Phone {
     const call = this.call;
     const wasActive = call.state === "active";
     this.teardown();
-    notice(this.endText(message.type, call, message.call ?? {}, wasActive));
+    const seconds = wasActive ? this.timer.seconds : 0;
+    notice(endText(message.type, call, message.call ?? {}, seconds));
     this.onIdle();
-  }
-
-  endText(type, call, record, wasActive) {
-    const name = call.name;
-    if (type === "ended") {
-      const lost = record.end_reason === "connection_lost" ? " (connection lost)" : "";
-      const seconds = record.duration_seconds ?? (wasActive ? this.timer.seconds : 0);
-      return `Call with ${name} ended${lost} · ${formatDuration(seconds)}`;
-    }
-    const caller = call.role === "caller";
-    if (type === "declined") return caller ? `${name} declined the call.` : "Call declined.";
-    if (type === "missed") return caller ? `${name} did not answer.` : `Missed call from ${name}.`;
-    if (type === "cancelled") return caller ? "Call cancelled." : `Missed call from ${name}.`;
-    if (type === "busy") return `${name} is in another call.`;
-    return "Call ended.";
   }
 
   /** A socket (re)connected: reconcile with the server's list of my live calls. */
@@ -440,7 +392,6 @@ export class Phone {
     call.session?.close();
     call.stream?.getTracks().forEach((t) => t.stop());
     call.media?.then(({ stream }) => stream?.getTracks().forEach((t) => t.stop()));
-    for (const id of ["remote-video", "local-video", "preview-video"]) $(id).srcObject = null;
-    showMessage("call-status", "");
+    clearVideos();
   }
 }

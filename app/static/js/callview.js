@@ -1,0 +1,83 @@
+// The in-call screen: videos, status line, quality indicator, mute/camera buttons, and
+// the words shown when a call ends. No call logic here, only what the person sees.
+
+import { describeQuality } from "./stats.js";
+import { $, formatDuration, setText, showMessage, showScreen } from "./ui.js";
+
+/** Switch to the in-call screen for a call with `name`, still connecting. */
+export function showCallScreen(name) {
+  setText("call-title", name);
+  setText("call-quality-text", "Connecting…");
+  $("call-quality").dataset.level = "unknown";
+  $("call-quality").dataset.path = "";
+  showMessage("call-status", "Connecting…");
+  showScreen("call", "hangup-button");
+}
+
+/** Show a CallSession's remote video, connection state and quality as they change. */
+export function showSession(session) {
+  session.addEventListener("remote-stream", (e) => {
+    const video = $("remote-video");
+    if (video.srcObject !== e.detail) video.srcObject = e.detail;
+  });
+  session.addEventListener("state", (e) => {
+    if (e.detail === "connected") showMessage("call-status", "");
+    else if (e.detail === "failed") showMessage("call-status", "Connection lost. Retrying…");
+    else if (e.detail === "disconnected") showMessage("call-status", "Connection unstable…");
+  });
+  session.addEventListener("quality", (e) => {
+    $("call-quality").dataset.level = e.detail.level;
+    $("call-quality").dataset.path = e.detail.path ?? "";
+    setText("call-quality-text", describeQuality(e.detail));
+  });
+}
+
+export function showLocalStream(stream) {
+  $("local-video").srcObject = stream;
+  renderToggles(stream);
+}
+
+/** Turn the first track of `kind` ("audio" or "video") on or off. */
+export function toggleTrack(stream, kind) {
+  const track = stream?.getTracks().find((t) => t.kind === kind);
+  if (track) track.enabled = !track.enabled;
+  renderToggles(stream);
+}
+
+/** Mute and camera buttons: pressed state, label, disabled without that device. */
+export function renderToggles(stream) {
+  const audio = stream?.getAudioTracks()[0];
+  const video = stream?.getVideoTracks()[0];
+  const muted = Boolean(audio && !audio.enabled);
+  const cameraOff = Boolean(video && !video.enabled);
+  const mute = $("mute-button");
+  const camera = $("camera-button");
+  mute.disabled = !audio;
+  camera.disabled = !video;
+  mute.setAttribute("aria-pressed", String(muted));
+  mute.textContent = muted ? "Unmute" : "Mute";
+  camera.setAttribute("aria-pressed", String(cameraOff));
+  camera.textContent = cameraOff ? "Camera on" : "Camera off";
+  $("local-video").classList.toggle("off", cameraOff);
+}
+
+/** Detach every video from its stream. */
+export function clearVideos() {
+  for (const id of ["remote-video", "local-video", "preview-video"]) $(id).srcObject = null;
+  showMessage("call-status", "");
+}
+
+/** What to tell the person when the server ends a call (`type` is the event). */
+export function endText(type, call, record, seconds) {
+  const name = call.name;
+  if (type === "ended") {
+    const lost = record.end_reason === "connection_lost" ? " (connection lost)" : "";
+    return `Call with ${name} ended${lost} · ${formatDuration(record.duration_seconds ?? seconds)}`;
+  }
+  const caller = call.role === "caller";
+  if (type === "declined") return caller ? `${name} declined the call.` : "Call declined.";
+  if (type === "missed") return caller ? `${name} did not answer.` : `Missed call from ${name}.`;
+  if (type === "cancelled") return caller ? "Call cancelled." : `Missed call from ${name}.`;
+  if (type === "busy") return `${name} is in another call.`;
+  return "Call ended.";
+}
