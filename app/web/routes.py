@@ -22,12 +22,16 @@ class ClientConfigOut(BaseModel):
 
 
 def signaling_url() -> str:
-    """CHIMECAST_SIGNALING_URL, or `/ws` on the origin the request came to."""
-    configured = current_app.config.get("SIGNALING_URL") or ""
-    if configured:
+    """CHIMECAST_SIGNALING_URL as an absolute ws(s) URL; default `/ws` on this origin.
+
+    A configured path (e.g. `/signal/ws`) is taken relative to the origin the request came
+    to, so one setting works behind any host name.
+    """
+    configured = current_app.config.get("SIGNALING_URL") or "/ws"
+    if "://" in configured:
         return configured
     scheme = "wss" if request.scheme == "https" else "ws"
-    return f"{scheme}://{request.host}/ws"
+    return f"{scheme}://{request.host}/{configured.lstrip('/')}"
 
 
 def content_security_policy(socket_url: str) -> str:
