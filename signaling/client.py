@@ -185,13 +185,11 @@ class SignalingClient:
         await self.send(message)
         return await self.wait_for(None, ref=message["id"], timeout=timeout)
 
-    def _take(self, types: tuple[str, ...] | None, call_id: int | None, ref: Any) -> dict | None:
+    def _take(self, types: tuple[str, ...] | None, where: dict[str, Any]) -> dict | None:
         for message in self._buffer:
             if types is not None and message.get("type") not in types:
                 continue
-            if call_id is not None and message.get("call_id") != call_id:
-                continue
-            if ref is not None and message.get("ref") != ref:
+            if any(message.get(key) != value for key, value in where.items()):
                 continue
             self._buffer.remove(message)
             return message
@@ -203,17 +201,23 @@ class SignalingClient:
         call_id: int | None = None,
         ref: Any = None,
         timeout: float | None = 10,
+        **where: Any,
     ) -> dict[str, Any]:
         """The first buffered or future message matching; TimeoutError, or SignalingClosed.
 
-        `type_` is one type, a tuple of types, or None for any.
+        `type_` is one type, a tuple of types, or None for any; `call_id`, `ref` and any
+        other keyword (`meeting_id=7`, `user="bob"`) must equal the message's field.
         """
         types = (type_,) if isinstance(type_, str) else type_
+        if call_id is not None:
+            where["call_id"] = call_id
+        if ref is not None:
+            where["ref"] = ref
 
         async def _wait() -> dict[str, Any]:
             async with self._arrived:
                 while True:
-                    found = self._take(types, call_id, ref)
+                    found = self._take(types, where)
                     if found is not None:
                         return found
                     if self.closed is not None:
@@ -248,6 +252,17 @@ class SignalingClient:
 
     async def relay(self, type_: str, call_id: int, to: str, payload: Any) -> None:
         await self.send({"type": type_, "call_id": call_id, "to": to, "payload": payload})
+
+    # Meetings
+    async def join_meeting(self, meeting_id: int, invite: str | None = None) -> dict[str, Any]:
+        """`ack` (with `state`: admitted or waiting) or `error` (room_full, ...)."""
+        message = {"type": "join_meeting", "meeting_id": meeting_id}
+        if invite:
+            message["invite"] = invite
+        return await self.request(message)
+
+    async def leave_meeting(self, meeting_id: int) -> dict[str, Any]:
+        return await self.request({"type": "leave_meeting", "meeting_id": meeting_id})
 
     async def close(self) -> None:
         if self._ws is not None:

@@ -17,6 +17,7 @@ from signaling.settings import Settings
 
 if TYPE_CHECKING:
     from signaling.presence import Presence
+    from signaling.rooms import Rooms
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,15 @@ class Services:
     timers: Timers
     revoked: RecentlyRevoked = field(default_factory=RecentlyRevoked)
     presence: Presence = field(init=False)
+    rooms: Rooms = field(init=False)
     shutting_down: bool = False
 
     def __post_init__(self) -> None:
         from signaling.presence import Presence
+        from signaling.rooms import Rooms
 
         self.presence = Presence(self)
+        self.rooms = Rooms(self)
 
 
 def make_hub(settings: Settings) -> InMemoryHub:

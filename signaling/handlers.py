@@ -196,7 +196,13 @@ def authorize_relay(services: Services, conn: Conn, message: ClientMessage) -> M
 
 @handles(*RELAY_TYPES)
 def relay(services: Services, conn: Conn, message: ClientMessage) -> None:
-    """Forward offer/answer/candidate to the other participant's in-call device."""
+    """Forward offer/answer/candidate to the other participant's in-call device (or, with a
+    `meeting_id`, to one participant of a meeting: see signaling.meetings)."""
+    if message.meeting_id is not None:
+        from signaling.meetings import relay_in_meeting
+
+        relay_in_meeting(services, conn, message)
+        return
     call = authorize_relay(services, conn, message)
     recipient_id, _name, recipient_session = call.other(conn.user_id)
     assert recipient_id is not None

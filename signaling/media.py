@@ -58,16 +58,20 @@ def rgb_to_yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 class ColourVideoTrack(VideoStreamTrack):
-    """A 320x240 camera that shows one solid colour."""
+    """A camera that shows one solid colour (320x240 unless told otherwise)."""
 
-    def __init__(self, rgb: tuple[int, int, int] = (200, 30, 30)) -> None:
+    def __init__(
+        self, rgb: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (320, 240)
+    ) -> None:
         super().__init__()
         y, u, v = rgb_to_yuv(rgb)
-        self._planes = (bytes([y]) * 320 * 240, bytes([u]) * 160 * 120, bytes([v]) * 160 * 120)
+        (w, h), self.size = size, size
+        chroma = (w // 2) * (h // 2)
+        self._planes = (bytes([y]) * w * h, bytes([u]) * chroma, bytes([v]) * chroma)
 
     async def recv(self) -> av.VideoFrame:
         pts, time_base = await self.next_timestamp()
-        frame = av.VideoFrame(320, 240, "yuv420p")
+        frame = av.VideoFrame(*self.size, "yuv420p")
         for plane, data in zip(frame.planes, self._planes, strict=True):
             plane.update(data)
         frame.pts, frame.time_base = pts, time_base
@@ -124,13 +128,17 @@ class MediaPeer:
     def __init__(
         self,
         signaling: SignalingClient,
-        call_id: int,
+        call_id: int | None,
         remote: str,
         ice_servers: Iterable[dict[str, Any]] = (),
         relay_only: bool = False,
         colour: tuple[int, int, int] = (200, 30, 30),
         trickle: bool = False,
+        meeting_id: int | None = None,
+        size: tuple[int, int] = (320, 240),
     ) -> None:
+        """`call_id` for a call, or `meeting_id` (with call_id None) for one pair of a
+        meeting; `remote` is the other side's username."""
         servers = [
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in ice_servers
@@ -143,6 +151,7 @@ class MediaPeer:
             remote,
             trickle,
         )
+        self.scope = {"call_id": call_id} if meeting_id is None else {"meeting_id": meeting_id}
         self.received = {"video": 0, "audio": 0}
         self.last_video_frame: av.VideoFrame | None = None
         self.states: list[str] = [self.pc.connectionState]
@@ -150,7 +159,7 @@ class MediaPeer:
         self.remote_candidates = 0
         self._pending: list[Any] = []
         self._tasks: list[asyncio.Task] = []
-        self.pc.addTrack(ColourVideoTrack(colour))
+        self.pc.addTrack(ColourVideoTrack(colour, size))
         self.pc.addTrack(ToneAudioTrack())
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
@@ -176,12 +185,16 @@ class MediaPeer:
         sdp, candidates = (
             split_candidates(description.sdp) if self.trickle else (description.sdp, [])
         )
-        payload = {"type": description.type, "sdp": sdp}
-        await self.signaling.relay(description.type, self.call_id, self.remote, payload)
+        await self._relay(description.type, {"type": description.type, "sdp": sdp})
         for candidate in candidates:
-            await self.signaling.relay("candidate", self.call_id, self.remote, candidate)
+            await self._relay("candidate", candidate)
         if self.trickle:
-            await self.signaling.relay("candidate", self.call_id, self.remote, None)
+            await self._relay("candidate", None)
+
+    async def _relay(self, kind: str, payload: Any) -> None:
+        await self.signaling.send(
+            {"type": kind, **self.scope, "to": self.remote, "payload": payload}
+        )
 
     async def _add_candidate(self, init: dict[str, Any] | None) -> None:
         if init is None:
@@ -210,12 +223,12 @@ class MediaPeer:
     async def _pump(self) -> None:
         while True:
             message = await self.signaling.wait_for(
-                NEGOTIATION_TYPES, call_id=self.call_id, timeout=None
+                NEGOTIATION_TYPES, timeout=None, **self.scope, **{"from": self.remote}
             )
             try:
                 await self._on_negotiation(message)
             except (ValueError, KeyError, TypeError) as exc:  # a bad SDP must not kill the peer
-                log.warning("call %s: ignoring bad %s: %s", self.call_id, message.get("type"), exc)
+                log.warning("%s: ignoring bad %s: %s", self.scope, message.get("type"), exc)
 
     def _start_pump(self) -> None:
         if not any(t.get_name() == "pump" for t in self._tasks):

@@ -255,3 +255,4 @@ class Peer:
             log.exception("%s: could not record the disconnect", self.tag)
             return
         services.presence.disconnected(self, calls, remaining == 0)
+        services.rooms.disconnected(self)

@@ -34,6 +34,10 @@ class ClientMessage:
     to: str | None = None
     payload: Any = None
     token: str | None = None
+    meeting_id: int | None = None
+    invite: str | None = None
+    user: str | None = None
+    locked: bool | None = None
 
 
 def _is_int(value: Any) -> bool:
@@ -86,6 +90,10 @@ def _candidate(value: Any) -> str | None:
     return None
 
 
+def _bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
 def _stats(value: Any) -> str | None:
     if not isinstance(value, dict) or value.get("path") not in ("direct", "relayed"):
         return "must be an object whose 'path' is 'direct' or 'relayed'"
@@ -106,7 +114,33 @@ CLIENT_SCHEMAS: dict[str, dict[str, Check]] = {
     "offer": {"call_id": _call_id, "to": _username, "payload": _description("offer")},
     "answer": {"call_id": _call_id, "to": _username, "payload": _description("answer", "pranswer")},
     "candidate": {"call_id": _call_id, "to": _username, "payload": _candidate},
+    # meetings (mesh group calls)
+    "join_meeting": {"meeting_id": _call_id},
+    "leave_meeting": {"meeting_id": _call_id},
+    "admit": {"meeting_id": _call_id},
+    "deny": {"meeting_id": _call_id, "user": _username},
+    "remove_participant": {"meeting_id": _call_id, "user": _username},
+    "lock_meeting": {"meeting_id": _call_id, "locked": _bool},
+    "transfer_host": {"meeting_id": _call_id, "user": _username},
+    "end_meeting": {"meeting_id": _call_id},
+    "mute_request": {"meeting_id": _call_id, "to": _username},
 }
+# Fields a type may carry but need not.
+OPTIONAL_FIELDS: dict[str, dict[str, Check]] = {
+    "join_meeting": {"invite": _token},
+    "admit": {"user": _username},
+}
+
+
+def _schema_of(kind: str, raw: dict[str, Any]) -> dict[str, Check] | None:
+    """The required fields of `kind`; negotiation inside a meeting names `meeting_id`
+    where a call names `call_id`."""
+    schema = CLIENT_SCHEMAS.get(kind)
+    if schema is not None and kind in RELAY_TYPES and "call_id" not in raw and "meeting_id" in raw:
+        schema = {
+            ("meeting_id" if name == "call_id" else name): check for name, check in schema.items()
+        }
+    return schema
 
 
 def _message_id(raw: dict[str, Any]) -> str | int | None:
@@ -138,7 +172,7 @@ def parse(text: str | bytes) -> ClientMessage:
     kind = raw.get("type")
     if not isinstance(kind, str):
         raise MessageError(INVALID_MESSAGE, "'type' must be a string.", ref=ref)
-    schema = CLIENT_SCHEMAS.get(kind)
+    schema = _schema_of(kind, raw)
     if schema is None:
         raise MessageError(UNKNOWN_TYPE, f"Unknown message type {kind[:32]!r}.", ref=ref)
     call_id = raw.get("call_id") if _call_id(raw.get("call_id")) is None else None
@@ -150,6 +184,12 @@ def parse(text: str | bytes) -> ClientMessage:
         if problem is not None:
             raise MessageError(INVALID_MESSAGE, f"'{name}' {problem}.", ref=ref, call_id=call_id)
     fields = {name: raw[name] for name in schema}
+    for name, check in OPTIONAL_FIELDS.get(kind, {}).items():
+        if raw.get(name) is not None:
+            problem = check(raw[name])
+            if problem is not None:
+                raise MessageError(INVALID_MESSAGE, f"'{name}' {problem}.", ref=ref)
+            fields[name] = raw[name]
     return ClientMessage(type=kind, id=ref, **fields)
 
 
@@ -202,10 +242,24 @@ SERVER_SHAPES: dict[str, dict[str, tuple[type, ...] | type]] = {
     "peer_disconnected": {"call_id": int, "user": str, "grace_seconds": (int, float)},
     "peer_reconnected": {"call_id": int, "user": str},
     "presence": {"call_id": int, "user": str, "presence": str},
-    "offer": {"call_id": int, "from": str, "seq": int, "payload": dict},
-    "answer": {"call_id": int, "from": str, "seq": int, "payload": dict},
-    "candidate": {"call_id": int, "from": str, "seq": int, "payload": (dict, type(None))},
+    # relayed negotiation carries `call_id`, or `meeting_id` inside a meeting (see below)
+    "offer": {"from": str, "seq": int, "payload": dict},
+    "answer": {"from": str, "seq": int, "payload": dict},
+    "candidate": {"from": str, "seq": int, "payload": (dict, type(None))},
     "going_away": {"reason": str},
+    # meetings
+    "meeting_joined": {"meeting_id": int, "meeting": dict, "participants": list},
+    "participant_joined": {"meeting_id": int, "user": str},
+    "participant_left": {"meeting_id": int, "user": str, "reason": str},
+    "participant_disconnected": {"meeting_id": int, "user": str, "grace_seconds": (int, float)},
+    "waiting_room": {"meeting_id": int, "meeting": dict},
+    "waiting_list": {"meeting_id": int, "waiting": list},
+    "join_denied": {"meeting_id": int},
+    "removed": {"meeting_id": int},
+    "host_changed": {"meeting_id": int, "host": (str, type(None))},
+    "meeting_locked": {"meeting_id": int, "locked": bool},
+    "meeting_ended": {"meeting_id": int, "meeting": dict},
+    "mute_request": {"meeting_id": int, "from": str},
     "session_revoked": {"reason": str},
 }
 
@@ -230,4 +284,10 @@ def check_server_message(message: dict[str, Any]) -> list[str]:
             problems.append(f"{kind}: missing {name!r}")
         elif not _has_type(message[name], types):
             problems.append(f"{kind}: {name!r} has type {type(message[name]).__name__}")
+    if kind in RELAY_TYPES:  # scoped to a call, or to a meeting
+        scope = "meeting_id" if "meeting_id" in message and "call_id" not in message else "call_id"
+        if scope not in message:
+            problems.append(f"{kind}: missing {scope!r}")
+        elif not _has_type(message[scope], int):
+            problems.append(f"{kind}: {scope!r} has type {type(message[scope]).__name__}")
     return problems

@@ -20,7 +20,7 @@ from flask import Flask
 from gevent.event import Event
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
-from signaling import metrics
+from signaling import meetings, metrics
 from signaling.context import Services, build_services
 from signaling.errors import CloseCode
 from signaling.events import OutboxRelay
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 DRAIN_SECONDS = 3.0
+
+
+MESSAGE_MODULES = (meetings,)  # imported for their @handles / @translates registrations
 
 
 class SignalingServer:

@@ -24,7 +24,8 @@ from app.clock import utcnow
 from app.errors import ApiError
 from app.extensions import db
 from app.ice.credentials import ice_servers_for
-from app.models import Call, Connection, Event, User
+from app.meetings import service as meetings
+from app.models import Call, Connection, Event, Meeting, User
 from app.users.service import PRESENCE_FRESHNESS, presence_of
 from signaling import metrics
 from signaling.calls import Membership
@@ -93,6 +94,18 @@ def _user(identity: Identity) -> User:
         raise CallServiceError("unauthorized", "Your account is not available.")
     return user
 
+
+# Meeting actions over the socket: (user, who, meeting id, message) -> anything.
+MEETING_ACTIONS: dict[str, Callable[..., Any]] = {
+    "join_meeting": lambda u, who, mid, m: meetings.join(u, mid, m.invite, who.session_id),
+    "leave_meeting": lambda u, who, mid, m: meetings.leave(u, mid),
+    "admit": lambda u, who, mid, m: meetings.admit(u, mid, m.user),
+    "deny": lambda u, who, mid, m: meetings.deny(u, mid, m.user),
+    "remove_participant": lambda u, who, mid, m: meetings.remove(u, mid, m.user),
+    "lock_meeting": lambda u, who, mid, m: meetings.set_locked(u, mid, m.locked),
+    "transfer_host": lambda u, who, mid, m: meetings.transfer_host(u, mid, m.user),
+    "end_meeting": lambda u, who, mid, m: meetings.end_meeting(u, mid),
+}
 
 CALL_ACTIONS: dict[str, Callable[[User, Identity, int], Call]] = {
     "accept": lambda user, who, call_id: service.accept_call(user, call_id, who.session_id),
@@ -233,6 +246,41 @@ class Store:
         except ApiError as exc:
             db.session.rollback()
             raise CallServiceError(exc.code, exc.message) from None
+
+    # -- meetings ---------------------------------------------------------------------
+    def meeting_action(self, who: Identity, message: Any) -> tuple[dict, dict]:
+        """Run a meeting action through the meeting service; (view, roster) afterwards.
+
+        CallServiceError carries the service's code (room_full, not_host, ...)."""
+        return self._job(self._meeting_action, who, message)
+
+    @staticmethod
+    def _meeting_action(who: Identity, message: Any) -> tuple[dict, dict]:
+        try:
+            MEETING_ACTIONS[message.type](_user(who), who, message.meeting_id, message)
+            meeting = db.session.get(Meeting, message.meeting_id)
+            return meetings.view(meeting, who.user_id), meetings.roster(meeting)
+        except ApiError as exc:
+            db.session.rollback()
+            raise CallServiceError(exc.code, exc.message) from None
+
+    def meeting_roster(self, meeting_id: int) -> dict | None:
+        return self._job(self._meeting_roster, meeting_id)
+
+    @staticmethod
+    def _meeting_roster(meeting_id: int) -> dict | None:
+        meeting = db.session.get(Meeting, meeting_id)
+        return meetings.roster(meeting) if meeting is not None else None
+
+    def leave_lost_meeting(self, user_id: int, meeting_id: int) -> None:
+        """A participant's device vanished and did not come back: they leave."""
+        self._job(self._leave_lost_meeting, user_id, meeting_id)
+
+    @staticmethod
+    def _leave_lost_meeting(user_id: int, meeting_id: int) -> None:
+        user = db.session.get(User, user_id)
+        if user is not None:
+            meetings.leave(user, meeting_id, reason="connection_lost")
 
     def expire_unanswered(self) -> list[int]:
         """Ring timeout: calls ringing too long become missed (events follow via the outbox)."""

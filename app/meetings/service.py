@@ -77,11 +77,32 @@ def _seat_view(seat: MeetingParticipant) -> dict[str, Any]:
     }
 
 
+def roster(meeting: Meeting) -> dict[str, Any]:
+    """Routing facts for the daemon (never sent to clients as-is): who sits where, on which
+    device, and who hosts."""
+    return {
+        "meeting_id": meeting.id,
+        "state": meeting.state,
+        "host_id": meeting.host_id,
+        "seats": [
+            {
+                "user_id": s.user_id,
+                "username": s.username,
+                "session_id": s.session_id,
+                "state": s.state,
+            }
+            for s in meeting.seats
+            if s.user_id is not None
+        ],
+    }
+
+
 def _announce(kind: str, meeting: Meeting, user_ids: list[int] | None = None, **extra: Any) -> None:
     """Outbox event for everyone admitted (plus `user_ids`), carrying the meeting view."""
     present = [s.user_id for s in meeting.seats if s.state == ADMITTED and s.user_id]
     recipients = present + list(user_ids or []) + ([meeting.host_id] if meeting.host_id else [])
-    publish(kind, recipients, {"meeting": view(meeting), **extra}, call_id=None)
+    data = {"meeting": view(meeting), "roster": roster(meeting), **extra}
+    publish(kind, recipients, data, call_id=None)
 
 
 def _seat(meeting: Meeting, user_id: int) -> MeetingParticipant | None:
@@ -265,12 +286,12 @@ def _leave(meeting: Meeting, seat: MeetingParticipant, state: str, reason: str) 
         _end(meeting, "empty")
 
 
-def leave(user: User, meeting_id: int) -> Meeting:
-    """Leave (or stop waiting). Idempotent for someone already out."""
+def leave(user: User, meeting_id: int, reason: str = "left") -> Meeting:
+    """Leave (or stop waiting); `reason` is left or connection_lost. Idempotent."""
     meeting = get_meeting_for(user.id, meeting_id)
     seat = _seat(meeting, user.id)
     if meeting.state == OPEN and seat is not None and seat.state in (ADMITTED, WAITING):
-        _leave(meeting, seat, LEFT, "left")
+        _leave(meeting, seat, LEFT, reason)
         _announce("meeting.left", meeting, [user.id], user=user.username)
         db.session.commit()
     return meeting
