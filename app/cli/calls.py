@@ -12,7 +12,7 @@ from app.calls.schemas import CallOut
 from app.cli.output import AdminGroup, emit, emit_json, fields, json_option, when
 from app.cli.users import get_user
 from app.extensions import db
-from app.models import Call, CallState, EndReason
+from app.models import Call, CallState, EndReason, Meeting, MeetingParticipant, MeetingState
 
 calls = AdminGroup("calls", help="Inspect call records.")
 
@@ -145,6 +145,26 @@ def compute_stats(user_id: int | None = None) -> dict[str, Any]:
     return {**counts, "average_duration_seconds": average}
 
 
+def compute_meeting_stats(user_id: int | None = None) -> dict[str, Any]:
+    """Meetings held, distinct people admitted, and the average length of ended meetings."""
+    statement = select(Meeting)
+    if user_id is not None:
+        seated = select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == user_id)
+        statement = statement.where(or_(Meeting.created_by_id == user_id, Meeting.id.in_(seated)))
+    meetings = list(db.session.scalars(statement).unique())
+    lengths = [
+        (m.ended_at - m.created_at).total_seconds() for m in meetings if m.ended_at is not None
+    ]
+    admitted = [sum(1 for s in m.seats if s.joined_at is not None) for m in meetings]
+    return {
+        "total": len(meetings),
+        "open": sum(1 for m in meetings if m.state == MeetingState.OPEN),
+        "participants": sum(admitted),
+        "average_participants": round(sum(admitted) / len(admitted), 1) if admitted else None,
+        "average_duration_seconds": round(sum(lengths) / len(lengths), 1) if lengths else None,
+    }
+
+
 @calls.command("stats")
 @click.option("--user", "username", help="Only calls this user took part in.")
 @json_option
@@ -153,8 +173,9 @@ def stats_command(username: str | None, as_json: bool) -> None:
     service.expire_unanswered()
     user_id = get_user(username).id if username else None
     stats = compute_stats(user_id)
+    meetings = compute_meeting_stats(user_id)
     if as_json:
-        emit_json(stats)
+        emit_json({**stats, "meetings": meetings})
         return
     average = stats["average_duration_seconds"]
     pairs = [
@@ -168,4 +189,15 @@ def stats_command(username: str | None, as_json: bool) -> None:
             f"{duration_text(average)} ({average} s)" if average is not None else None,
         )
     )
+    meeting_average = meetings["average_duration_seconds"]
+    pairs += [
+        ("Meetings", meetings["total"]),
+        ("Meetings open", meetings["open"]),
+        ("Meeting participants", meetings["participants"]),
+        ("Average meeting size", meetings["average_participants"]),
+        (
+            "Average meeting duration",
+            duration_text(meeting_average) if meeting_average is not None else None,
+        ),
+    ]
     click.echo(fields(pairs))

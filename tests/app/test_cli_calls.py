@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -168,6 +169,13 @@ def test_stats_counts_outcomes_and_averages_answered_calls(runner, history):
         "ringing": 1,
         "active": 0,
         "average_duration_seconds": 90.0,
+        "meetings": {
+            "total": 0,
+            "open": 0,
+            "participants": 0,
+            "average_participants": None,
+            "average_duration_seconds": None,
+        },
     }
 
 
@@ -187,4 +195,6 @@ def test_stats_table_and_per_user(runner, history):
 def test_stats_on_an_empty_database(runner):
     data = json.loads(runner.invoke(args=["calls", "stats", "--json"]).stdout)
     assert data["total"] == 0 and data["average_duration_seconds"] is None
-    assert "Average duration: -" in runner.invoke(args=["calls", "stats"]).stdout
+    assert re.search(
+        r"^Average duration:\s+-$", runner.invoke(args=["calls", "stats"]).stdout, re.M
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from app.models import Event, User
@@ -182,3 +185,27 @@ def test_bad_create_bodies_get_400_and_create_nothing(client, people, body):
     (host,) = people("host")
     assert client.post("/meetings", json=body, headers=host).status_code == 400
     assert client.get("/meetings", headers=host).json["total"] == 0
+
+
+def test_meetings_appear_in_calls_stats(client, people, runner, clock):
+    host, ann, ben = people("host", "ann", "ben")
+    first, invite = create(client, host)
+    for who in (host, ann, ben):
+        join(client, who, first, invite)
+    clock.advance(minutes=10)
+    act(client, host, first, "end")
+    second, invite = create(client, host)
+    join(client, host, second)
+    stats = json.loads(runner.invoke(args=["calls", "stats", "--json"]).stdout)["meetings"]
+    assert stats == {
+        "total": 2,
+        "open": 1,
+        "participants": 4,
+        "average_participants": 2.0,
+        "average_duration_seconds": 600.0,
+    }
+    ann_only = json.loads(runner.invoke(args=["calls", "stats", "--user", "ann", "--json"]).stdout)
+    assert ann_only["meetings"]["total"] == 1
+    table = runner.invoke(args=["calls", "stats"]).stdout
+    assert re.search(r"^Meetings:\s+2$", table, re.M)
+    assert re.search(r"^Average meeting duration:\s+10:00$", table, re.M)
