@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from signaling.bench.load_client import BenchConn, close_all
-from signaling.bench.measure import Progress, percentiles, probe_for, scaled
+from signaling.bench.measure import Progress, percentiles, probe_for, scaled, tree_cpu_seconds
 from signaling.bench.population import Population, User, answer
 from signaling.bench.relay import CANDIDATE_BODY, SDP_BODY
 
@@ -147,7 +147,7 @@ async def run_setup(
         progress.stop()
     probe = probe_for(population.target.server_pid)
     run = SetupRun(population, timeout)
-    before = probe.sample()
+    before, web_before = probe.sample(), tree_cpu_seconds(population.target.web_pid)
     t0 = time.perf_counter_ns()
     step = int(1e9 / rate) if rate > 0 else 0
     progress.start("calls set up", calls, lambda: run.done + sum(run.failures.values()))
@@ -165,7 +165,7 @@ async def run_setup(
         )
     finally:
         progress.stop()
-    after = probe.sample()
+    after, web_after = probe.sample(), tree_cpu_seconds(population.target.web_pid)
     if population.target.has_api:
         by_call = {cid: conns[2 * i] for i, cid in enumerate(run.call_ids)}
         await asyncio.gather(*(c.request({"type": "hangup", "call_id": cid}, f"h{cid}", 30)
@@ -193,4 +193,5 @@ async def run_setup(
         if before and after
         else None,
         "server_rss_mb": round(after.rss_bytes / 2**20, 2) if after else None,
+        "web_cpu_s": round(web_after - web_before, 3) if web_before is not None else None,
     }

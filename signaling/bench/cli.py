@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--server-pid", type=int, help="the signaling daemon's pid (CPU and RSS from /proc)"
     )
+    where.add_argument(
+        "--web-pid", type=int, help="the API's (gunicorn master's) pid: its CPU in `setup`"
+    )
     where.add_argument("--reference", action="store_true",
                        help="also run against a bare gevent-websocket relay and print ratios")  # fmt: skip
     where.add_argument(
@@ -121,7 +124,7 @@ def targets(args: argparse.Namespace) -> list[Any]:
     chosen: list[Any] = []
     if not args.reference_only:
         if args.web_url:
-            chosen.append(Running(args.web_url, args.signaling_url, args.server_pid))
+            chosen.append(Running(args.web_url, args.signaling_url, args.server_pid, args.web_pid))
         else:
             chosen.append(OwnSystem(dict(args.env), args.logs))
     if args.reference or args.reference_only:

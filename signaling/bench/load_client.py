@@ -7,7 +7,7 @@ and control messages (`welcome`, `incoming`, `ack`...) resolve futures registere
 
 Two transports speak the same WebSocket: `WebsocketsConn` (the `websockets` library) and
 `RawConn` (an asyncio Protocol doing RFC 6455 framing itself, masking with websockets' C
-`apply_mask`), which costs the load generator about half the CPU per message, so that on
+`apply_mask`), which costs the load generator roughly 40 % less CPU per message, so that on
 a small machine the server, not the tool, is what saturates.
 """
 

@@ -81,6 +81,38 @@ class ProcessProbe:
         return os.path.exists(f"/proc/{self.pid}/stat")
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (e.g. gunicorn's master and workers), from /proc."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    pending += [int(child) for child in handle.read().split()]
+            except FileNotFoundError:
+                pass
+    return found
+
+
+def tree_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds used so far by `pid` and its live descendants (None if pid is None)."""
+    if pid is None:
+        return None
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            total += ProcessProbe(member).cpu_seconds()
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
 class NullProbe:
     """Stands in when the server's pid is unknown: every figure is None."""
 

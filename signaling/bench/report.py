@@ -115,7 +115,8 @@ def human(result: dict[str, Any]) -> str:
         add(f"                 {_pct(result['negotiation_ms'])} accepted -> negotiated")
         add(f"  last call      {result['stages_all_s']} (s after the first POST)")
         add(
-            f"  server CPU     {_v(result['server_cpu_s'], 's')}, RSS {_v(result['server_rss_mb'], 'MB')}"
+            f"  server CPU     {_v(result['server_cpu_s'], 's')}, RSS {_v(result['server_rss_mb'], 'MB')}; "
+            f"API (gunicorn) CPU {_v(result.get('web_cpu_s'), 's')}"
         )
     elif kind == "media":
         add(

@@ -41,6 +41,7 @@ class Target:
     web_url: str | None = None
     server_pid: int | None = None
     notes: list[str] = field(default_factory=list)
+    web_pid: int | None = None  # gunicorn's master: CPU of the API, workers included
 
     @property
     def has_api(self) -> bool:
@@ -95,6 +96,7 @@ class OwnSystem:
                 f"signaling daemon pid {self.stack.processes['signaling'].pid}, "
                 f"gunicorn pid {self.stack.processes['web'].pid}",
             ],
+            web_pid=self.stack.processes["web"].pid,
         )
 
     def __exit__(self, *exc_info) -> None:
@@ -133,8 +135,12 @@ class ReferenceRelay:
 class Running:
     """A system someone else runs: the tool only connects to it."""
 
-    def __init__(self, web_url: str, signaling_url: str, server_pid: int | None) -> None:
-        self.target = Target("chimecast", signaling_url, web_url.rstrip("/"), server_pid)
+    def __init__(
+        self, web_url: str, signaling_url: str, server_pid: int | None, web_pid: int | None
+    ) -> None:
+        self.target = Target(
+            "chimecast", signaling_url, web_url.rstrip("/"), server_pid, web_pid=web_pid
+        )
         if server_pid is None:
             self.target.notes.append("no --server-pid: server CPU and RSS are not reported")
 
