@@ -160,11 +160,7 @@ def start_call(caller: User, callee_username: str, session_id: int | None = None
     if existing is not None:
         return StartResult(existing, "existing")
     crossing = _ringing_between(callee.id, caller.id)
-    if crossing is not None and _transition(
-        crossing, (RINGING,), state=ACTIVE, answered_at=utcnow(), callee_session_id=session_id
-    ):
-        _announce("call.accepted", crossing, merged=True, accepted_by=caller.username)
-        db.session.commit()
+    if crossing is not None and _merge(crossing, caller, session_id):
         return StartResult(crossing, "merged")
     _check_start_rate(caller)
     now = utcnow()
@@ -187,7 +183,34 @@ def start_call(caller: User, callee_username: str, session_id: int | None = None
     db.session.flush()
     _announce("call.ringing", call)
     db.session.commit()
-    return StartResult(call, "ringing")
+    return _resolve_simultaneous_glare(call, caller, session_id)
+
+
+def _merge(crossing: Call, caller: User, session_id: int | None) -> bool:
+    """Answer the callee's ringing call to `caller` on `caller`'s behalf (glare)."""
+    answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
+    if not _transition(crossing, (RINGING,), **answered):
+        return False
+    _announce(
+        "call.accepted", crossing, merged=True, accepted_by=caller.username, session_id=session_id
+    )
+    db.session.commit()
+    return True
+
+
+def _resolve_simultaneous_glare(call: Call, caller: User, session_id: int | None) -> StartResult:
+    """Two people who call each other at the same instant both miss the other's invite in
+    the check above. Each looks again after committing its own (so at least one sees the
+    other), and the later invite gives way: it is cancelled and the earlier one merged."""
+    crossing = _ringing_between(call.callee_id, call.caller_id)
+    if crossing is None or crossing.id > call.id:
+        return StartResult(call, "ringing")
+    if not _end(call, EndReason.CANCELLED, caller, (RINGING,)):
+        db.session.refresh(call)  # already answered: ours stands
+        return StartResult(call, "ringing")
+    _merge(crossing, caller, session_id)  # lost only to a concurrent merge of the same pair
+    db.session.refresh(crossing)
+    return StartResult(crossing, "merged")
 
 
 def accept_call(user: User, call_id: int, session_id: int | None = None) -> Call:

@@ -116,3 +116,29 @@ def test_active_calls_of_lists_ringing_and_active_calls(users):
         service.accept_call(user("alice"), active)
         assert {c.id for c in service.active_calls_of(user("alice").id)} == {ringing, active}
         assert {c.id for c in service.active_calls_of(user("carol").id)} == {active}
+
+
+def test_simultaneous_glare_the_later_invite_gives_way_and_merges(users, monkeypatch):
+    """Bob's check for a crossing invite runs just before Alice's invite commits (another
+    worker); after committing his own, Bob must find hers and merge into it."""
+    app = users
+    real_rate_check = service._check_start_rate
+
+    def alice_commits_meanwhile(caller):
+        monkeypatch.setattr(service, "_check_start_rate", real_rate_check)  # once only
+        with app.app_context():  # another worker, another database session
+            service.start_call(user("alice"), "bob", session_id=11)
+        real_rate_check(caller)
+
+    with app.app_context():
+        monkeypatch.setattr(service, "_check_start_rate", alice_commits_meanwhile)
+        result = service.start_call(user("bob"), "alice", session_id=22)
+        calls = list(db.session.scalars(select(Call).order_by(Call.id)))
+        assert [(c.caller.username, c.state, c.end_reason) for c in calls] == [
+            ("alice", "active", None),
+            ("bob", "ended", "cancelled"),
+        ]
+        assert result.outcome == "merged" and result.call.id == calls[0].id
+        assert (calls[0].caller_session_id, calls[0].callee_session_id) == (11, 22)
+        assert kinds(calls[0].id) == ["call.ringing", "call.accepted"]
+        assert kinds(calls[1].id) == ["call.ringing", "call.cancelled"]
