@@ -97,6 +97,8 @@ export class Phone {
     if (!call) return false;
     if (call.id === message.call_id) return true;
     if (call.id != null || !["ringing", "accepted"].includes(message.type)) return false;
+    // After glare our own invite is the one that gives way: never bind to it.
+    if (message.type === "ringing" && call.crossed) return false;
     const record = message.call ?? {};
     const peer = record.caller === this.me ? record.callee : record.caller;
     if (peer !== call.peer || (message.type === "ringing" && record.caller !== this.me)) {
@@ -132,12 +134,15 @@ export class Phone {
         if (call.id == null) api.endCall(answer.call.id).catch(() => {});
         return;
       }
-      call.id = call.id ?? answer.call.id;
-      if (answer.outcome === "merged") setText("outgoing-status", "Connecting…");
-      else if (call.state === "dialing") setText("outgoing-status", "Ringing…");
-      const crossed = call.crossed;
-      call.crossed = null;
-      if (crossed && answer.outcome !== "merged") this.resolveCrossed(crossed);
+      if (answer.outcome === "merged") {
+        // Their invite and ours crossed: the server answered theirs for us (ours is cancelled).
+        call.id = answer.call.id;
+        call.role = answer.call.caller === this.me ? "caller" : "callee";
+        if (call.state === "dialing") this.startMedia();
+      } else {
+        call.id = call.id ?? answer.call.id;
+        if (call.state === "dialing") setText("outgoing-status", "Ringing…");
+      }
     } catch (err) {
       if (this.call !== call) return;
       const busy = err instanceof ApiError && err.code === "callee_busy";
@@ -148,24 +153,13 @@ export class Phone {
   }
 
   /**
-   * They called us while we were calling them, and the server made two calls (it merges
-   * calls that do not start at the same instant). Exactly one must survive: the person
-   * whose username sorts first gives up their own call and answers the other one.
+   * They called us while we were calling them (glare). The server keeps exactly one of the
+   * two invites and answers it for us: our POST /call/start says `merged`, or `accepted`
+   * (merged) arrives for our own call and `cancelled` for theirs. So: do not ring, wait.
    */
-  onCrossed(message) {
-    const call = this.call;
-    if (call.id == null) call.crossed = message; // decide once /call/start has answered
-    else this.resolveCrossed(message);
-  }
-
-  resolveCrossed(message) {
-    const mine = this.call;
-    if (!mine || message.call_id === mine.id || this.me > mine.peer) return;
-    api.endCall(mine.id).catch(() => {});
-    const { peer, name, media } = mine;
-    this.call = { id: message.call_id, peer, name, media, role: "callee", early: [] };
-    this.call.state = "incoming";
-    this.accept();
+  onCrossed() {
+    this.call.crossed = true;
+    setText("outgoing-status", "Connecting…");
   }
 
   onRinging(message) {
