@@ -68,3 +68,14 @@ async def media_pair(caller: Person, callee: Person, call_id: int, ice_servers=(
 
 async def close_all(*people: Person) -> None:
     await asyncio.gather(*(p.sig.close() for p in people if p.sig is not None))
+
+
+@contextlib.asynccontextmanager
+async def online(url: str, *people: Person):
+    """Connect each person's signaling socket to `url`; close them all afterwards."""
+    try:
+        for person in people:
+            await person.connect(url)
+        yield people
+    finally:
+        await close_all(*people)

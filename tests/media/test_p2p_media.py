@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from signaling.media import rgb_to_yuv
-from tests.calling import close_all, media_pair, ring_and_answer
+from tests.calling import media_pair, online, ring_and_answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -26,9 +26,7 @@ def test_connect_audio_video_bidirectional(stack, people, trickle):
     alice, bob = people("alice", "bob")
 
     async def scenario():
-        await alice.connect(stack.signaling_url)
-        await bob.connect(stack.signaling_url)
-        try:
+        async with online(stack.signaling_url, alice, bob):
             call_id = await ring_and_answer(alice, bob)
             async with media_pair(alice, bob, call_id, trickle=trickle) as (a, b):
                 await a.wait_connected()
@@ -41,8 +39,6 @@ def test_connect_audio_video_bidirectional(stack, people, trickle):
                 assert_sees(b, (220, 20, 20))  # bob sees alice's red camera
                 if trickle:
                     assert a.remote_candidates > 0 and b.remote_candidates > 0
-        finally:
-            await close_all(alice, bob)
 
     asyncio.run(scenario())
 
@@ -51,9 +47,7 @@ def test_http_end_tears_down_both_sides_and_records_duration(stack, people):
     alice, bob = people("alice", "bob")
 
     async def scenario():
-        await alice.connect(stack.signaling_url)
-        await bob.connect(stack.signaling_url)
-        try:
+        async with online(stack.signaling_url, alice, bob):
             call_id = await ring_and_answer(alice, bob)
             async with media_pair(alice, bob, call_id) as (a, b):
                 await a.wait_connected()
@@ -67,8 +61,6 @@ def test_http_end_tears_down_both_sides_and_records_duration(stack, people):
             assert record["ended_by"] == alice.name
             assert record["duration_seconds"] > 0
             assert record["duration_seconds"] == ended["duration_seconds"]
-        finally:
-            await close_all(alice, bob)
 
     asyncio.run(scenario())
 
@@ -77,9 +69,7 @@ def test_outsider_cannot_inject_and_spoofed_sender_is_ignored(stack, people):
     alice, bob, mallory = people("alice", "bob", "mallory")
 
     async def scenario():
-        for person in (alice, bob, mallory):
-            await person.connect(stack.signaling_url)
-        try:
+        async with online(stack.signaling_url, alice, bob, mallory):
             call_id = await ring_and_answer(alice, bob)
             fake_offer = {"type": "offer", "sdp": "v=0\r\n"}
             for kind, payload in (("offer", fake_offer), ("candidate", None)):
@@ -96,8 +86,6 @@ def test_outsider_cannot_inject_and_spoofed_sender_is_ignored(stack, people):
             await asyncio.sleep(0.3)
             leftovers = [m for m in bob.sig.drain() if m.get("type") in ("offer", "candidate")]
             assert leftovers == [], "an outsider's message reached bob"
-        finally:
-            await close_all(alice, bob, mallory)
 
     asyncio.run(scenario())
 
@@ -106,9 +94,7 @@ def test_glare_merges_into_one_call_and_media_flows(stack, people):
     alice, bob = people("alice", "bob")
 
     async def scenario():
-        await alice.connect(stack.signaling_url)
-        await bob.connect(stack.signaling_url)
-        try:
+        async with online(stack.signaling_url, alice, bob):
             first = await asyncio.to_thread(alice.api.start_call, bob.name)
             status, merged = await asyncio.to_thread(
                 bob.api.request, "POST", "/call/start", {"callee": alice.name}
@@ -122,8 +108,6 @@ def test_glare_merges_into_one_call_and_media_flows(stack, people):
             async with media_pair(alice, bob, first["id"]) as (a, b):
                 await a.wait_connected()
                 await asyncio.gather(a.wait_media(10, 10), b.wait_media(10, 10))
-        finally:
-            await close_all(alice, bob)
 
     asyncio.run(scenario())
 
@@ -132,9 +116,7 @@ def test_media_survives_daemon_sigkill_and_clients_hang_up_after_restart(stack, 
     alice, bob = people("alice", "bob")
 
     async def scenario():
-        await alice.connect(stack.signaling_url)
-        await bob.connect(stack.signaling_url)
-        try:
+        async with online(stack.signaling_url, alice, bob):
             call_id = await ring_and_answer(alice, bob)
             async with media_pair(alice, bob, call_id) as (a, b):
                 await a.wait_connected()
@@ -156,7 +138,5 @@ def test_media_survives_daemon_sigkill_and_clients_hang_up_after_restart(stack, 
                 assert ack["type"] == "ack" and ack["call"]["state"] == "ended"
                 event = await alice.sig.wait_for("ended", call_id=call_id, timeout=5)
                 assert event["call"]["end_reason"] == "hangup"
-        finally:
-            await close_all(alice, bob)
 
     asyncio.run(scenario())

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.calling import close_all, ring_and_answer
+from tests.calling import online, ring_and_answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -30,9 +30,7 @@ def test_web_and_daemon_metrics_count_calls_relays_errors_and_latency(stack, peo
     daemon = stack.signaling_url.replace("ws://", "http://").replace("/ws", "/metrics")
 
     async def scenario():
-        await alice.connect(stack.signaling_url)
-        await bob.connect(stack.signaling_url)
-        try:
+        async with online(stack.signaling_url, alice, bob):
             call_id = await ring_and_answer(alice, bob)
             live = scrape(daemon)
             assert live[("chimecast_signaling_connections", ())] == 2
@@ -47,8 +45,6 @@ def test_web_and_daemon_metrics_count_calls_relays_errors_and_latency(stack, peo
             assert reply["code"] == "not_a_participant"
             await asyncio.to_thread(alice.api.end_call, call_id)
             await bob.sig.wait_for("ended", call_id=call_id)
-        finally:
-            await close_all(alice, bob)
 
     asyncio.run(scenario())
     after = scrape(daemon)

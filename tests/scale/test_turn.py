@@ -10,7 +10,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from signaling.media import use_loopback_only
-from tests.calling import close_all, media_pair, ring_and_answer
+from tests.calling import media_pair, online, ring_and_answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -58,9 +58,7 @@ def test_relay_only_peers_connect_through_coturn_with_api_credentials(stack, peo
     assert servers[1][0]["username"].endswith(":" + bob.name)
 
     async def scenario():
-        await alice.connect(stack.signaling_url)
-        await bob.connect(stack.signaling_url)
-        try:
+        async with online(stack.signaling_url, alice, bob):
             call_id = await ring_and_answer(alice, bob)
             async with media_pair(alice, bob, call_id, servers, relay_only=True) as (a, b):
                 await a.wait_connected(20)
@@ -68,8 +66,6 @@ def test_relay_only_peers_connect_through_coturn_with_api_credentials(stack, peo
                 for peer in (a, b):
                     sdp = peer.pc.localDescription.sdp
                     assert relay_candidates(sdp) > 0 and "typ host" not in sdp
-        finally:
-            await close_all(alice, bob)
 
     asyncio.run(scenario())
 
