@@ -246,7 +246,11 @@ def _seat_of(meeting: Meeting, username: str, states: tuple[str, ...]) -> Meetin
 
 
 def admit(host: User, meeting_id: int, username: str | None) -> list[str]:
-    """Admit one waiting user, or everyone waiting (`username=None`) while there is room."""
+    """Admit one waiting user, or everyone waiting (`username=None`) while there is room.
+
+    People admitted together still arrive one after another: each one's event carries the
+    roster as it was when they got in, so each newcomer offers only to those admitted before
+    it, and of any two exactly one offers."""
     meeting = _require_host(host, meeting_id)
     seats = (
         [_seat_of(meeting, username, (WAITING,))]
@@ -258,10 +262,14 @@ def admit(host: User, meeting_id: int, username: str | None) -> list[str]:
         _check_room(meeting)
         _admit(meeting, seat)
         admitted.append(seat.username)
-    db.session.flush()
-    for name in admitted:
-        seat = _seat_of(meeting, name, (ADMITTED,))
-        _announce("meeting.joined", meeting, [seat.user_id], user=name, session_id=seat.session_id)
+        db.session.flush()
+        _announce(
+            "meeting.joined",
+            meeting,
+            [seat.user_id],
+            user=seat.username,
+            session_id=seat.session_id,
+        )
     db.session.commit()
     return admitted
 
