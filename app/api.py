@@ -54,9 +54,10 @@ class Declaration:
     tag: str = ""
 
 
-# The largest id a database row can have (signed 64-bit). Larger `<int:...>` path values
-# cannot name anything, and SQLite raises OverflowError if asked about them.
-MAX_ID = 2**63 - 1
+# The largest id a row can have: primary keys are `integer`, which PostgreSQL keeps in 32
+# bits. Larger ids cannot name anything, and asking the database about them fails
+# (PostgreSQL: out of range; SQLite: OverflowError beyond 64 bits), so they are refused first.
+MAX_ID = 2**31 - 1
 
 PYDANTIC_CODES = {"missing": "missing_field", "extra_forbidden": "unknown_field"}
 

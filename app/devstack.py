@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -134,10 +135,12 @@ class Stack:
         metrics_dir = self._env.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
             prefix="chimecast-prom-"
         )
+        # The shipped production config, with this stack's address and sizes on top.
+        config = ["-c", str(GUNICORN_CONFIG)] if GUNICORN_CONFIG.is_file() else []
         process = self._spawn(
             "web",
             [
-                sys.executable, "-m", "gunicorn",
+                sys.executable, "-m", "gunicorn", *config,
                 "--bind", f"{self.host}:{self.web_port}",
                 "--workers", str(self.web_workers),
                 "--worker-class", "gthread", "--threads", "4",

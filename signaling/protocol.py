@@ -49,7 +49,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _call_id(value: Any) -> str | None:
-    return None if _is_int(value) and 1 <= value <= 2**62 else "must be a positive integer"
+    # the database's id range (app.api.MAX_ID): larger ids name nothing
+    return None if _is_int(value) and 1 <= value <= 2**31 - 1 else "must be a positive integer"
 
 
 def _username(value: Any) -> str | None:

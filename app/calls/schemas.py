@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.api import Input, Query
+from app.api import MAX_ID, Input, Query
 from app.models import Call
 
 
@@ -48,7 +48,7 @@ class CallStartIn(Input):
 
 
 class CallIdIn(Input):
-    call_id: int = Field(ge=1, le=2**62)
+    call_id: int = Field(ge=1, le=MAX_ID)
 
 
 class CallStartOut(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +41,16 @@ def user_id(app: Flask, username: str) -> int:
 
 
 def database_text(app: Flask) -> str:
-    """Every value of every table, plus the raw bytes of the SQLite files, as one string."""
-    path = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+    """Every value of every table (any database), plus the raw bytes of SQLite's files."""
+    parts: list[str] = []
     with app.app_context():
-        db.session.remove()
-    connection = sqlite3.connect(path)
-    try:
-        parts = []
-        for table in TABLES:
-            for row in connection.execute(f"SELECT * FROM {table}"):  # noqa: S608
+        for table in Base.metadata.sorted_tables:
+            for row in db.session.execute(table.select()):
                 parts.extend(str(value) for value in row)
-    finally:
-        connection.close()
-    for file in path.parent.glob(path.name + "*"):
-        parts.append(file.read_bytes().decode("latin-1"))
+        db.session.remove()
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        for file in path.parent.glob(path.name + "*"):
+            parts.append(file.read_bytes().decode("latin-1"))
     return "\n".join(parts)

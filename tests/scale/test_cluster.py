@@ -17,7 +17,8 @@ import pytest
 from app.devstack import Stack
 from signaling.client import ApiClient
 from signaling.media import use_loopback_only
-from tests.calling import Person, close_all, make_person, media_pair, ring_and_answer
+from tests.calling import Person, close_all, make_person, media_pair, online, ring_and_answer
+from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -155,5 +156,50 @@ def test_redis_restart_mid_call_daemons_resubscribe_and_new_calls_work(cluster):
                 await asyncio.gather(a.wait_media(10, 10), b.wait_media(10, 10))
         finally:
             await close_all(alice, bob)
+
+    asyncio.run(scenario())
+
+
+def test_every_device_rings_across_daemons_and_the_others_hear_answered_elsewhere(cluster):
+    alice = cluster.person("alice")
+    bob_phone = cluster.person("bob")
+    bob_laptop = Person(bob_phone.name, ApiClient(cluster.base_url))
+    bob_laptop.api.login(bob_phone.name, PASSWORD)  # a second session: another device
+
+    async def scenario():
+        async with online(cluster.ws_url, alice, bob_phone, bob_laptop):
+            assert sorted(cluster.connections()) == [1, 2], "three clients over two daemons"
+            call = await asyncio.to_thread(alice.api.start_call, bob_phone.name)
+            for device in (bob_phone, bob_laptop):
+                await device.sig.wait_for("incoming", call_id=call["id"], timeout=5)
+            await bob_laptop.sig.accept(call["id"])
+            await bob_phone.sig.wait_for("answered_elsewhere", call_id=call["id"], timeout=5)
+            await alice.sig.wait_for("accepted", call_id=call["id"], timeout=5)
+            # the relay reaches only the answering device, wherever it is connected
+            await alice.sig.relay("candidate", call["id"], bob_phone.name, None)
+            got = await bob_laptop.sig.wait_for("candidate", call_id=call["id"], timeout=5)
+            assert got["from"] == alice.name and got["seq"] == 1
+            await asyncio.sleep(0.3)
+            assert not [m for m in bob_phone.sig.drain() if m["type"] == "candidate"]
+
+    asyncio.run(scenario())
+
+
+def test_a_daemon_ignores_its_own_echo_on_the_bus(cluster):
+    """With both users on one daemon, each relayed message arrives exactly once."""
+    alice, bob = cluster.person("alice"), cluster.person("bob")
+
+    async def scenario():
+        async with online(cluster.ws_url, alice):
+            index = cluster.connections().index(1)  # alice's daemon
+            same_daemon = cluster.stack.signaling_urls[index]
+            async with online(same_daemon, bob):
+                assert cluster.connections()[index] == 2
+                call_id = await ring_and_answer(alice, bob)
+                for _ in range(5):
+                    await alice.sig.relay("candidate", call_id, bob.name, None)
+                await asyncio.sleep(0.5)
+                relayed = [m for m in bob.sig.drain() if m["type"] == "candidate"]
+                assert [m["seq"] for m in relayed] == [1, 2, 3, 4, 5]
 
     asyncio.run(scenario())

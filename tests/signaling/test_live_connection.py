@@ -92,10 +92,13 @@ def test_oversized_frame_closes_1009_without_stalling_other_connections(live):
     pinger = threading.Thread(target=keep_pinging)
     pinger.start()
     try:
+        deadline = time.monotonic() + 5
+        while len(latencies) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)  # the bystander is being answered before the attack starts
         # Claims 1 GiB and starts sending: the daemon must refuse it from the header alone.
         attacker.send_frame(OP_TEXT, b"x" * 256 * 1024, length=1 << 30)
         closed = attacker.wait_closed()
-        time.sleep(0.3)
+        time.sleep(0.5)
     finally:
         stop.set()
         pinger.join(5)
