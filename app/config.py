@@ -83,9 +83,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MESSAGE_RATE", float, 50.0, "messages per second a WebSocket may send, sustained"),
     Setting("MESSAGE_BURST", int, 100, "messages a WebSocket may send at once"),
     Setting("NODE_ID", str, "", "this signaling daemon's id; default <hostname>:<port>"),
-    Setting("MEETING_DEFAULT_SIZE", int, 6, "participants a meeting admits unless its host says otherwise"),
-    Setting("MEETING_MAX_SIZE", int, 12, "hard cap on participants per meeting (mesh: each sends n-1 streams)"),
-    Setting("MEETING_MAX_DENIALS", int, 3, "times a user may be denied entry before joining is refused"),
+    Setting(
+        "MEETING_DEFAULT_SIZE",
+        int,
+        6,
+        "participants a meeting admits unless its host says otherwise",
+    ),
+    Setting(
+        "MEETING_MAX_SIZE",
+        int,
+        12,
+        "hard cap on participants per meeting (mesh: each sends n-1 streams)",
+    ),
+    Setting(
+        "MEETING_MAX_DENIALS", int, 3, "times a user may be denied entry before joining is refused"
+    ),
     Setting("WEBHOOK_URLS", _list, [], "endpoints that receive signed call events (comma list)"),
     Setting("WEBHOOK_SECRET", str, "", "HMAC-SHA256 key for webhook signatures"),
     Setting("WEBHOOK_MAX_ATTEMPTS", int, 8, "deliveries tried before a webhook is marked failed"),
