@@ -76,4 +76,11 @@ export const api = {
   declineCall: (callId) => request("POST", "/call/decline", { call_id: callId }),
   endCall: (callId) => request("POST", "/call/end", { call_id: callId }),
   history: (page = 1) => request("GET", `/calls?page=${page}&per_page=20`),
+  createMeeting: ({ name, waitingRoom, size }) =>
+    request("POST", "/meetings", {
+      name,
+      waiting_room: waitingRoom,
+      ...(size ? { max_participants: size } : {}),
+    }),
+  leaveMeeting: (id) => request("POST", `/meetings/${id}/leave`),
 };

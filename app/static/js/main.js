@@ -1,11 +1,19 @@
-// Entry point: sign in, find people, call history, and wiring of signaling and the phone.
+// Entry point: sign in, find people, call history, meetings, and wiring of signaling and
+// the phone.
 
 import { ApiError, api, session } from "./api.js";
+import { Meeting } from "./meeting.js";
+import { MeetingView } from "./meetingview.js";
 import { Phone } from "./phone.js";
 import { Signaling } from "./signaling.js";
 import { $, banner, clearNotice, currentScreen, notice, renderHistory, renderUsers, setText, showMessage, showScreen } from "./ui.js";
 
 const state = { me: null, signaling: null, phone: null, config: null, searchResults: [] };
+// The meeting on screen (meeting.js), and a meeting link opened before logging in.
+state.meeting = null;
+state.meetingLink = null;
+// Which meeting this tab is in (its id only), so a reloaded page can rejoin it.
+const MEETING_KEY = "chimecast.meeting";
 
 // For tests and debugging: the live peer connection and call, never the token.
 window.__chimecast = {
@@ -26,6 +34,10 @@ window.__chimecast = {
     const s = state.signaling;
     return s ? { ready: s.ready, attempt: s.attempt, url: s.url } : null;
   },
+  /** The meeting: id, state, host, participants, waiting, peers {username: pc}; no token. */
+  get meeting() {
+    return state.meeting?.snapshot() ?? null;
+  },
   /** Close the socket as a network drop would (tests of the reconnect path). */
   dropSignaling() {
     state.signaling?.ws?.close(4000, "test drop");
@@ -33,6 +45,8 @@ window.__chimecast = {
 };
 
 async function boot() {
+  state.meetingLink = readMeetingLink(); // first: the fragment leaves the address bar at once
+  window.addEventListener("hashchange", onHashChange);
   bindForms();
   try {
     state.config = await api.clientConfig();
@@ -48,6 +62,7 @@ async function boot() {
       if (!(err instanceof ApiError && err.status === 401)) notice(err.message, { kind: "error" });
     }
   }
+  if (state.meetingLink) notice("Log in to join the meeting.");
   showScreen("auth", "login-username");
 }
 
@@ -55,6 +70,7 @@ function bindForms() {
   $("login-form").addEventListener("submit", onLogin);
   $("register-form").addEventListener("submit", onRegister);
   $("search-form").addEventListener("submit", onSearch);
+  $("meeting-form").addEventListener("submit", onNewMeeting);
   $("history-refresh").addEventListener("click", () => refreshHistory());
   $("logout-button").addEventListener("click", onLogout);
   $("reconnect-now").addEventListener("click", () => state.signaling?.retryNow());
@@ -129,7 +145,12 @@ function signedIn(user) {
   $("me-box").hidden = false;
   const signaling = new Signaling(signalingUrl(), () => session.token);
   state.signaling = signaling;
-  state.phone = new Phone({ signaling, me: user.username, onIdle: goHome });
+  state.phone = new Phone({
+    signaling,
+    me: user.username,
+    onIdle: goHome,
+    isBusy: () => Boolean(state.meeting),
+  });
   // After a login click the page has a user gesture, so the ringtone's AudioContext can
   // start now; a reloaded page gets one at its first click or key press.
   state.phone.ringtone.unlock();
@@ -142,12 +163,103 @@ function signedIn(user) {
   document.addEventListener("pointerdown", () => state.phone?.ringtone.unlock(), { once: true });
   document.addEventListener("keydown", () => state.phone?.ringtone.unlock(), { once: true });
   goHome();
+  const link = state.meetingLink;
+  state.meetingLink = null;
+  const resume = Number(sessionStorage.getItem(MEETING_KEY));
+  if (link) openMeeting(link);
+  else if (resume > 0) openMeeting({ id: resume, invite: null });
 }
 
 function goHome() {
   if (!state.me) return;
-  if (!state.phone?.call && currentScreen() !== "home") showScreen("home", "search-input");
+  const busy = state.phone?.call || state.meeting;
+  if (!busy && currentScreen() !== "home") showScreen("home", "search-input");
   refreshHistory();
+}
+
+// --- Meetings ---------------------------------------------------------------------------
+
+/**
+ * A meeting link `#meeting=<id>&invite=<token>`: read it once and take it out of the
+ * address bar (and so out of history and bookmarks). The token only ever leaves this page
+ * inside join_meeting.
+ */
+function readMeetingLink() {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  if (!params.has("meeting")) return null; // e.g. the skip link's #main
+  history.replaceState(history.state, "", window.location.pathname + window.location.search);
+  const id = Number(params.get("meeting"));
+  const invite = params.get("invite") ?? "";
+  if (!Number.isSafeInteger(id) || id <= 0 || !/^[\w-]{1,256}$/.test(invite)) {
+    notice("This meeting link is not valid.", { kind: "error" });
+    return null;
+  }
+  return { id, invite };
+}
+
+/** A meeting link pasted into the address bar of an open page. */
+function onHashChange() {
+  const link = readMeetingLink();
+  if (!link) return;
+  if (state.me) openMeeting(link);
+  else {
+    state.meetingLink = link;
+    notice("Log in to join the meeting.");
+  }
+}
+
+async function onNewMeeting(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  showMessage("meeting-error", "");
+  const size = Number.parseInt($("meeting-size").value, 10);
+  const options = {
+    name: $("meeting-name").value.trim(),
+    waitingRoom: $("meeting-waiting-room").checked,
+    size: Number.isNaN(size) ? null : size,
+  };
+  if (state.phone?.call || state.meeting) {
+    showMessage("meeting-error", "Finish the current call first.");
+    return;
+  }
+  await busy(form, async () => {
+    try {
+      const { meeting, invite } = await api.createMeeting(options);
+      openMeeting({ id: meeting.id, invite, creator: true, info: meeting });
+    } catch (err) {
+      showMessage("meeting-error", err.message);
+    }
+  });
+}
+
+/** Join (or rejoin) a meeting and show it until it is over. */
+function openMeeting({ id, invite, creator = false, info = null }) {
+  if (state.meeting) {
+    const same = state.meeting.id === id;
+    notice(same ? "You are in this meeting already." : "Leave the current meeting first.");
+    return;
+  }
+  if (state.phone?.call) {
+    notice("Finish the current call first, then open the meeting link again.", { kind: "error" });
+    return;
+  }
+  clearNotice(); // e.g. "Log in to join the meeting."
+  const me = state.me.username;
+  const meeting = new Meeting({ id, invite, signaling: state.signaling, me, creator, info });
+  state.meeting = meeting;
+  new MeetingView(meeting, {
+    onOver: ({ text, kind }) => {
+      if (state.meeting !== meeting) return;
+      state.meeting = null;
+      sessionStorage.removeItem(MEETING_KEY);
+      if (text) notice(text, { kind, ms: 10000 });
+      goHome();
+    },
+  });
+  meeting.addEventListener("state", () => {
+    if (meeting.state === "in") sessionStorage.setItem(MEETING_KEY, String(meeting.id));
+  });
+  meeting.start();
 }
 
 let historyRequest = 0;
@@ -211,6 +323,10 @@ async function onLogout() {
 }
 
 function signedOut(message) {
+  const meeting = state.meeting;
+  state.meeting = null;
+  meeting?.leave(); // its "over" is not shown: the logout message is
+  sessionStorage.removeItem(MEETING_KEY);
   state.phone?.destroy();
   state.signaling?.stop();
   state.phone = state.signaling = state.me = null;

@@ -20,11 +20,15 @@ const END_EVENTS = ["ended", "declined", "cancelled", "missed", "busy"];
 const NEGOTIATION = ["offer", "answer", "candidate"];
 
 export class Phone {
-  /** `me`: my username; `onIdle()`: called whenever a call is over (refresh history). */
-  constructor({ signaling, me, onIdle }) {
+  /**
+   * `me`: my username; `onIdle()`: called whenever a call is over (refresh history);
+   * `isBusy()`: true while this page is in a meeting (no calls then).
+   */
+  constructor({ signaling, me, onIdle, isBusy = () => false }) {
     this.signaling = signaling;
     this.me = me;
     this.onIdle = onIdle;
+    this.isBusy = isBusy;
     this.call = null; // {id, peer, name, role, state, media, session, early}
     this.ringtone = new Ringtone();
     this.timer = new CallTimer("call-timer");
@@ -111,8 +115,8 @@ export class Phone {
   // --- Outgoing -------------------------------------------------------------------------
 
   async dial(username, displayName = "") {
-    if (this.call) {
-      notice("Finish the current call first.", { kind: "error" });
+    if (this.call || this.isBusy()) {
+      notice("Finish the current call or meeting first.", { kind: "error" });
       return;
     }
     this.ringtone.unlock();
@@ -175,7 +179,7 @@ export class Phone {
       this.onCrossed(message);
       return;
     }
-    if (mine) return; // busy on this device: let it ring elsewhere or be missed
+    if (mine || this.isBusy()) return; // busy on this device: let it ring elsewhere or be missed
     const call = { id: message.call_id, peer: message.from, name: message.from };
     Object.assign(call, { role: "callee", state: "incoming", early: [] });
     this.call = call;

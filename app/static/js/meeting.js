@@ -1,0 +1,365 @@
+// A meeting on this device: joining (perhaps through the waiting room), one MeetingPeer per
+// other participant (a mesh), the host's moderation, and leaving. The server's events
+// (PROTOCOL.md "Meetings") drive every change; meetingview.js only shows what this says.
+//
+// States: joining -> waiting -> in -> over (waiting is skipped without a waiting room).
+// Events: "state", "roster" (participants, away), "waiting" (the host's list), "host",
+// "locked", "local-stream", "peer" ({user, peer}: a new MeetingPeer), "mute-request"
+// ({from}), "error" ({text}: an action was refused), "over" ({text, kind}).
+//
+// The invite token is a private field: it goes into join_meeting and, for the meeting's
+// creator, into the invite link shown on screen; nowhere else.
+
+import { api } from "./api.js";
+import { getLocalMedia } from "./call.js";
+import { MeetingPeer } from "./meetingpeer.js";
+
+// Server events about a meeting, and the method that handles each.
+const SERVER_EVENTS = {
+  meeting_joined: "onJoined",
+  participant_joined: "onParticipantJoined",
+  participant_left: "onParticipantLeft",
+  participant_disconnected: "onParticipantDisconnected",
+  waiting_room: "onWaitingRoom",
+  waiting_list: "onWaitingList",
+  join_denied: "onJoinDenied",
+  removed: "onRemoved",
+  host_changed: "onHostChanged",
+  meeting_locked: "onLocked",
+  meeting_ended: "onEnded",
+  mute_request: "onMuteRequest",
+  offer: "onNegotiation",
+  answer: "onNegotiation",
+  candidate: "onNegotiation",
+};
+// A participant_joined right after their new offer (possible across daemons) must not
+// throw away the connection that offer just started.
+const FRESH_OFFER_MS = 3000;
+
+const JOIN_ERRORS = {
+  meeting_not_found: "This meeting link is not valid (or the meeting is not yours to see).",
+  room_full: "The meeting is full.",
+  meeting_locked: "The host has locked the meeting.",
+  join_denied: "The host has turned down your requests to join.",
+  removed: "The host removed you from this meeting.",
+  invite_expired: "This invite link has expired.",
+  invite_used_up: "This invite link has been used up.",
+  meeting_ended: "The meeting has ended.",
+};
+
+export class Meeting extends EventTarget {
+  #invite;
+
+  /**
+   * id, invite (token, or null to rejoin), signaling, me (my username), creator (true when
+   * this page created it: the invite link may be shown), info (the meeting view, if known).
+   */
+  constructor({ id, invite = null, signaling, me, creator = false, info = null }) {
+    super();
+    this.#invite = invite;
+    this.id = id;
+    this.signaling = signaling;
+    this.me = me;
+    this.creator = creator;
+    this.info = info;
+    this.state = "joining";
+    this.host = info?.host ?? null;
+    this.locked = Boolean(info?.locked);
+    this.participants = []; // admitted usernames, me included
+    this.away = new Set(); // dropped, maybe back within the grace period
+    this.waiting = []; // the host's view of the waiting room
+    this.peers = new Map(); // username -> MeetingPeer
+    this.stream = null;
+    this.chain = Promise.resolve();
+    this.abort = new AbortController();
+  }
+
+  get isHost() {
+    return this.host === this.me;
+  }
+
+  /** The link to share, `<origin>/#meeting=<id>&invite=<token>`; null unless we created it. */
+  inviteLink() {
+    if (!this.creator || !this.#invite) return null;
+    const invite = encodeURIComponent(this.#invite);
+    return `${window.location.origin}/#meeting=${this.id}&invite=${invite}`;
+  }
+
+  /** For tests and debugging: what is going on, and the peer connections (no token). */
+  snapshot() {
+    const peers = {};
+    for (const [user, peer] of this.peers) peers[user] = peer.pc;
+    return {
+      id: this.id,
+      state: this.state,
+      me: this.me,
+      host: this.host,
+      isHost: this.isHost,
+      locked: this.locked,
+      participants: [...this.participants],
+      waiting: [...this.waiting],
+      peers,
+    };
+  }
+
+  emit(type, detail = null) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  start() {
+    const { signal } = this.abort;
+    for (const [type, method] of Object.entries(SERVER_EVENTS)) {
+      this.signaling.addEventListener(
+        type,
+        (event) => {
+          const message = event.detail;
+          if (message.meeting_id !== this.id || this.state === "over") return;
+          this.enqueue(() => this[method](message));
+        },
+        { signal },
+      );
+    }
+    // A new socket: join again (after a drop we are a newcomer once more).
+    this.signaling.addEventListener("welcome", () => this.join(), { signal });
+    this.media = getLocalMedia().then((result) => {
+      if (this.state === "over") result.stream?.getTracks().forEach((t) => t.stop());
+      else {
+        this.stream = result.stream;
+        this.emit("local-stream", result);
+      }
+      return result;
+    });
+    this.iceServers = api.iceServers().then(
+      (answer) => answer.ice_servers,
+      () => this.signaling.welcome?.ice_servers ?? [],
+    );
+    this.emit("state", this.state);
+    this.join();
+  }
+
+  /** Events are handled one at a time, in order (some wait for the camera first). */
+  enqueue(task) {
+    this.chain = this.chain.then(task).catch((err) => console.error("meeting event failed", err));
+  }
+
+  async join() {
+    if (this.state === "over" || !this.signaling.ready) return; // the next welcome joins
+    const message = { type: "join_meeting", meeting_id: this.id };
+    if (this.#invite && !this.creator) message.invite = this.#invite; // the host needs none
+    let reply;
+    try {
+      reply = await this.signaling.request(message);
+    } catch {
+      return; // the socket dropped: the next welcome joins again
+    }
+    if (reply.type === "error" && this.state !== "over") {
+      this.finish(JOIN_ERRORS[reply.code] ?? reply.message ?? "Could not join the meeting.", "error");
+    }
+  }
+
+  // --- Server events ----------------------------------------------------------------------
+
+  async onJoined(message) {
+    this.state = "in";
+    this.info = message.meeting ?? this.info;
+    this.host = this.info?.host ?? this.host;
+    this.locked = Boolean(this.info?.locked);
+    if (!this.creator) this.#invite = null; // admitted: rejoining needs no invite
+    const others = (message.participants ?? []).filter((u) => u !== this.me);
+    this.participants = [this.me, ...others];
+    this.away.clear();
+    for (const user of [...this.peers.keys()]) if (!others.includes(user)) this.dropPeer(user);
+    this.emit("state", this.state);
+    this.emit("host", this.host);
+    this.emit("locked", this.locked);
+    this.emit("roster");
+    // We are the newcomer: offer to everyone already here, each on a fresh connection.
+    for (const user of others) (await this.replacePeer(user, true))?.offer();
+  }
+
+  async onParticipantJoined(message) {
+    const user = message.user;
+    if (user === this.me || this.state !== "in") return;
+    if (!this.participants.includes(user)) this.participants.push(user);
+    this.away.delete(user);
+    this.emit("roster");
+    const current = this.peers.get(user);
+    if (current && Date.now() - current.lastOfferAt < FRESH_OFFER_MS) return;
+    await this.replacePeer(user, false); // wait for their offer
+  }
+
+  async onNegotiation(message) {
+    if (this.state !== "in") return;
+    const user = message.from;
+    let peer = this.peers.get(user);
+    if (!peer) {
+      if (message.type !== "offer") return; // about a connection that is gone
+      // Their offer came before participant_joined: the server vouches for them.
+      if (!this.participants.includes(user)) this.participants.push(user);
+      this.away.delete(user);
+      this.emit("roster");
+      peer = await this.replacePeer(user, false);
+      if (!peer) return;
+    }
+    peer.handleSignal(message);
+  }
+
+  onParticipantLeft(message) {
+    this.dropPeer(message.user);
+    this.participants = this.participants.filter((u) => u !== message.user);
+    this.away.delete(message.user);
+    this.emit("roster");
+  }
+
+  onParticipantDisconnected(message) {
+    // Their device dropped: they come back as a newcomer (and offer) or leave.
+    this.dropPeer(message.user);
+    this.away.add(message.user);
+    this.emit("roster");
+  }
+
+  onWaitingRoom(message) {
+    this.state = "waiting";
+    this.info = message.meeting ?? this.info;
+    this.host = this.info?.host ?? this.host;
+    this.emit("state", this.state);
+  }
+
+  onWaitingList(message) {
+    this.waiting = [...(message.waiting ?? [])];
+    this.emit("waiting", this.waiting);
+  }
+
+  onJoinDenied() {
+    this.finish("The host did not let you in.", "error");
+  }
+
+  onRemoved() {
+    this.finish("The host removed you from the meeting.", "error");
+  }
+
+  onHostChanged(message) {
+    this.host = message.host;
+    if (!this.isHost) this.waiting = [];
+    this.emit("host", this.host);
+    this.emit("waiting", this.waiting);
+  }
+
+  onLocked(message) {
+    this.locked = Boolean(message.locked);
+    this.emit("locked", this.locked);
+  }
+
+  onEnded(message) {
+    const byHost = message.meeting?.end_reason === "ended_by_host";
+    this.finish(byHost ? "The host ended the meeting." : "The meeting has ended.");
+  }
+
+  onMuteRequest(message) {
+    this.emit("mute-request", { from: message.from });
+  }
+
+  // --- Peers ------------------------------------------------------------------------------
+
+  /** A fresh MeetingPeer for `user` (closing any old one), once camera and ICE are known. */
+  async replacePeer(user, isOfferer) {
+    const [{ stream }, iceServers] = await Promise.all([this.media, this.iceServers]);
+    if (this.state !== "in") return null;
+    this.dropPeer(user);
+    const peer = new MeetingPeer({
+      meetingId: this.id,
+      peer: user,
+      isOfferer,
+      signaling: this.signaling,
+      iceServers,
+      localStream: stream,
+    });
+    this.peers.set(user, peer);
+    peer.createPeer();
+    this.emit("peer", { user, peer });
+    return peer;
+  }
+
+  dropPeer(user) {
+    const peer = this.peers.get(user);
+    if (!peer) return;
+    this.peers.delete(user);
+    peer.close();
+    this.emit("peer-gone", { user });
+  }
+
+  // --- My actions -------------------------------------------------------------------------
+
+  /** Turn my first `kind` track ("audio" or "video") on or off; returns whether it is on. */
+  toggle(kind, on = null) {
+    const track = this.stream?.getTracks().find((t) => t.kind === kind);
+    if (!track) return null;
+    track.enabled = on ?? !track.enabled;
+    this.emit("local-stream", { stream: this.stream, error: null });
+    return track.enabled;
+  }
+
+  /** A host action over the socket; a refusal is told through "error". */
+  async act(fields) {
+    let reply;
+    try {
+      reply = await this.signaling.request({ meeting_id: this.id, ...fields });
+    } catch {
+      reply = { type: "error", message: "Not connected to the server. Try again in a moment." };
+    }
+    if (reply.type === "error" && this.state !== "over") this.emit("error", { text: reply.message });
+    return reply;
+  }
+
+  admit(user = null) {
+    return this.act(user ? { type: "admit", user } : { type: "admit" });
+  }
+
+  deny(user) {
+    return this.act({ type: "deny", user });
+  }
+
+  remove(user) {
+    return this.act({ type: "remove_participant", user });
+  }
+
+  askToMute(user) {
+    return this.act({ type: "mute_request", to: user });
+  }
+
+  makeHost(user) {
+    return this.act({ type: "transfer_host", user });
+  }
+
+  setLocked(locked) {
+    return this.act({ type: "lock_meeting", locked });
+  }
+
+  async endForEveryone() {
+    const reply = await this.act({ type: "end_meeting" });
+    if (reply.type === "ack") this.finish("You ended the meeting for everyone.");
+  }
+
+  /** Leave (or stop waiting). Over the socket when it is up, else over HTTP. */
+  leave() {
+    if (this.state === "over") return;
+    const sent = this.signaling.send(
+      { type: "leave_meeting", meeting_id: this.id },
+      { queue: false },
+    );
+    if (!sent) api.leaveMeeting(this.id).catch(() => {});
+    this.finish(this.state === "in" ? "You left the meeting." : "You left the waiting room.");
+  }
+
+  /** Stop everything on this device; `silent` for a logout. */
+  finish(text, kind = "info", { silent = false } = {}) {
+    if (this.state === "over") return;
+    this.state = "over";
+    this.#invite = null;
+    this.abort.abort();
+    for (const user of [...this.peers.keys()]) this.dropPeer(user);
+    this.stream?.getTracks().forEach((t) => t.stop());
+    this.media?.then(({ stream }) => stream?.getTracks().forEach((t) => t.stop()));
+    this.emit("over", { text: silent ? null : text, kind });
+  }
+}

@@ -1,0 +1,342 @@
+// The meeting screens: the waiting screen, and the meeting itself (video grid, participant
+// list, the host's waiting-room panel and moderation buttons, mic/camera/lock/leave/end).
+// No meeting logic here: it renders a Meeting (meeting.js) and calls its methods.
+// Names go in through textContent only.
+
+import { api } from "./api.js";
+import { describeQuality } from "./stats.js";
+import { $, el, notice, setText, showScreen } from "./ui.js";
+
+const displayNames = new Map(); // username -> Promise of a display name (or "")
+
+function displayName(username) {
+  if (!displayNames.has(username)) {
+    displayNames.set(
+      username,
+      api.user(username).then(
+        (user) => user.display_name || "",
+        () => "",
+      ),
+    );
+  }
+  return displayNames.get(username);
+}
+
+/** "Display Name (@username)", or the username alone when there is no other name. */
+function fullName(username, shown) {
+  return shown && shown !== username ? `${shown} (@${username})` : username;
+}
+
+function button(text, action, testId, label) {
+  return el("button", {
+    className: "btn btn-small",
+    text,
+    attrs: { type: "button", "data-action": action, "data-testid": testId, "aria-label": label },
+  });
+}
+
+export class MeetingView {
+  /** Show `meeting` until it is over; `onOver({text, kind})` then takes the person home. */
+  constructor(meeting, { onOver }) {
+    this.meeting = meeting;
+    this.onOver = onOver;
+    this.tiles = new Map(); // username -> {tile, video, label, quality}
+    this.abort = new AbortController();
+    this.bind();
+    this.localTile = this.makeTile(meeting.me, true);
+    $("meeting-grid").replaceChildren(this.localTile.tile);
+    $("waiting-preview").srcObject = null;
+    this.renderTitle();
+    this.renderInvite();
+    this.renderHost();
+    this.renderRoster();
+    this.renderWaiting();
+    this.renderLocked();
+    this.renderToggles();
+    $("meeting-mute-prompt").hidden = true;
+  }
+
+  bind() {
+    const { signal } = this.abort;
+    const m = this.meeting;
+    const on = (id, handler) => $(id).addEventListener("click", handler, { signal });
+    on("meeting-mic", () => m.toggle("audio"));
+    on("meeting-camera", () => m.toggle("video"));
+    on("meeting-lock", () => m.setLocked(!m.locked));
+    on("meeting-leave", () => m.leave());
+    on("waiting-leave", () => m.leave());
+    on("meeting-end", () => m.endForEveryone());
+    on("admit-all", () => m.admit());
+    on("meeting-invite-copy", () => this.copyInvite());
+    on("meeting-mute-me", () => {
+      m.toggle("audio", false);
+      $("meeting-mute-prompt").hidden = true;
+    });
+    on("meeting-mute-dismiss", () => ($("meeting-mute-prompt").hidden = true));
+    // One handler per list: its buttons say what to do (data-action) and to whom.
+    const act = (event) => {
+      const target = event.target.closest("button[data-action]");
+      const user = target?.closest("[data-username]")?.dataset.username;
+      if (!target || !user) return;
+      const actions = {
+        admit: () => m.admit(user),
+        deny: () => m.deny(user),
+        remove: () => m.remove(user),
+        mute: () => m.askToMute(user).then((r) => r.type === "ack" && notice(`Asked ${user} to mute.`)),
+        host: () => m.makeHost(user),
+      };
+      actions[target.dataset.action]?.();
+    };
+    $("waiting-list").addEventListener("click", act, { signal });
+    $("participant-list").addEventListener("click", act, { signal });
+
+    const listen = (type, handler) => m.addEventListener(type, (e) => handler(e.detail), { signal });
+    listen("state", () => this.renderState());
+    listen("roster", () => this.renderRoster());
+    listen("waiting", () => this.renderWaiting());
+    listen("host", () => this.renderHost());
+    listen("locked", () => this.renderLocked());
+    listen("local-stream", (detail) => this.onLocalStream(detail));
+    listen("peer", ({ user, peer }) => this.showPeer(user, peer));
+    listen("peer-gone", ({ user }) => this.removeTile(user));
+    listen("mute-request", ({ from }) => this.onMuteRequest(from));
+    listen("error", ({ text }) => notice(text, { kind: "error" }));
+    listen("over", (detail) => this.close(detail));
+  }
+
+  renderState() {
+    const m = this.meeting;
+    this.renderTitle();
+    if (m.state === "in") {
+      showScreen("meeting", "meeting-leave");
+    } else if (m.state === "joining" || m.state === "waiting") {
+      const waiting = m.state === "waiting";
+      setText("waiting-kind", waiting ? "Waiting room" : "Meeting");
+      setText(
+        "waiting-status",
+        waiting ? "The host will let you in soon. Please wait…" : "Joining…",
+      );
+      showScreen("waiting", "waiting-leave");
+    }
+  }
+
+  renderTitle() {
+    const name = this.meeting.info?.name || "Meeting";
+    setText("meeting-title", name);
+    setText("waiting-title", name);
+  }
+
+  renderInvite() {
+    const link = this.meeting.inviteLink();
+    $("meeting-invite").hidden = !link || !this.meeting.isHost;
+    $("meeting-invite-link").value = link ?? "";
+  }
+
+  async copyInvite() {
+    const input = $("meeting-invite-link");
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(input.value);
+      copied = true;
+    } catch {
+      input.select(); // http:// on a LAN has no clipboard API: the old way
+      copied = document.execCommand("copy");
+    }
+    setText("meeting-invite-copy", copied ? "Copied" : "Select and copy");
+    setTimeout(() => setText("meeting-invite-copy", "Copy"), 2000);
+  }
+
+  renderHost() {
+    const host = this.meeting.isHost;
+    if (host && this.wasHost === false) notice("You are now the host.");
+    this.wasHost = host;
+    $("meeting-host-badge").hidden = !host;
+    $("meeting-lock").hidden = !host;
+    $("meeting-end").hidden = !host;
+    $("waiting-panel").hidden = !host;
+    this.renderInvite();
+    this.renderRoster();
+  }
+
+  renderLocked() {
+    const locked = this.meeting.locked;
+    $("meeting-locked").hidden = !locked;
+    const lock = $("meeting-lock");
+    lock.setAttribute("aria-pressed", String(locked));
+    lock.textContent = locked ? "Unlock" : "Lock";
+  }
+
+  /** The participant list, and one tile per remote participant who is here. */
+  renderRoster() {
+    const m = this.meeting;
+    const list = $("participant-list");
+    list.replaceChildren();
+    for (const user of m.participants) {
+      const item = el("li", {
+        className: "list-item",
+        attrs: { "data-testid": "participant", "data-username": user },
+      });
+      const who = el("div", { className: "who" });
+      const name = el("span", { className: "name", text: user });
+      const tags = [user === m.me ? "you" : null, user === m.host ? "host" : null];
+      if (m.away.has(user)) tags.push("reconnecting…");
+      const what = el("span", { className: "what muted", text: tags.filter(Boolean).join(" · ") });
+      who.append(name, what);
+      item.append(who);
+      displayName(user).then((shown) => (name.textContent = fullName(user, shown)));
+      if (m.isHost && user !== m.me && !m.away.has(user)) {
+        const actions = el("div", { className: "row-actions" });
+        actions.append(
+          button("Ask to mute", "mute", "ask-mute", `Ask ${user} to mute`),
+          button("Make host", "host", "make-host", `Make ${user} the host`),
+          button("Remove", "remove", "remove-participant", `Remove ${user}`),
+        );
+        item.append(actions);
+      }
+      list.append(item);
+    }
+    const count = m.participants.length;
+    setText("meeting-count", `${count} ${count === 1 ? "person" : "people"}`);
+    for (const user of this.tiles.keys()) {
+      if (!m.participants.includes(user) || m.away.has(user)) this.removeTile(user);
+    }
+    for (const tile of [this.localTile, ...this.tiles.values()]) {
+      tile.tile.classList.toggle("is-host", tile.user === m.host);
+    }
+    this.layoutGrid();
+  }
+
+  renderWaiting() {
+    const m = this.meeting;
+    const list = $("waiting-list");
+    list.replaceChildren();
+    for (const user of m.isHost ? m.waiting : []) {
+      const item = el("li", {
+        className: "list-item",
+        attrs: { "data-testid": "waiting-item", "data-username": user },
+      });
+      const who = el("div", { className: "who" });
+      const name = el("span", { className: "name", text: user });
+      who.append(name);
+      displayName(user).then((shown) => (name.textContent = fullName(user, shown)));
+      const actions = el("div", { className: "row-actions" });
+      const admit = button("Admit", "admit", "admit", `Admit ${user}`);
+      admit.classList.add("btn-accept");
+      actions.append(admit, button("Deny", "deny", "deny", `Turn ${user} away`));
+      item.append(who, actions);
+      list.append(item);
+    }
+    const waiting = m.isHost ? m.waiting.length : 0;
+    $("waiting-empty").hidden = waiting > 0;
+    $("admit-all").disabled = waiting === 0;
+    $("admit-all").textContent = waiting > 1 ? `Admit all (${waiting})` : "Admit all";
+  }
+
+  // --- Tiles ------------------------------------------------------------------------------
+
+  makeTile(user, local = false) {
+    const tile = el("figure", {
+      className: `tile${local ? " tile-local" : ""}`,
+      attrs: { "data-testid": "meeting-tile", "data-username": user, "data-remote": String(!local) },
+    });
+    const video = el("video", { attrs: { autoplay: "", playsinline: "" } });
+    video.muted = local; // never hear ourselves
+    if (local) video.setAttribute("muted", "");
+    const label = el("figcaption", { className: "tile-label", text: local ? `${user} (you)` : user });
+    const quality = el("span", {
+      className: "quality tile-quality",
+      attrs: { "data-level": "unknown", role: "img", "aria-label": "Connecting" },
+    });
+    quality.append(el("span", { className: "quality-dot", attrs: { "aria-hidden": "true" } }));
+    tile.append(video, label);
+    if (!local) tile.append(quality);
+    displayName(user).then((shown) => {
+      if (shown) label.textContent = local ? `${shown} (you)` : shown;
+    });
+    return { user, tile, video, label, quality };
+  }
+
+  /** A new connection to `user` (first, or after they came back): its tile follows it. */
+  showPeer(user, peer) {
+    let entry = this.tiles.get(user);
+    if (!entry) {
+      entry = this.makeTile(user);
+      this.tiles.set(user, entry);
+      $("meeting-grid").append(entry.tile);
+      this.renderRoster();
+    }
+    const { video, quality, tile } = entry;
+    tile.dataset.state = "connecting";
+    peer.addEventListener("remote-stream", (e) => {
+      if (video.srcObject !== e.detail) video.srcObject = e.detail;
+      video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
+    });
+    peer.addEventListener("state", (e) => (tile.dataset.state = e.detail));
+    peer.addEventListener("quality", (e) => {
+      quality.dataset.level = e.detail.level;
+      quality.setAttribute("aria-label", describeQuality(e.detail));
+      quality.title = describeQuality(e.detail);
+    });
+  }
+
+  removeTile(user) {
+    const entry = this.tiles.get(user);
+    if (!entry) return;
+    this.tiles.delete(user);
+    entry.video.srcObject = null;
+    entry.tile.remove();
+    this.layoutGrid();
+  }
+
+  /** The grid's column count follows the number of tiles (CSS reads data-count). */
+  layoutGrid() {
+    $("meeting-grid").dataset.count = String(this.tiles.size + 1);
+  }
+
+  onLocalStream({ stream, error }) {
+    if (error) notice(`Camera or microphone unavailable: ${error.message}`, { kind: "error" });
+    if (this.localTile.video.srcObject !== stream) this.localTile.video.srcObject = stream;
+    if ($("waiting-preview").srcObject !== stream) $("waiting-preview").srcObject = stream;
+    this.renderToggles();
+  }
+
+  renderToggles() {
+    const stream = this.meeting.stream;
+    const audio = stream?.getAudioTracks()[0];
+    const video = stream?.getVideoTracks()[0];
+    const muted = Boolean(audio && !audio.enabled);
+    const cameraOff = Boolean(video && !video.enabled);
+    const mic = $("meeting-mic");
+    const camera = $("meeting-camera");
+    mic.disabled = !audio;
+    camera.disabled = !video;
+    mic.setAttribute("aria-pressed", String(muted));
+    mic.textContent = muted ? "Unmute" : "Mute";
+    camera.setAttribute("aria-pressed", String(cameraOff));
+    camera.textContent = cameraOff ? "Camera on" : "Camera off";
+    this.localTile.tile.classList.toggle("muted", muted);
+    this.localTile.tile.classList.toggle("camera-off", cameraOff);
+    if (muted) $("meeting-mute-prompt").hidden = true;
+  }
+
+  onMuteRequest(from) {
+    const audio = this.meeting.stream?.getAudioTracks()[0];
+    if (!audio || !audio.enabled) return; // nothing to mute
+    setText("meeting-mute-text", `${from} (the host) asks you to mute your microphone.`);
+    $("meeting-mute-prompt").hidden = false;
+    $("meeting-mute-me").focus();
+  }
+
+  close(detail) {
+    this.abort.abort();
+    for (const user of [...this.tiles.keys()]) this.removeTile(user);
+    this.localTile.video.srcObject = null;
+    $("waiting-preview").srcObject = null;
+    $("meeting-grid").replaceChildren();
+    $("participant-list").replaceChildren();
+    $("waiting-list").replaceChildren();
+    $("meeting-invite-link").value = "";
+    $("meeting-mute-prompt").hidden = true;
+    this.onOver(detail);
+  }
+}
