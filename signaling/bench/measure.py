@@ -74,8 +74,12 @@ class ProcessProbe:
                     return int(line.split()[1]) * 1024
         return 0
 
-    def sample(self) -> ProcSample:
-        return ProcSample(time.monotonic(), self.cpu_seconds(), self.rss_bytes())
+    def sample(self) -> ProcSample | None:
+        """Now's figures, or None once the process is gone (a crashed server is no crash here)."""
+        try:
+            return ProcSample(time.monotonic(), self.cpu_seconds(), self.rss_bytes())
+        except (FileNotFoundError, ProcessLookupError):
+            return None
 
     def alive(self) -> bool:
         return os.path.exists(f"/proc/{self.pid}/stat")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -49,3 +51,9 @@ def test_ratios_divide_system_figures_by_reference_figures():
     assert out["server_cpu_us_per_msg"] == 0.5
     assert out["latency_ms.p50"] == 2.0
     assert out["msgs_per_s"] is None and out["latency_ms.p99"] is None
+
+
+def test_probe_of_a_vanished_process_reports_nothing_rather_than_failing():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert ProcessProbe(child.pid).sample() is None
