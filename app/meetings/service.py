@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from app.clock import utcnow
 from app.errors import ApiError
@@ -146,9 +146,29 @@ def create_meeting(
     return meeting, token
 
 
-def get_meeting_for(user_id: int, meeting_id: int) -> Meeting:
-    """The meeting if `user_id` hosts it or has a seat in it; otherwise 404."""
-    meeting = db.session.get(Meeting, meeting_id)
+def _locked(meeting_id: int) -> Meeting | None:
+    """The meeting, read after taking its row's write lock.
+
+    Changes to one meeting's seats then happen one at a time, each seeing the outcome of
+    the one before: two people joining at the same instant must each know of the other,
+    or neither would offer to the other. A no-op UPDATE is the lock on both databases
+    (PostgreSQL: the row; SQLite: the write lock, waited for with busy_timeout).
+    """
+    db.session.execute(
+        update(Meeting)
+        .where(Meeting.id == meeting_id)
+        .values(locked=Meeting.locked)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    return db.session.get(Meeting, meeting_id)
+
+
+def get_meeting_for(user_id: int, meeting_id: int, lock: bool = False) -> Meeting:
+    """The meeting if `user_id` hosts it or has a seat in it; otherwise 404.
+
+    `lock` for changes (see `_locked`)."""
+    meeting = _locked(meeting_id) if lock else db.session.get(Meeting, meeting_id)
     if meeting is None or (meeting.host_id != user_id and _seat(meeting, user_id) is None):
         raise meeting_not_found()
     return meeting
@@ -202,7 +222,7 @@ def join(
 ) -> MeetingParticipant:
     """Ask to join. The host and (without a waiting room) invitees are admitted at once;
     others wait. Rejoining from another device moves the seat to that device."""
-    meeting = db.session.get(Meeting, meeting_id)
+    meeting = _locked(meeting_id)
     if meeting is None:
         raise meeting_not_found()
     seat = _seat(meeting, user.id)
@@ -228,7 +248,7 @@ def join(
 
 
 def _require_host(user: User, meeting_id: int) -> Meeting:
-    meeting = get_meeting_for(user.id, meeting_id)
+    meeting = get_meeting_for(user.id, meeting_id, lock=True)
     if meeting.host_id != user.id:
         raise ApiError(403, "not_host", "Only the host can do that.")
     if meeting.state != OPEN:
@@ -296,7 +316,7 @@ def _leave(meeting: Meeting, seat: MeetingParticipant, state: str, reason: str) 
 
 def leave(user: User, meeting_id: int, reason: str = "left") -> Meeting:
     """Leave (or stop waiting); `reason` is left or connection_lost. Idempotent."""
-    meeting = get_meeting_for(user.id, meeting_id)
+    meeting = get_meeting_for(user.id, meeting_id, lock=True)
     seat = _seat(meeting, user.id)
     if meeting.state == OPEN and seat is not None and seat.state in (ADMITTED, WAITING):
         _leave(meeting, seat, LEFT, reason)
