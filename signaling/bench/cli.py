@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +32,13 @@ from signaling.bench.target import (
     fd_limit,
     raise_fd_limit,
 )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
+    return value
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -75,46 +82,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="load client transport: raw (asyncio framing, cheapest) or websockets (default raw)",
     )
     common.add_argument(
-        "--http-concurrency", type=int, default=32, help="HTTP requests in flight (default 32)"
+        "--http-concurrency",
+        type=_positive,
+        default=32,
+        help="HTTP requests in flight (default 32)",
     )
 
     parser = argparse.ArgumentParser(prog="chimecast-bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="scenario", required=True)
     relay = sub.add_parser("relay", parents=[common], help="N call pairs relaying M messages each")
-    relay.add_argument("--pairs", type=int, default=50)
-    relay.add_argument("--messages", type=int, default=1000, help="messages each client sends")
+    relay.add_argument("--pairs", type=_positive, default=50)
+    relay.add_argument(
+        "--messages", type=_positive, default=1000, help="messages each client sends"
+    )
     relay.add_argument(
         "--rate", type=float, default=0, help="total msgs/s offered (open loop); 0 = closed loop"
     )
     relay.add_argument(
-        "--window", type=int, default=4, help="closed loop: unacknowledged messages per client"
+        "--window",
+        type=_positive,
+        default=4,
+        help="closed loop: unacknowledged messages per client",
     )
     relay.add_argument(
-        "--runs", type=int, default=1, help="repeat on the same server (memory across runs)"
+        "--runs", type=_positive, default=1, help="repeat on the same server (memory across runs)"
     )
     relay.add_argument(
         "--timeout", type=float, default=120, help="bound on each run's relay phase, s"
     )
     capacity = sub.add_parser("capacity", parents=[common], help="C idle authenticated connections")
-    capacity.add_argument("--connections", type=int, default=1000)
+    capacity.add_argument("--connections", type=_positive, default=1000)
     capacity.add_argument(
-        "--per-user", type=int, default=1, help="connections per user (default 1)"
+        "--per-user", type=_positive, default=1, help="connections per user (default 1)"
     )
-    capacity.add_argument("--concurrency", type=int, default=100, help="handshakes in flight")
+    capacity.add_argument("--concurrency", type=_positive, default=100, help="handshakes in flight")
     capacity.add_argument("--hold", type=float, default=30, help="seconds to hold them idle")
     setup = sub.add_parser("setup", parents=[common], help="K calls set up at once or at a rate")
-    setup.add_argument("--calls", type=int, default=100)
+    setup.add_argument("--calls", type=_positive, default=100)
     setup.add_argument(
         "--rate", type=float, default=0, help="call starts/s (open loop); 0 = all at once"
     )
     setup.add_argument("--timeout", type=float, default=60, help="bound on each call's setup, s")
     setup.add_argument(
-        "--concurrency", type=int, default=100, help="handshakes in flight while connecting"
+        "--concurrency", type=_positive, default=100, help="handshakes in flight while connecting"
     )
     media = sub.add_parser(
         "media", parents=[common], help="a few aiortc pairs through the full stack"
     )
-    media.add_argument("--pairs", type=int, default=2)
+    media.add_argument("--pairs", type=_positive, default=2)
     media.add_argument("--timeout", type=float, default=30, help="bound on each pair, s")
     return parser
 
@@ -240,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chimecast-bench: WARNING: {needed} connections need about {needed + 200} file "
               f"descriptors but the limit is {fd_limit()}; expect 'Too many open files'",
               file=sys.stderr)  # fmt: skip
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         return asyncio.run(run(args))
-    return 130
+    except KeyboardInterrupt:
+        return 130
+    except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as exc:
+        # The system under test did not start or went away: say so in one line.
+        print(f"chimecast-bench: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
