@@ -182,6 +182,41 @@ def sides_of(pairs: list[Pair]) -> list[Side]:
     return sides
 
 
+@dataclass
+class Phase:
+    """What the relay phase measured: wall time, CPU of both ends, worst sender lag."""
+
+    elapsed: float
+    server_cpu: float | None
+    client_cpu: float
+    lag: float
+
+
+async def relay_phase(
+    run: RelayRun, sides: list[Side], probe, rate: float, timeout: float, progress: Progress
+) -> Phase:
+    """Send every side's messages (open or closed loop) and wait for them, within `timeout`."""
+    before, client_before = probe.sample(), own_cpu_seconds()
+    started = time.monotonic()
+    deadline = started + timeout
+    progress.start("messages relayed", run.expected, lambda: run.received)
+    lag = 0.0
+    try:
+        if rate > 0:
+            lag = await run.open_loop(sides, rate, deadline)
+        else:
+            await asyncio.gather(*(run.closed_loop(side, deadline) for side in sides))
+        try:
+            await asyncio.wait_for(run.all_received.wait(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            pass  # what did not arrive is counted as lost
+    finally:
+        progress.stop()
+    elapsed = time.monotonic() - started
+    after, client_after = probe.sample(), own_cpu_seconds()
+    return Phase(elapsed, cpu_between(before, after), client_after - client_before, lag)
+
+
 async def run_relay(
     population: Population,
     users: list[User],
@@ -203,32 +238,12 @@ async def run_relay(
     run.expected = len(sides) * messages
     for side in sides:
         side.conn.on_relay = run.receiver(side)
-    before, client_before = probe.sample(), own_cpu_seconds()
-    started = time.monotonic()
-    deadline = started + timeout
-    progress.start("messages relayed", run.expected, lambda: run.received)
-    lag = 0.0
-    try:
-        if rate > 0:
-            lag = await run.open_loop(sides, rate, deadline)
-        else:
-            await asyncio.gather(*(run.closed_loop(side, deadline) for side in sides))
-        remaining = max(0.0, deadline - time.monotonic())
-        try:
-            await asyncio.wait_for(run.all_received.wait(), remaining)
-        except TimeoutError:
-            pass
-    finally:
-        progress.stop()
-    elapsed = time.monotonic() - started
-    after, client_after = probe.sample(), own_cpu_seconds()
+    phase = await relay_phase(run, sides, probe, rate, timeout, progress)
     loaded = probe.sample()
     await asyncio.gather(*(population.hang_up(p) for p in pairs), return_exceptions=True)
     await close_all([c for p in pairs for c in (p.caller_conn, p.callee_conn)])
     await asyncio.sleep(0.5)  # let the server drop the closed connections before sampling
     closed = probe.sample()
-    sent = sum(side.sent for side in sides)
-    server_cpu = cpu_between(before, after)
     return {
         "scenario": "relay",
         "target": population.target.name,
@@ -238,31 +253,39 @@ async def run_relay(
         "rate_offered": rate or None,
         "window": None if rate > 0 else window,
         "setup_s": round(setup_seconds, 3),
+        **_delivery(run, sides, phase, rate),
+        "server_rss_mb_before": _mb(baseline),
+        "server_rss_mb_loaded": _mb(loaded),
+        "server_rss_mb_after_close": _mb(closed),
+    }
+
+
+def _delivery(run: RelayRun, sides: list[Side], phase: Phase, rate: float) -> dict[str, Any]:
+    sent, received, elapsed, cpu = (
+        sum(s.sent for s in sides),
+        run.received,
+        phase.elapsed,
+        phase.server_cpu,
+    )
+    return {
         "sent": sent,
-        "relayed": run.received,
-        "lost": sent - run.received,
+        "relayed": received,
+        "lost": sent - received,
         "wrong_from": sum(side.wrong_from for side in sides),
         "seq_gaps": sum(side.seq_gaps for side in sides),
         "errors": dict(sum((side.conn.errors for side in sides), Counter())),
         "duration_s": round(elapsed, 3),
-        "msgs_per_s": round(run.received / elapsed, 1) if elapsed else None,
+        "msgs_per_s": round(received / elapsed, 1) if elapsed else None,
         "latency_ms": scaled(percentiles(run.latencies), 1e-6),
-        "send_lag_max_ms": round(lag * 1000, 2) if rate > 0 else None,
-        "server_cpu_s": round(server_cpu, 3) if server_cpu is not None else None,
-        "server_cpu_us_per_msg": (
-            round(server_cpu / run.received * 1e6, 1)
-            if server_cpu is not None and run.received
-            else None
-        ),
-        "server_cpu_percent": round(server_cpu / elapsed * 100, 1)
-        if server_cpu is not None
+        "send_lag_max_ms": round(phase.lag * 1000, 2) if rate > 0 else None,
+        "server_cpu_s": round(cpu, 3) if cpu is not None else None,
+        "server_cpu_us_per_msg": round(cpu / received * 1e6, 1)
+        if cpu is not None and received
         else None,
-        "client_cpu_us_per_msg": (
-            round((client_after - client_before) / run.received * 1e6, 1) if run.received else None
-        ),
-        "server_rss_mb_before": _mb(baseline),
-        "server_rss_mb_loaded": _mb(loaded),
-        "server_rss_mb_after_close": _mb(closed),
+        "server_cpu_percent": round(cpu / elapsed * 100, 1)
+        if cpu is not None and elapsed
+        else None,
+        "client_cpu_us_per_msg": round(phase.client_cpu / received * 1e6, 1) if received else None,
     }
 
 
