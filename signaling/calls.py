@@ -125,6 +125,14 @@ class CallCache:
             entry.apply(state, data)
         return entry
 
+    def ended(self, call_id: int) -> None:
+        """A call ended: keep only what refusing late relays needs (who was in it, its
+        state), not its public record or sequence counters, so ended calls cost little."""
+        entry = self._entries.get(call_id)
+        if entry is not None:
+            entry.call = {}
+        self._seq.pop(call_id, None)
+
     def next_seq(self, call_id: int, sender_id: int) -> int:
         """1, 2, 3... for each message relayed from `sender_id` in `call_id`."""
         counters = self._seq.setdefault(call_id, {})

@@ -109,6 +109,7 @@ def call_finished(services: Services, event: OutboxEvent) -> None:
     if call is None:
         return
     services.presence.call_ended(call.call_id)
+    services.calls.ended(call.call_id)
     message = server_message(END_KINDS[event.kind], call_id=call.call_id, call=event.data["call"])
     for user_id in (call.caller_id, call.callee_id):
         if user_id is not None:

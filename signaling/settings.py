@@ -26,7 +26,7 @@ class Settings:
     ring_timeout: float = 45.0
     reconnect_grace: float = 30.0
     ring_sweep_interval: float = 1.0
-    outbox_poll_interval: float = 0.05
+    outbox_poll_interval: float = 0.025  # an HTTP call start rings within ~25-35 ms
     node_refresh_interval: float = 30.0
     db_threads: int = 4
     allowed_origins: tuple[str, ...] = ()
