@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from signaling.calls import CallCache
+from signaling.heartbeats import Heartbeats
 from signaling.hub import InMemoryHub
 from signaling.settings import Settings
 
@@ -88,6 +89,7 @@ class Services:
     revoked: RecentlyRevoked = field(default_factory=RecentlyRevoked)
     presence: Presence = field(init=False)
     rooms: Rooms = field(init=False)
+    heartbeats: Heartbeats = field(init=False)
     shutting_down: bool = False
 
     def __post_init__(self) -> None:
@@ -96,6 +98,7 @@ class Services:
 
         self.presence = Presence(self)
         self.rooms = Rooms(self)
+        self.heartbeats = Heartbeats(self.settings.hello_timeout, self.settings.heartbeat_interval)
 
 
 def make_hub(settings: Settings) -> InMemoryHub:

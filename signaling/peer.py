@@ -3,9 +3,10 @@
 The reader is the WSGI handler's greenlet; it parses frames and runs handlers. Everything
 sent to the client goes through a bounded queue to one writer greenlet (gevent-websocket's
 `send` is not safe from two greenlets), and each write has a deadline, so a client that
-stops reading is dropped (4009) without holding up anyone who sends to it. A watchdog
-greenlet enforces the hello deadline (4001) and heartbeats (ping when idle, 4010 when
-silent). Handlers reach the connection only through `send()`, `close()` and the identity.
+stops reading is dropped (4009) without holding up anyone who sends to it. The daemon's
+one `Heartbeats` sweeper calls `check()` to enforce the hello deadline (4001) and
+heartbeats (ping when idle, 4010 when silent). Handlers reach the connection only through
+`send()`, `close()` and the identity.
 """
 
 from __future__ import annotations
@@ -127,14 +128,15 @@ class Peer:
     def run(self) -> None:
         """Serve the connection until it ends (the caller's greenlet is the reader)."""
         writer = gevent.spawn(self._write_loop)
-        watchdog = gevent.spawn(self._watch)
+        self.services.heartbeats.add(self)
         try:
             self._read_loop()
         except Exception:
             log.exception("%s: reader failed", self.tag)
             self.close(CloseCode.INTERNAL_ERROR, "server error")
         finally:
-            self._finish(writer, watchdog)
+            self.services.heartbeats.discard(self)
+            self._finish(writer)
 
     def _read_loop(self) -> None:
         while True:
@@ -210,24 +212,21 @@ class Peer:
                 self.ws.abort()
                 return
 
-    def _watch(self) -> None:
-        """Hello deadline and heartbeats; ends when the connection starts closing."""
+    def check(self, now: float) -> None:
+        """Hello deadline and heartbeats, at `now` (called by the Heartbeats sweeper)."""
         settings = self.settings
-        tick = max(0.05, min(settings.hello_timeout, settings.heartbeat_interval) / 4)
-        while not self.closing:
-            gevent.sleep(tick)
-            now = time.monotonic()
-            if self.identity is None and now - self.started > settings.hello_timeout:
-                self.close(CloseCode.HELLO_REQUIRED, "no hello in time")
-            elif now - self.last_received > settings.heartbeat_timeout:
-                self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
-            elif min(now - self.last_received, now - self._last_ping) > settings.heartbeat_interval:
-                self._last_ping = now
-                self._enqueue((PING, b""))
+        if self.closing:
+            return
+        if self.identity is None and now - self.started > settings.hello_timeout:
+            self.close(CloseCode.HELLO_REQUIRED, "no hello in time")
+        elif now - self.last_received > settings.heartbeat_timeout:
+            self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+        elif min(now - self.last_received, now - self._last_ping) > settings.heartbeat_interval:
+            self._last_ping = now
+            self._enqueue((PING, b""))
 
-    def _finish(self, writer: gevent.Greenlet, watchdog: gevent.Greenlet) -> None:
+    def _finish(self, writer: gevent.Greenlet) -> None:
         """Flush the close frame, drain unread input, and take the connection off the books."""
-        watchdog.kill(block=False)
         if not self.closing:  # the client vanished: nothing more to write
             self.closing = True
             self._enqueue((STOP,))
