@@ -225,6 +225,7 @@ async function onNewMeeting(event) {
   await busy(form, async () => {
     try {
       const { meeting, invite } = await api.createMeeting(options);
+      form.reset();
       openMeeting({ id: meeting.id, invite, creator: true, info: meeting });
     } catch (err) {
       showMessage("meeting-error", err.message);

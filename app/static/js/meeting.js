@@ -252,7 +252,8 @@ export class Meeting extends EventTarget {
 
   onEnded(message) {
     const byHost = message.meeting?.end_reason === "ended_by_host";
-    this.finish(byHost ? "The host ended the meeting." : "The meeting has ended.");
+    if (byHost && this.isHost) this.finish("You ended the meeting for everyone.");
+    else this.finish(byHost ? "The host ended the meeting." : "The meeting has ended.");
   }
 
   onMuteRequest(message) {
