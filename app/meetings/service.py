@@ -272,14 +272,16 @@ def admit(host: User, meeting_id: int, username: str | None) -> list[str]:
     roster as it was when they got in, so each newcomer offers only to those admitted before
     it, and of any two exactly one offers."""
     meeting = _require_host(host, meeting_id)
-    seats = (
-        [_seat_of(meeting, username, (WAITING,))]
-        if username
-        else [s for s in meeting.seats if s.state == WAITING]
+    waiting = sorted(
+        (s for s in meeting.seats if s.state == WAITING), key=lambda s: (s.requested_at, s.id)
     )
+    seats = [_seat_of(meeting, username, (WAITING,))] if username else waiting
+    if username:
+        _check_room(meeting)  # one named person: say why they cannot come in
     admitted = []
     for seat in seats:
-        _check_room(meeting)
+        if len(_admitted(meeting)) >= meeting.max_participants:
+            break  # everyone: let in whoever fits, in order of arrival; the rest keep waiting
         _admit(meeting, seat)
         admitted.append(seat.username)
         db.session.flush()

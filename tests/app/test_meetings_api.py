@@ -209,3 +209,17 @@ def test_meetings_appear_in_calls_stats(client, people, runner, clock):
     table = runner.invoke(args=["calls", "stats"]).stdout
     assert re.search(r"^Meetings:\s+2$", table, re.M)
     assert re.search(r"^Average meeting duration:\s+10:00$", table, re.M)
+
+
+def test_admit_all_lets_in_whoever_fits_and_the_rest_keep_waiting(client, people, clock):
+    host, ann, ben, cat = people("host", "ann", "ben", "cat")
+    meeting_id, invite = create(client, host, waiting_room=True, max_participants=3)
+    join(client, host, meeting_id)
+    for guest in (ann, ben, cat):
+        clock.advance(seconds=1)
+        join(client, guest, meeting_id, invite)
+    shown = act(client, host, meeting_id, "admit").json
+    assert shown["participants"] == ["host", "ann", "ben"], "first come, first in"
+    assert shown["waiting"] == ["cat"]
+    full = act(client, host, meeting_id, "admit", username="cat")
+    assert full.status_code == 409 and full.json["error"] == "room_full"
