@@ -8,6 +8,12 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import logging  # noqa: E402
 
+# The hub imports its monitor module lazily when it first runs; if a threadpool thread holds
+# the import lock at that moment (the first database job importing the driver), the hub
+# dies with BlockingSwitchOutError. Seen once starting on PostgreSQL; importing it now
+# removes the race.
+import gevent._monitor  # noqa: E402,F401
+
 from app import create_app  # noqa: E402
 from signaling.server import SignalingServer  # noqa: E402
 
