@@ -7,8 +7,10 @@ page's own RTCPeerConnection (`window.__chimecast.pc`) and the pixels of its <vi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,3 +271,18 @@ async def save_failure_artifacts() -> None:
             await user.page.screenshot(path=str(stem.with_suffix(".png")), timeout=5000)
         except Exception as exc:  # a crashed page must not hide the real failure
             print(f"no screenshot of {user.name}: {exc}")
+
+
+@contextlib.asynccontextmanager
+async def chromium(fake_video: Path | None = None) -> AsyncIterator[Browser]:
+    """A launched Chromium, closed afterwards; if the block fails, every open page's
+    screenshot and console log are saved to test-artifacts/ first."""
+    async with async_playwright() as pw:
+        browser = await launch(pw, fake_video)
+        try:
+            yield browser
+        except BaseException:
+            await save_failure_artifacts()
+            raise
+        finally:
+            await browser.close()

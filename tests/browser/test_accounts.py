@@ -10,10 +10,8 @@ import pytest
 from signaling.client import ApiClient
 from tests.browser.helpers import (
     User,
-    async_playwright,
+    chromium,
     expect,
-    launch,
-    save_failure_artifacts,
     unique,
 )
 from tests.conftest import PASSWORD
@@ -25,87 +23,73 @@ HOSTILE_NAME = '<img src=x onerror="window.__pwned=1">Eve'
 
 def test_server_errors_are_shown_and_names_are_text_not_html(stack):
     async def scenario() -> None:
-        async with async_playwright() as pw:
-            browser = await launch(pw)
-            try:
-                eve = await User.open(browser, stack.web_url, unique("eve"))
-                requests: list[str] = []
-                eve.page.on("request", lambda r: requests.append(r.url))
-                page = eve.page
+        async with chromium() as browser:
+            eve = await User.open(browser, stack.web_url, unique("eve"))
+            requests: list[str] = []
+            eve.page.on("request", lambda r: requests.append(r.url))
+            page = eve.page
 
-                await page.locator("#register-username").fill(eve.name)
-                await page.locator("#register-password").fill("short")
-                await eve.by("register-submit").click()
-                await expect(eve.by("register-error")).to_contain_text("at least 8 characters")
+            await page.locator("#register-username").fill(eve.name)
+            await page.locator("#register-password").fill("short")
+            await eve.by("register-submit").click()
+            await expect(eve.by("register-error")).to_contain_text("at least 8 characters")
 
-                await page.locator("#login-username").fill(eve.name)
-                await page.locator("#login-password").fill(PASSWORD)
-                await eve.by("login-submit").click()
-                await expect(eve.by("login-error")).to_have_text("Wrong username or password.")
+            await page.locator("#login-username").fill(eve.name)
+            await page.locator("#login-password").fill(PASSWORD)
+            await eve.by("login-submit").click()
+            await expect(eve.by("login-error")).to_have_text("Wrong username or password.")
 
-                await eve.register_and_login(HOSTILE_NAME)
-                await expect(eve.by("me-name")).to_contain_text(HOSTILE_NAME)
-                await eve.by("search-input").fill(eve.name)
-                await eve.by("search-submit").click()
-                await expect(eve.by("search-result")).to_contain_text(HOSTILE_NAME)
-                assert await page.evaluate("window.__pwned") is None
-                assert await page.locator("img[src=x]").count() == 0
+            await eve.register_and_login(HOSTILE_NAME)
+            await expect(eve.by("me-name")).to_contain_text(HOSTILE_NAME)
+            await eve.by("search-input").fill(eve.name)
+            await eve.by("search-submit").click()
+            await expect(eve.by("search-result")).to_contain_text(HOSTILE_NAME)
+            assert await page.evaluate("window.__pwned") is None
+            assert await page.locator("img[src=x]").count() == 0
 
-                token = await page.evaluate("sessionStorage.getItem('chimecast.token')")
-                assert token and not any(token in url for url in requests)
-                assert await page.context.cookies() == []
-                assert await page.evaluate("localStorage.length") == 0
+            token = await page.evaluate("sessionStorage.getItem('chimecast.token')")
+            assert token and not any(token in url for url in requests)
+            assert await page.context.cookies() == []
+            assert await page.evaluate("localStorage.length") == 0
 
-                response = await page.request.get(stack.web_url + "/")
-                csp = response.headers["content-security-policy"]
-                assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
-                assert stack.signaling_url.rsplit("/", 1)[0] in csp  # connect-src: the daemon
-                assert not [line for line in eve.console if "Content Security Policy" in line]
+            response = await page.request.get(stack.web_url + "/")
+            csp = response.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
+            assert stack.signaling_url.rsplit("/", 1)[0] in csp  # connect-src: the daemon
+            assert not [line for line in eve.console if "Content Security Policy" in line]
 
-                await eve.by("logout").click()
-                await expect(eve.by("screen-auth")).to_be_visible()
-                assert await page.evaluate("sessionStorage.getItem('chimecast.token')") is None
-            except BaseException:
-                await save_failure_artifacts()
-                raise
-            finally:
-                await browser.close()
+            await eve.by("logout").click()
+            await expect(eve.by("screen-auth")).to_be_visible()
+            assert await page.evaluate("sessionStorage.getItem('chimecast.token')") is None
 
     asyncio.run(scenario())
 
 
 def test_phone_sized_screen_can_sign_in_with_the_keyboard_alone(stack):
     async def scenario() -> None:
-        async with async_playwright() as pw:
-            browser = await launch(pw)
-            try:
-                context = await browser.new_context(
-                    viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-                )
-                page = await context.new_page()
-                page.set_default_timeout(15_000)
-                name = unique("kim")
-                await asyncio.to_thread(ApiClient(stack.web_url).register, name, PASSWORD)
-                await page.goto(stack.web_url + "/")
-                await expect(page.locator("#login-username")).to_be_focused()
-                await page.keyboard.type(name)
-                await page.keyboard.press("Tab")
-                await expect(page.locator("#login-password")).to_be_focused()
-                await page.keyboard.type(PASSWORD)
-                await page.keyboard.press("Enter")
-                await expect(page.get_by_test_id("screen-home")).to_be_visible()
-                await expect(page.get_by_test_id("search-input")).to_be_focused()
-                overflow = await page.evaluate(
-                    "document.documentElement.scrollWidth - window.innerWidth"
-                )
-                assert overflow <= 0, f"page is {overflow}px wider than a phone screen"
-                await page.keyboard.type(name)
-                await page.keyboard.press("Enter")
-                await expect(page.get_by_test_id("search-result")).to_have_count(1)
-            except BaseException:
-                await save_failure_artifacts()
-                raise
-            finally:
-                await browser.close()
+        async with chromium() as browser:
+            context = await browser.new_context(
+                viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+            )
+            page = await context.new_page()
+            page.set_default_timeout(15_000)
+            name = unique("kim")
+            await asyncio.to_thread(ApiClient(stack.web_url).register, name, PASSWORD)
+            await page.goto(stack.web_url + "/")
+            await expect(page.locator("#login-username")).to_be_focused()
+            await page.keyboard.type(name)
+            await page.keyboard.press("Tab")
+            await expect(page.locator("#login-password")).to_be_focused()
+            await page.keyboard.type(PASSWORD)
+            await page.keyboard.press("Enter")
+            await expect(page.get_by_test_id("screen-home")).to_be_visible()
+            await expect(page.get_by_test_id("search-input")).to_be_focused()
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, f"page is {overflow}px wider than a phone screen"
+            await page.keyboard.type(name)
+            await page.keyboard.press("Enter")
+            await expect(page.get_by_test_id("search-result")).to_have_count(1)
 
     asyncio.run(scenario())

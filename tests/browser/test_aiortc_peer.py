@@ -10,11 +10,9 @@ from signaling.client import ApiClient, SignalingClient
 from signaling.media import MediaPeer, rgb_to_yuv, use_loopback_only
 from tests.browser.helpers import (
     User,
-    async_playwright,
+    chromium,
     close_to,
     expect,
-    launch,
-    save_failure_artifacts,
     unique,
 )
 from tests.conftest import PASSWORD
@@ -63,9 +61,8 @@ def test_browser_calls_aiortc_bot_and_media_flows_both_ways(stack):
     async def scenario() -> None:
         bot = AnsweringBot(stack.web_url, stack.signaling_url, unique("bot"))
         await bot.start()
-        async with async_playwright() as pw:
-            browser = await launch(pw)
-            try:
+        try:
+            async with chromium() as browser:
                 alice = await User.open(browser, stack.web_url, unique("alice"))
                 await alice.register_and_login()
                 answered = asyncio.create_task(bot.answer_next_call())
@@ -95,11 +92,7 @@ def test_browser_calls_aiortc_bot_and_media_flows_both_ways(stack):
                 await expect(alice.by("screen-home")).to_be_visible()
                 ended = await bot.sig.wait_for("ended", call_id=bot.call_id, timeout=10)
                 assert ended["call"]["end_reason"] == "hangup"
-            except BaseException:
-                await save_failure_artifacts()
-                raise
-            finally:
-                await browser.close()
-                await bot.close()
+        finally:
+            await bot.close()
 
     asyncio.run(scenario())

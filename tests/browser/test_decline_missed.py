@@ -8,10 +8,8 @@ import pytest
 
 from tests.browser.helpers import (
     User,
-    async_playwright,
+    chromium,
     expect,
-    launch,
-    save_failure_artifacts,
     unique,
 )
 
@@ -30,56 +28,49 @@ async def history_background(user: User, call_id: int) -> str:
 
 def test_declined_call_then_missed_call_show_on_both_sides(stack):
     async def scenario() -> None:
-        async with async_playwright() as pw:
-            browser = await launch(pw)
-            try:
-                alice = await User.open(browser, stack.web_url, unique("alice"))
-                bob = await User.open(browser, stack.web_url, unique("bob"))
-                await alice.register_and_login()
-                await bob.register_and_login()
+        async with chromium() as browser:
+            alice = await User.open(browser, stack.web_url, unique("alice"))
+            bob = await User.open(browser, stack.web_url, unique("bob"))
+            await alice.register_and_login()
+            await bob.register_and_login()
 
-                # Bob declines.
-                await alice.call(bob.name)
-                await bob.wait_ringing(alice.name)
-                declined_id = await bob.current_call_id()
-                await bob.by("decline-call").click()
-                await expect(bob.by("screen-home")).to_be_visible()
-                await expect(alice.by("notice")).to_contain_text(f"{bob.name} declined the call")
-                await expect(alice.by("screen-home")).to_be_visible()
-                for user in (alice, bob):
-                    item = await user.history_item(declined_id)
-                    await expect(item).to_have_attribute("data-end-reason", "declined")
-                    await expect(item).to_have_attribute("data-missed", "false")
-                    await expect(item.get_by_test_id("history-label")).to_have_text("Declined")
+            # Bob declines.
+            await alice.call(bob.name)
+            await bob.wait_ringing(alice.name)
+            declined_id = await bob.current_call_id()
+            await bob.by("decline-call").click()
+            await expect(bob.by("screen-home")).to_be_visible()
+            await expect(alice.by("notice")).to_contain_text(f"{bob.name} declined the call")
+            await expect(alice.by("screen-home")).to_be_visible()
+            for user in (alice, bob):
+                item = await user.history_item(declined_id)
+                await expect(item).to_have_attribute("data-end-reason", "declined")
+                await expect(item).to_have_attribute("data-missed", "false")
+                await expect(item.get_by_test_id("history-label")).to_have_text("Declined")
 
-                # Nobody answers: after the ring timeout both sides learn it was missed.
-                await alice.call(bob.name)
-                await bob.wait_ringing(alice.name)
-                missed_id = await bob.current_call_id()
-                assert missed_id != declined_id
-                await expect(bob.by("screen-home")).to_be_visible(timeout=15_000)
-                await expect(bob.by("notice")).to_contain_text(f"Missed call from {alice.name}")
-                assert (await bob.page.evaluate("window.__chimecast.ringtone"))["playing"] is False
-                await expect(alice.by("screen-home")).to_be_visible()
-                await expect(alice.by("notice")).to_contain_text(f"{bob.name} did not answer")
+            # Nobody answers: after the ring timeout both sides learn it was missed.
+            await alice.call(bob.name)
+            await bob.wait_ringing(alice.name)
+            missed_id = await bob.current_call_id()
+            assert missed_id != declined_id
+            await expect(bob.by("screen-home")).to_be_visible(timeout=15_000)
+            await expect(bob.by("notice")).to_contain_text(f"Missed call from {alice.name}")
+            assert (await bob.page.evaluate("window.__chimecast.ringtone"))["playing"] is False
+            await expect(alice.by("screen-home")).to_be_visible()
+            await expect(alice.by("notice")).to_contain_text(f"{bob.name} did not answer")
 
-                bob_item = await bob.history_item(missed_id)
-                await expect(bob_item).to_have_attribute("data-missed", "true")
-                await expect(bob_item).to_have_class("list-item history-item missed")
-                await expect(bob_item.get_by_test_id("history-label")).to_have_text("Missed call")
-                alice_item = await alice.history_item(missed_id)
-                await expect(alice_item).to_have_attribute("data-end-reason", "missed")
-                await expect(alice_item).to_have_attribute("data-missed", "true")
-                await expect(alice_item.get_by_test_id("history-label")).to_have_text("No answer")
-                # Highlighted: a missed row looks different from the declined one.
-                for user in (alice, bob):
-                    missed = await history_background(user, missed_id)
-                    plain = await history_background(user, declined_id)
-                    assert missed != plain, (user.name, missed, plain)
-            except BaseException:
-                await save_failure_artifacts()
-                raise
-            finally:
-                await browser.close()
+            bob_item = await bob.history_item(missed_id)
+            await expect(bob_item).to_have_attribute("data-missed", "true")
+            await expect(bob_item).to_have_class("list-item history-item missed")
+            await expect(bob_item.get_by_test_id("history-label")).to_have_text("Missed call")
+            alice_item = await alice.history_item(missed_id)
+            await expect(alice_item).to_have_attribute("data-end-reason", "missed")
+            await expect(alice_item).to_have_attribute("data-missed", "true")
+            await expect(alice_item.get_by_test_id("history-label")).to_have_text("No answer")
+            # Highlighted: a missed row looks different from the declined one.
+            for user in (alice, bob):
+                missed = await history_background(user, missed_id)
+                plain = await history_background(user, declined_id)
+                assert missed != plain, (user.name, missed, plain)
 
     asyncio.run(scenario())
