@@ -34,7 +34,7 @@ ACTION_ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
 def start(body: CallStartIn):
     result = service.start_call(require_login(), body.callee, session_id=current_session().id)
     status = 201 if result.outcome == "ringing" else 200
-    return CallStartOut(call=CallOut.from_call(result.call), outcome=result.outcome), status
+    return CallStartOut(call=CallOut(**result.public_record()), outcome=result.outcome), status
 
 
 @bp.post("/call/accept")

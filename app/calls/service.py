@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import logs
 from app.calls.schemas import CallOut
@@ -46,6 +47,11 @@ END_EVENTS = {
 class StartResult:
     call: Call
     outcome: str  # "ringing", "existing" or "merged"
+    record: dict[str, Any] | None = None  # the call as announced, when that is its final state
+
+    def public_record(self) -> dict[str, Any]:
+        """The call as `CallOut` JSON, without reloading it when the announcement has it."""
+        return self.record or CallOut.from_call(self.call).model_dump(mode="json")
 
 
 def call_not_found() -> ApiError:
@@ -60,24 +66,34 @@ def get_call_for(user_id: int, call_id: int) -> Call:
     return call
 
 
-def _announce(kind: str, call: Call, **extra: Any) -> None:
+def _announce(kind: str, call: Call, **extra: Any) -> dict[str, Any]:
+    """Log the transition and add its outbox event; returns the public record announced."""
     logs.event(
         log, kind, call=call.id, caller=call.caller and call.caller.username,
         callee=call.callee and call.callee.username,
         reason=call.end_reason,
     )  # fmt: skip
+    record = CallOut.from_call(call).model_dump(mode="json")
     data = {
-        "call": CallOut.from_call(call).model_dump(mode="json"),
-        # internal routing facts for the daemon; never sent to clients as-is
+        "call": record,
+        # internal routing facts for the daemon; never sent to clients as-is. With the ids
+        # the daemon learns who is in a new call from the event alone, without a query.
+        "caller_id": call.caller_id,
+        "callee_id": call.callee_id,
         "caller_session_id": call.caller_session_id,
         "callee_session_id": call.callee_session_id,
         **extra,
     }
     publish(kind, list(call.participant_ids), data, call_id=call.id)
+    return record
 
 
 def _transition(call: Call, from_states: tuple[str, ...], **values: Any) -> bool:
-    """Apply `values` if the call is still in one of `from_states`; True if this call won."""
+    """Apply `values` if the call is still in one of `from_states`; True if this call won.
+
+    The UPDATE is conditional, so when it wins the row holds exactly `values` on top of what
+    was read: they are set on `call` directly instead of reading the row back.
+    """
     result = db.session.execute(
         update(Call)
         .where(Call.id == call.id, Call.state.in_(from_states))
@@ -87,7 +103,8 @@ def _transition(call: Call, from_states: tuple[str, ...], **values: Any) -> bool
     if result.rowcount != 1:
         db.session.rollback()
         return False
-    db.session.refresh(call)
+    for key, value in values.items():
+        set_committed_value(call, key, value)
     return True
 
 
@@ -98,6 +115,7 @@ def _end(
     values["ended_by_id"] = ended_by.id if ended_by is not None else None
     if not _transition(call, from_states, **values):
         return False
+    set_committed_value(call, "ended_by", ended_by)
     _announce(END_EVENTS[reason], call)
     db.session.commit()
     return True
@@ -128,19 +146,48 @@ def _check_start_rate(caller: User) -> None:
         )
 
 
-def _ringing_between(caller_id: int, callee_id: int) -> Call | None:
+def _ringing_between(caller_id: int, callee_id: int) -> int | None:
+    """The id of a call from `caller_id` to `callee_id` that is ringing now, if any."""
     return db.session.scalar(
-        select(Call).where(
+        select(Call.id).where(
             Call.state == RINGING, Call.caller_id == caller_id, Call.callee_id == callee_id
         )
     )
 
 
-def _in_active_call(user_id: int) -> bool:
-    query = select(Call.id).where(
-        Call.state == ACTIVE, or_(Call.caller_id == user_id, Call.callee_id == user_id)
+@dataclass
+class _LiveCalls:
+    """What a new call to `callee` runs into: one query, sorted out in Python."""
+
+    existing: Call | None = None  # the caller's own call to the callee, still ringing
+    crossing: Call | None = None  # the callee's call to the caller, ringing (glare)
+    callee_busy: bool = False  # the callee is in an active call
+
+
+def _live_calls_around(caller: User, callee: User) -> _LiveCalls:
+    """Ringing and active calls of `callee`; overdue ringing ones are marked missed first.
+
+    One query instead of one per question (and no sweep of every overdue call in the
+    system on each start: the daemon's ring timer and the history views do that).
+    """
+    cutoff = utcnow() - timedelta(seconds=current_app.config["RING_TIMEOUT"])
+    found = _LiveCalls()
+    rows = db.session.scalars(
+        select(Call).where(
+            Call.state.in_((RINGING, ACTIVE)),
+            or_(Call.caller_id == callee.id, Call.callee_id == callee.id),
+        )
     )
-    return db.session.scalar(query.limit(1)) is not None
+    for call in list(rows):
+        if call.state == ACTIVE:
+            found.callee_busy = True
+        elif call.created_at <= cutoff:
+            _end(call, EndReason.MISSED, None, (RINGING,))
+        elif (call.caller_id, call.callee_id) == (caller.id, callee.id):
+            found.existing = call
+        elif (call.caller_id, call.callee_id) == (callee.id, caller.id):
+            found.crossing = call
+    return found
 
 
 def start_call(caller: User, callee_username: str, session_id: int | None = None) -> StartResult:
@@ -150,64 +197,72 @@ def start_call(caller: User, callee_username: str, session_id: int | None = None
     ("existing"); the callee's own ringing call to the caller, accepted ("merged", glare);
     or, if the callee is in an active call, a call recorded as ended/busy raised as 409.
     """
-    expire_unanswered()
     callee = db.session.scalar(select(User).filter_by(username=callee_username.lower()))
     if callee is None or callee.is_disabled:
         raise ApiError(404, "user_not_found", "No such user.")
     if callee.id == caller.id:
         raise ApiError(400, "cannot_call_self", "You cannot call yourself.")
-    existing = _ringing_between(caller.id, callee.id)
-    if existing is not None:
-        return StartResult(existing, "existing")
-    crossing = _ringing_between(callee.id, caller.id)
-    if crossing is not None and _merge(crossing, caller, session_id):
-        return StartResult(crossing, "merged")
+    live = _live_calls_around(caller, callee)
+    if live.existing is not None:
+        return StartResult(live.existing, "existing")
+    if live.crossing is not None:
+        record = _merge(live.crossing, caller, session_id)
+        if record is not None:
+            return StartResult(live.crossing, "merged", record)
     _check_start_rate(caller)
     now = utcnow()
     call = Call(
         caller=caller, callee=callee, state=RINGING, created_at=now, caller_session_id=session_id
     )
-    if _in_active_call(callee.id):
+    if live.callee_busy:
         call.state, call.end_reason, call.ended_at = ENDED, EndReason.BUSY.value, now
         db.session.add(call)
         db.session.flush()
-        _announce(END_EVENTS[EndReason.BUSY], call)
+        record = _announce(END_EVENTS[EndReason.BUSY], call)
         db.session.commit()
         raise ApiError(
-            409,
-            "callee_busy",
-            f"{callee.username} is in another call.",
-            body={"call": CallOut.from_call(call).model_dump(mode="json")},
+            409, "callee_busy", f"{callee.username} is in another call.", body={"call": record}
         )
     db.session.add(call)
     db.session.flush()
-    _announce("call.ringing", call)
+    record = _announce("call.ringing", call)
+    pair = (caller.id, callee.id)  # read before the commit expires the objects
     db.session.commit()
-    return _resolve_simultaneous_glare(call, caller, session_id)
+    return _resolve_simultaneous_glare(call, caller, pair, session_id, record)
 
 
-def _merge(crossing: Call, caller: User, session_id: int | None) -> bool:
-    """Answer the callee's ringing call to `caller` on `caller`'s behalf (glare)."""
+def _merge(crossing: Call, caller: User, session_id: int | None) -> dict[str, Any] | None:
+    """Answer the callee's ringing call to `caller` on `caller`'s behalf (glare); returns
+    the merged call's record, or None if the call was no longer ringing."""
     answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
     if not _transition(crossing, (RINGING,), **answered):
-        return False
-    _announce(
+        return None
+    record = _announce(
         "call.accepted", crossing, merged=True, accepted_by=caller.username, session_id=session_id
     )
     db.session.commit()
-    return True
+    return record
 
 
-def _resolve_simultaneous_glare(call: Call, caller: User, session_id: int | None) -> StartResult:
+def _resolve_simultaneous_glare(
+    call: Call,
+    caller: User,
+    pair: tuple[int, int],
+    session_id: int | None,
+    record: dict[str, Any],
+) -> StartResult:
     """Two people who call each other at the same instant both miss the other's invite in
     the check above. Each looks again after committing its own (so at least one sees the
     other), and the later invite gives way: it is cancelled and the earlier one merged."""
-    crossing = _ringing_between(call.callee_id, call.caller_id)
-    if crossing is None or crossing.id > call.id:
-        return StartResult(call, "ringing")
+    caller_id, callee_id = pair
+    crossing_id = _ringing_between(callee_id, caller_id)
+    if crossing_id is None or crossing_id > record["id"]:
+        return StartResult(call, "ringing", record)
     if not _end(call, EndReason.CANCELLED, caller, (RINGING,)):
         db.session.refresh(call)  # already answered: ours stands
         return StartResult(call, "ringing")
+    crossing = db.session.get(Call, crossing_id)
+    assert crossing is not None  # calls are never deleted
     _merge(crossing, caller, session_id)  # lost only to a concurrent merge of the same pair
     db.session.refresh(crossing)
     return StartResult(crossing, "merged")

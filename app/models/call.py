@@ -36,7 +36,9 @@ class Call(Base):
     __table_args__ = (
         Index("ix_calls_caller_created", "caller_id", "created_at"),
         Index("ix_calls_callee_created", "callee_id", "created_at"),
-        Index("ix_calls_state", "state"),
+        # Ringing calls past the ring timeout are found by a range scan, not by reading
+        # every ringing (or active) call.
+        Index("ix_calls_state_created", "state", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -60,9 +60,9 @@ def test_diff_check_notices_a_schema_that_drifted(make_app):
     with app.app_context():
         upgrade()
         with db.engine.begin() as connection:
-            connection.exec_driver_sql("DROP INDEX ix_calls_state")
+            connection.exec_driver_sql("DROP INDEX ix_calls_state_created")
     diff = pending_diff(app)
-    assert any(op[0] == "add_index" and op[1].name == "ix_calls_state" for op in diff)
+    assert any(op[0] == "add_index" and op[1].name == "ix_calls_state_created" for op in diff)
 
 
 def test_migrated_constraints_are_named_by_convention(make_app):
