@@ -47,6 +47,26 @@ class Membership:
             return self.callee_id, self.callee, self.callee_session_id
         return self.caller_id, self.caller, self.caller_session_id
 
+    @classmethod
+    def from_event(cls, call_id: int, data: dict[str, Any]) -> Membership | None:
+        """The membership an outbox event describes in full (the service's `_announce` adds
+        the participants' ids), or None for an event without them (written before they were
+        added): then the call is read from the database instead."""
+        record = data.get("call")
+        if "caller_id" not in data or not isinstance(record, dict):
+            return None
+        return cls(
+            call_id=call_id,
+            state=str(record.get("state", "")),
+            caller_id=data["caller_id"],
+            callee_id=data.get("callee_id"),
+            caller=record.get("caller"),
+            callee=record.get("callee"),
+            caller_session_id=data.get("caller_session_id"),
+            callee_session_id=data.get("callee_session_id"),
+            call=record,
+        )
+
     def apply(self, state: str, data: dict[str, Any]) -> None:
         """Update from an outbox event's data (the service's `_announce` shape)."""
         self.state = state

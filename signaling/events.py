@@ -48,15 +48,22 @@ def translates(*kinds: str) -> Callable[[Translator], Translator]:
 
 
 def _membership(services: Services, event: OutboxEvent) -> Membership | None:
-    """The call's membership, updated by this event (one read if the call is not cached)."""
+    """The call's membership, updated by this event. A call this daemon has not seen yet is
+    taken from the event itself (or, for an older event without the participants' ids,
+    read from the database once)."""
     if event.call_id is None:
         return None
     state = (event.data.get("call") or {}).get("state", "")
     entry = services.calls.apply_event(event.call_id, state, event.data)
-    if entry is None:
-        entry = services.calls.reload(event.call_id)
-        if entry is not None:
-            entry.apply(state, event.data)  # events are applied in order: this one's state
+    if entry is not None:
+        return entry
+    entry = Membership.from_event(event.call_id, event.data)
+    if entry is not None:
+        services.calls.put(entry)
+        return entry
+    entry = services.calls.reload(event.call_id)
+    if entry is not None:
+        entry.apply(state, event.data)  # events are applied in order: this one's state
     return entry
 
 

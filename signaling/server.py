@@ -27,7 +27,7 @@ from signaling.events import OutboxRelay
 from signaling.peer import Peer
 from signaling.protocol import server_message
 from signaling.settings import Settings
-from signaling.store import Store, threadpool_runner
+from signaling.store import Store, dedicated_runner, threadpool_runner
 from signaling.websocket import handler_class, origin_policy
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class SignalingServer:
     def __init__(self, app: Flask, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.settings = Settings.from_config(app.config, port)
-        store = Store(app, threadpool_runner(self.settings.db_threads))
+        store = Store(app, threadpool_runner(self.settings.db_threads), dedicated_runner())
         self.services: Services = build_services(self.settings, store)
         self.outbox = OutboxRelay(self.services)
         self.peers: set[Peer] = set()
