@@ -6,10 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
+from app.extensions import db
 from app.models import Call, Event, User
 from tests.app.helpers import rows
 
@@ -74,3 +78,49 @@ def test_processes_writing_concurrently_see_no_lock_errors_and_lose_nothing(app,
     assert {(c["state"], c["end_reason"]) for c in stored.values()} == {("ended", "hangup")}
     kinds = [e["kind"] for e in rows(app, Event) if e["call_id"] is not None]
     assert len(kinds) == 3 * len(calls)  # ringing, accepted, ended for each call
+
+
+@pytest.mark.timeout(30)
+def test_threads_of_one_process_queue_for_sqlites_write_lock_instead_of_failing(app):
+    """With SQLite's busy timeout at 0, a second thread's write fails at once ("database is
+    locked") unless the process lock makes it wait for the first thread's commit."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite-specific")
+    with app.app_context():
+        engine = db.engine
+    engine.dispose()
+
+    @event.listens_for(engine, "checkout")
+    def no_busy_wait(dbapi_connection, _record, _proxy):
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+    first_wrote, outcome = threading.Event(), {}
+
+    def first() -> None:
+        with app.app_context():
+            db.session.add(User(username="first", password_hash="x"))
+            db.session.flush()  # holds SQLite's write lock from here to the commit
+            first_wrote.set()
+            time.sleep(0.3)
+            db.session.commit()
+            outcome["first_committed"] = time.monotonic()
+
+    def second() -> None:
+        first_wrote.wait(5)
+        with app.app_context():
+            try:
+                db.session.add(User(username="second", password_hash="x"))
+                db.session.commit()
+                outcome["second_committed"] = time.monotonic()
+            except Exception as exc:  # the assertion below reports it
+                outcome["error"] = repr(exc)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    event.remove(engine, "checkout", no_busy_wait)
+    assert "error" not in outcome, outcome["error"]
+    assert outcome["second_committed"] >= outcome["first_committed"]
+    assert {u["username"] for u in rows(app, User)} >= {"first", "second"}

@@ -160,3 +160,28 @@ def test_unknown_event_kinds_are_ignored(setup):
     publish(store, "webhook.delivered", None, {})
     assert relay.poll_once() == 1
     assert all(conn.sent == [] for conn in conns.values())
+
+
+def test_a_new_call_is_learned_from_its_event_without_a_database_read(setup):
+    services, store, _t, people, conns, relay = setup
+    call_id = store.add_call(people["alice"], people["bob_phone"])
+    data = {"call": record(call_id, "ringing"), "caller_id": 1, "callee_id": 2,
+            "caller_session_id": 11, "callee_session_id": None}  # fmt: skip
+    publish(store, "call.ringing", call_id, data)
+    relay.poll_once()
+    assert store.loads == 0
+    assert conns["bob_phone"].types() == ["incoming"] and conns["alice"].types() == ["ringing"]
+    cached = services.calls.peek(call_id)
+    assert (cached.caller_id, cached.callee_id, cached.caller, cached.callee) == (
+        1, 2, "alice", "bob",
+    )  # fmt: skip
+    assert cached.caller_session_id == 11 and cached.state == "ringing"
+
+
+def test_an_event_without_participant_ids_reads_the_call_once(setup):
+    services, store, _t, people, conns, relay = setup
+    call_id = store.add_call(people["alice"], people["bob_phone"])
+    publish(store, "call.ringing", call_id, {"call": record(call_id, "ringing")})
+    relay.poll_once()
+    assert store.loads == 1
+    assert conns["bob_phone"].types() == ["incoming"]

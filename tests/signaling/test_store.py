@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Connection
+from app.models import Connection, User
 from signaling.errors import CallServiceError
 from signaling.store import Store
 
@@ -94,3 +94,32 @@ def test_events_after_also_returns_requested_gaps(store, people, client):
     newest = store.last_event_id()
     assert store.events_after(newest, []) == []
     assert [e.id for e in store.events_after(newest, [newest])] == [newest]
+
+
+def test_outbox_and_ring_sweep_run_on_their_own_runner(app, people, client):
+    """They must not queue behind call control in the shared pool (rings came 1-2 s late)."""
+    used = []
+
+    def runner(name):
+        def run(job):
+            used.append(name)
+            return job()
+
+        return run
+
+    store = Store(app, runner("shared"), runner("poll"))
+    store.events_after(0, [])
+    store.expire_unanswered()
+    assert used == ["poll", "poll"]
+    store.authenticate(people["alice"])
+    assert used[-1] == "shared"
+
+
+def test_outbox_rows_carry_the_participants_of_the_call(store, people, client, app):
+    call_id = start_call(client, people["alice"], "bob")
+    (event,) = [e for e in store.events_after(0, []) if e.call_id == call_id]
+    with app.app_context():
+        ids = {u.username: u.id for u in db.session.scalars(select(User))}
+    assert event.kind == "call.ringing" and event.created_at is not None
+    assert (event.data["caller_id"], event.data["callee_id"]) == (ids["alice"], ids["bob"])
+    assert event.user_ids == sorted(ids.values())

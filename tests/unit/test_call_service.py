@@ -142,3 +142,48 @@ def test_simultaneous_glare_the_later_invite_gives_way_and_merges(users, monkeyp
         assert (calls[0].caller_session_id, calls[0].callee_session_id) == (11, 22)
         assert kinds(calls[0].id) == ["call.ringing", "call.accepted"]
         assert kinds(calls[1].id) == ["call.ringing", "call.cancelled"]
+
+
+def test_calling_again_after_the_ring_timeout_misses_the_old_call_and_rings_anew(users, clock):
+    app = users
+    with app.app_context():
+        first = service.start_call(user("alice"), "bob").call.id
+        clock.advance(seconds=app.config["RING_TIMEOUT"] + 1)
+        again = service.start_call(user("alice"), "bob")
+        assert again.outcome == "ringing" and again.call.id != first
+        old = db.session.get(Call, first)
+        assert (old.state, old.end_reason) == ("ended", "missed")
+        assert kinds(first) == ["call.ringing", "call.missed"]
+
+
+def test_an_overdue_call_from_the_callee_is_missed_not_merged(users, clock):
+    app = users
+    with app.app_context():
+        crossing = service.start_call(user("bob"), "alice").call.id
+        clock.advance(seconds=app.config["RING_TIMEOUT"] + 1)
+        result = service.start_call(user("alice"), "bob")
+        assert result.outcome == "ringing" and result.call.id != crossing
+        assert db.session.get(Call, crossing).end_reason == "missed"
+
+
+def test_a_call_start_costs_six_statements(users):
+    """A guard on the hot path of 1,000 simultaneous call starts (the token lookup comes
+    before): the callee, the live calls around them, the rate count, the call and its
+    outbox event, and the glare check after the commit. It was eleven."""
+    from sqlalchemy import event
+
+    app = users
+    with app.app_context():
+        caller = user("alice")
+        statements: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args):
+            statements.append(statement.split()[0])
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            result = service.start_call(caller, "bob", session_id=3)
+            assert result.public_record()["state"] == "ringing"
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+    assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT", "SELECT"], statements
