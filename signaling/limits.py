@@ -9,6 +9,8 @@ from collections.abc import Callable
 class TokenBucket:
     """`rate` tokens a second up to `burst`; each message takes one."""
 
+    __slots__ = ("rate", "burst", "_clock", "_tokens", "_at")  # one per connection
+
     def __init__(
         self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -32,6 +34,8 @@ class TokenBucket:
 class WindowCounter:
     """How many times something happened in the current `window` seconds."""
 
+    __slots__ = ("window", "_clock", "_start", "count")
+
     def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.window = window
         self._clock = clock
@@ -39,6 +43,7 @@ class WindowCounter:
         self.count = 0
 
     def add(self) -> int:
+        """Count one occurrence; how many there have been in the current window."""
         now = self._clock()
         if now - self._start > self.window:
             self._start, self.count = now, 0

@@ -1,9 +1,10 @@
 """One client connection: its reader, its single writer, its deadlines and its limits.
 
 The reader is the WSGI handler's greenlet; it parses frames and runs handlers. Everything
-sent to the client goes through a bounded queue to one writer greenlet (gevent-websocket's
-`send` is not safe from two greenlets), and each write has a deadline, so a client that
-stops reading is dropped (4009) without holding up anyone who sends to it. The daemon's
+sent to the client goes through one `FrameWriter`: written at once from the sender's
+greenlet when the socket takes it, else queued (bounded) for a writer greenlet that exists
+only while there is a backlog, with a deadline per write, so a client that stops reading is
+dropped (4009) without holding up anyone who sends to it. The daemon's
 one `Heartbeats` sweeper calls `check()` to enforce the hello deadline (4001) and
 heartbeats (ping when idle, 4010 when silent). Handlers reach the connection only through
 `send()`, `close()` and the identity.
@@ -17,7 +18,6 @@ import time
 from typing import Any
 
 import gevent
-from gevent.queue import Full, Queue
 
 from signaling import errors, metrics
 from signaling.context import Services
@@ -27,33 +27,57 @@ from signaling.limits import TokenBucket, WindowCounter
 from signaling.protocol import encode, error_message, parse
 from signaling.store import Identity
 from signaling.websocket import OP_PING, OP_PONG, OP_TEXT, WebSocket
+from signaling.writer import FrameWriter
 
 log = logging.getLogger(__name__)
-
-TEXT, PING, PONG, CLOSE, STOP = "text", "ping", "pong", "close", "stop"
 
 
 class Peer:
     """A WebSocket connection of one (eventually authenticated) device."""
 
+    # Thousands of these live at once: no per-instance __dict__ (see signaling.bench).
+    __slots__ = (
+        "ws",
+        "services",
+        "settings",
+        "remote",
+        "conn_id",
+        "identity",
+        "closing",
+        "close_code",
+        "started",
+        "last_received",
+        "_out",
+        "_holding",
+        "_registered",
+        "_must_linger",
+        "_last_ping",
+        "_bucket",
+        "_drops",
+        "_invalid_json",
+        "_linger_timer",
+    )
+
     def __init__(self, ws: WebSocket, services: Services, remote: str = "") -> None:
         self.ws = ws
         self.services = services
-        self.settings = services.settings
+        self.settings = settings = services.settings
         self.remote = remote
         self.conn_id = secrets.token_hex(8)
         self.identity: Identity | None = None
         self.closing = False
         self.close_code: int | None = None
-        self._queue: Queue = Queue(self.settings.send_queue_size)
+        self._out = FrameWriter(
+            ws, settings.send_queue_size, settings.write_timeout, self._write_failed
+        )
         self._holding: list[bytes] | None = None  # between registration and `welcome`
         self._registered = False
         self._must_linger = False
         now = time.monotonic()
         self.started = self.last_received = now
         self._last_ping = now
-        self._bucket = TokenBucket(self.settings.message_rate, self.settings.message_burst)
-        self._drops = WindowCounter(10.0)
+        self._bucket = TokenBucket(settings.message_rate, settings.message_burst)
+        self._drops: WindowCounter | None = None  # only once rate-limited
         self._invalid_json = 0
         self._linger_timer: Any = None
 
@@ -84,30 +108,38 @@ class Peer:
     def welcome(self, message: dict[str, Any]) -> None:
         """Send `welcome`, then whatever the hub sent while it was being prepared."""
         held, self._holding = self._holding or [], None
-        self._enqueue((TEXT, encode(message)))
+        self._push(OP_TEXT, encode(message))
         for data in held:
-            self._enqueue((TEXT, data))
+            self._push(OP_TEXT, data)
         log.info("%s: connected from %s", self.tag, self.remote)
 
     # -- sending (any greenlet) --------------------------------------------------------
     def send(self, message: dict[str, Any]) -> bool:
-        """Queue a message for the writer; False if the connection is closing."""
+        """Send (or queue) a message without blocking; False if the connection is closing."""
         if self.closing:
             return False
         data = encode(message)
         if self._holding is not None:
             self._holding.append(data)
             return True
-        return self._enqueue((TEXT, data))
+        return self._push(OP_TEXT, data)
 
-    def _enqueue(self, item: tuple) -> bool:
-        try:
-            self._queue.put_nowait(item)
+    def _push(self, opcode: int, payload: bytes) -> bool:
+        if self.closing:
+            return False
+        if self._out.put(opcode, payload):
             return True
-        except Full:
+        if not self.closing:  # not a failed socket (that closed us already): a full backlog
             log.warning("%s: send queue full, dropping a slow reader", self.tag)
             self.close(CloseCode.TOO_SLOW, "not reading fast enough")
-            return False
+        return False
+
+    def _write_failed(self, timed_out: bool) -> None:
+        """The writer gave up (and aborted the socket); the reader ends the connection."""
+        if timed_out:
+            log.warning("%s: write timed out, dropping a slow reader", self.tag)
+            self.close_code = CloseCode.TOO_SLOW
+        self.closing = True
 
     def close(self, code: int, reason: str = "") -> None:
         """Close with `code` after what is already queued; idempotent."""
@@ -115,19 +147,13 @@ class Peer:
             return
         self.closing, self.close_code = True, code
         log.info("%s: closing %s %s", self.tag, code, reason)
-        while True:
-            try:
-                self._queue.put_nowait((CLOSE, code, reason))
-                break
-            except Full:  # the client is not reading: what is queued will never arrive
-                self._queue.get_nowait()
+        self._out.close(code, reason)
         # A client that never answers our close frame must not hold the connection open.
         self._linger_timer = gevent.spawn_later(self.settings.close_linger, self.ws.abort)
 
     # -- the connection's life ---------------------------------------------------------
     def run(self) -> None:
         """Serve the connection until it ends (the caller's greenlet is the reader)."""
-        writer = gevent.spawn(self._write_loop)
         self.services.heartbeats.add(self)
         try:
             self._read_loop()
@@ -136,7 +162,7 @@ class Peer:
             self.close(CloseCode.INTERNAL_ERROR, "server error")
         finally:
             self.services.heartbeats.discard(self)
-            self._finish(writer)
+            self._finish()
 
     def _read_loop(self) -> None:
         while True:
@@ -153,7 +179,7 @@ class Peer:
                 return  # the connection ended (or we aborted it)
             self.last_received = time.monotonic()
             if opcode == OP_PING:
-                self._enqueue((PONG, data))
+                self._push(OP_PONG, data)
             elif opcode == OP_TEXT and not self.closing:
                 self._on_text(data)
             elif opcode == OP_PONG:
@@ -174,6 +200,8 @@ class Peer:
         dispatch(self.services, self, message)
 
     def _rate_limited(self) -> None:
+        if self._drops is None:
+            self._drops = WindowCounter(10.0)
         if self._drops.add() > self.settings.message_burst:
             self.close(CloseCode.FLOOD, "message flood")
             return
@@ -190,28 +218,6 @@ class Peer:
                 return
         self.send(error_message(exc.code, exc.message, ref=exc.ref, call_id=exc.call_id))
 
-    def _write_loop(self) -> None:
-        """The only greenlet that writes to the socket. Ends after a close frame or STOP."""
-        frames = {TEXT: OP_TEXT, PING: OP_PING, PONG: OP_PONG}
-        while True:
-            item = self._queue.get()
-            try:
-                with gevent.Timeout(self.settings.write_timeout):
-                    if item[0] == CLOSE:
-                        self.ws.send_close(item[1], item[2])
-                        return
-                    if item[0] == STOP:
-                        return
-                    self.ws.send_frame(frames[item[0]], item[1])
-            except gevent.Timeout:
-                log.warning("%s: write timed out, dropping a slow reader", self.tag)
-                self.closing, self.close_code = True, CloseCode.TOO_SLOW
-                self.ws.abort()
-                return
-            except OSError:
-                self.ws.abort()
-                return
-
     def check(self, now: float) -> None:
         """Hello deadline and heartbeats, at `now` (called by the Heartbeats sweeper)."""
         settings = self.settings
@@ -223,15 +229,12 @@ class Peer:
             self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
         elif min(now - self.last_received, now - self._last_ping) > settings.heartbeat_interval:
             self._last_ping = now
-            self._enqueue((PING, b""))
+            self._push(OP_PING, b"")
 
-    def _finish(self, writer: gevent.Greenlet) -> None:
+    def _finish(self) -> None:
         """Flush the close frame, drain unread input, and take the connection off the books."""
-        if not self.closing:  # the client vanished: nothing more to write
-            self.closing = True
-            self._enqueue((STOP,))
-        writer.join(timeout=self.settings.close_linger)
-        writer.kill(block=False)
+        self.closing = True  # if the client vanished: nothing new, but the backlog is flushed
+        self._out.flush(self.settings.close_linger)
         if self._must_linger:
             self.ws.linger(1.0, 4 * self.settings.max_message_bytes)
         if self._linger_timer is not None:

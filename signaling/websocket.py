@@ -6,7 +6,8 @@ a 500. This module keeps its HTTP upgrade plumbing and replaces the rest: the he
 and checked against the size limit before any payload byte is read, unmasking is one
 big-integer XOR, text is decoded once, and close frames carry their 2-byte status.
 
-Reading belongs to one greenlet (the connection's reader), writing to one other (its writer).
+Reading belongs to one greenlet (the connection's reader); writing to one at a time, which
+`signaling.writer` arranges.
 """
 
 from __future__ import annotations
@@ -150,18 +151,38 @@ class WebSocket:
         except UnicodeDecodeError:
             return ProtocolViolation(CloseCode.INVALID_PAYLOAD, "invalid UTF-8 in close reason")
 
-    # -- writing (the writer greenlet only) -------------------------------------------
-    def send_frame(self, opcode: int, payload: bytes) -> None:
-        self.sock.sendall(frame_header(opcode, len(payload)) + payload)
+    # -- writing (one writer at a time: see signaling.writer) -------------------------
+    def write_nowait(self, data: bytes | memoryview) -> int:
+        """Write what the kernel takes at once; the number of bytes (0 when none fit).
 
-    def send_close(self, code: int, reason: str = "") -> None:
-        """Write a close frame that really carries `code`, then stop writing."""
-        self.send_frame(OP_CLOSE, close_payload(code, reason))
+        Never switches greenlets, so it cannot interleave with another write. Raises
+        OSError when the connection is gone.
+        """
+        try:
+            # gevent's socket: a timeout of 0.0 for this call only means "never wait".
+            return self.sock.send(data, 0, 0.0)
+        except BlockingIOError:
+            return 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Write all of `data`, waiting for the client as long as it takes."""
+        self.sock.sendall(data)
+
+    def end_writing(self) -> None:
+        """Half-close after the close frame: the client reads it, then our EOF."""
         self.closed = True
         try:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
+
+    def send_frame(self, opcode: int, payload: bytes) -> None:
+        self.write(frame_header(opcode, len(payload)) + payload)
+
+    def send_close(self, code: int, reason: str = "") -> None:
+        """Write a close frame that really carries `code`, then stop writing."""
+        self.send_frame(OP_CLOSE, close_payload(code, reason))
+        self.end_writing()
 
     # -- ending --------------------------------------------------------------------------
     def abort(self) -> None:
