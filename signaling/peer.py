@@ -218,18 +218,30 @@ class Peer:
                 return
         self.send(error_message(exc.code, exc.message, ref=exc.ref, call_id=exc.call_id))
 
-    def check(self, now: float) -> None:
-        """Hello deadline and heartbeats, at `now` (called by the Heartbeats sweeper)."""
+    def check(self, now: float) -> float | None:
+        """Hello deadline and heartbeats at `now` (called by the Heartbeats sweeper).
+
+        Returns when the next of them falls due, or None once the connection is closing.
+        """
         settings = self.settings
         if self.closing:
-            return
+            return None
         if self.identity is None and now - self.started > settings.hello_timeout:
             self.close(CloseCode.HELLO_REQUIRED, "no hello in time")
-        elif now - self.last_received > settings.heartbeat_timeout:
+            return None
+        if now - self.last_received > settings.heartbeat_timeout:
             self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
-        elif min(now - self.last_received, now - self._last_ping) > settings.heartbeat_interval:
+            return None
+        if min(now - self.last_received, now - self._last_ping) > settings.heartbeat_interval:
             self._last_ping = now
-            self._push(OP_PING, b"")
+            if not self._push(OP_PING, b""):
+                return None
+        # Whatever arrives before then only moves these later: being checked early is harmless.
+        due = min(
+            self.last_received + settings.heartbeat_timeout,
+            max(self.last_received, self._last_ping) + settings.heartbeat_interval,
+        )
+        return min(due, self.started + settings.hello_timeout) if self.identity is None else due
 
     def _finish(self) -> None:
         """Flush the close frame, drain unread input, and take the connection off the books."""
