@@ -82,7 +82,7 @@ Loader = Callable[[int], "Membership | None"]
 class CallCache:
     """Membership by call id, plus the per-(call, sender) relay sequence numbers."""
 
-    def __init__(self, load: Loader, capacity: int = 10_000) -> None:
+    def __init__(self, load: Loader, capacity: int = 10_000, ended_capacity: int = 256) -> None:
         self._load = load
         self._capacity = capacity
         self._entries: OrderedDict[int, Membership] = OrderedDict()
@@ -90,17 +90,23 @@ class CallCache:
         # update is retried rather than stored stale.
         self._loading: dict[int, bool] = {}
         self._seq: dict[int, dict[int, int]] = {}
+        # Recently ended calls, as (caller id, callee id) only: candidates still in flight
+        # at a hang-up are refused without a query, and an ended call costs nothing once it
+        # falls off the end (memory stays flat however many calls a daemon has seen).
+        self._ended: OrderedDict[int, tuple[int | None, int | None]] = OrderedDict()
+        self._ended_capacity = ended_capacity
 
     def __contains__(self, call_id: int) -> bool:
-        return call_id in self._entries
+        return call_id in self._entries or call_id in self._ended
 
     def states(self) -> list[str]:
         """The state of every cached call (for metrics)."""
-        return [entry.state for entry in self._entries.values()]
+        return [entry.state for entry in self._entries.values()] + [ENDED] * len(self._ended)
 
     def peek(self, call_id: int) -> Membership | None:
         """The cached entry, never loading."""
-        return self._entries.get(call_id)
+        entry = self._entries.get(call_id)
+        return entry if entry is not None else self._tombstone(call_id)
 
     def get(self, call_id: int) -> Membership | None:
         """The membership of `call_id`, loading it on a miss (or if it was ringing)."""
@@ -108,7 +114,15 @@ class CallCache:
         if entry is not None and entry.state != RINGING:
             self._entries.move_to_end(call_id)
             return entry
+        if entry is None and call_id in self._ended:
+            return self._tombstone(call_id)
         return self.reload(call_id)
+
+    def _tombstone(self, call_id: int) -> Membership | None:
+        ids = self._ended.get(call_id)
+        if ids is None:
+            return None
+        return Membership(call_id, ENDED, ids[0], ids[1], None, None)
 
     def reload(self, call_id: int) -> Membership | None:
         """Read the call from the store now (one query, retried if an update raced it)."""
@@ -126,10 +140,14 @@ class CallCache:
         return fresh
 
     def put(self, membership: Membership) -> None:
-        """Store a membership read from the database just now."""
+        """Store a membership read from the database just now (an ended one as such)."""
         call_id = membership.call_id
         if call_id in self._loading:
             self._loading[call_id] = True
+        if membership.state == ENDED:
+            self._entries.pop(call_id, None)
+            self._remember_ended(membership)
+            return
         self._entries[call_id] = membership
         self._entries.move_to_end(call_id)
         while len(self._entries) > self._capacity:
@@ -146,12 +164,19 @@ class CallCache:
         return entry
 
     def ended(self, call_id: int) -> None:
-        """A call ended: keep only what refusing late relays needs (who was in it, its
-        state), not its public record or sequence counters, so ended calls cost little."""
-        entry = self._entries.get(call_id)
+        """A call ended: keep only who was in it, among the last `ended_capacity` ended calls,
+        and drop its record and sequence counters."""
+        entry = self._entries.pop(call_id, None)
         if entry is not None:
-            entry.call = {}
+            self._remember_ended(entry)
         self._seq.pop(call_id, None)
+
+    def _remember_ended(self, membership: Membership) -> None:
+        self._ended[membership.call_id] = (membership.caller_id, membership.callee_id)
+        self._ended.move_to_end(membership.call_id)
+        while len(self._ended) > self._ended_capacity:
+            self._ended.popitem(last=False)
+        self._seq.pop(membership.call_id, None)
 
     def next_seq(self, call_id: int, sender_id: int) -> int:
         """1, 2, 3... for each message relayed from `sender_id` in `call_id`."""

@@ -185,10 +185,10 @@ def authorize_relay(services: Services, conn: Conn, message: ClientMessage) -> M
     call = services.calls.get(message.call_id)
     if call is None or call.role_of(conn.user_id) is None:
         raise MessageError(errors.NOT_A_PARTICIPANT, "You are not in this call.")
+    if call.state != ACTIVE:  # before the name check: an ended call's entry keeps only ids
+        raise MessageError(errors.CALL_NOT_ACTIVE, f"The call is {call.state}, not active.")
     if message.to != call.other(conn.user_id)[1]:
         raise MessageError(errors.NOT_A_PARTICIPANT, f"{message.to} is not in this call.")
-    if call.state != ACTIVE:
-        raise MessageError(errors.CALL_NOT_ACTIVE, f"The call is {call.state}, not active.")
     if call.session_of(conn.user_id) not in (None, conn.session_id):
         raise MessageError(errors.WRONG_DEVICE, "Another of your devices is in this call.")
     return call
