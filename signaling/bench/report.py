@@ -116,7 +116,8 @@ def human(result: dict[str, Any]) -> str:
         add(f"  last call      {result['stages_all_s']} (s after the first POST)")
         add(
             f"  server CPU     {_v(result['server_cpu_s'], 's')}, RSS {_v(result['server_rss_mb'], 'MB')}; "
-            f"API (gunicorn) CPU {_v(result.get('web_cpu_s'), 's')}"
+            f"API (gunicorn) CPU {_v(result.get('web_cpu_s'), 's')}; "
+            f"this tool {_v(result.get('client_cpu_s'), 's')}"
         )
     elif kind == "media":
         add(

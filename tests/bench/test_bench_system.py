@@ -47,6 +47,7 @@ def test_setup_on_chimecast_rings_the_callee_and_completes_every_call(rate):
     assert setup["ring_ms"]["n"] == 8 and setup["ring_ms"]["max"] >= 0
     assert 0 < setup["setup_ms"]["p50"] <= setup["setup_ms"]["max"]
     assert setup["complete_all_s"] > 0
+    assert setup["web_cpu_s"] > 0 and setup["client_cpu_s"] > 0  # all three shares reported
 
 
 def test_media_through_chimecast_connects_and_delivers_frames():
