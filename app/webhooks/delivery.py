@@ -29,10 +29,10 @@ MAX_BACKOFF = 3600
 PRIVATE_KEYS = ("caller_session_id", "callee_session_id", "session_id")
 
 
-def enqueue_webhooks(event: Event) -> None:
+def enqueue_webhooks(event_id: int) -> None:
     """Add one pending delivery per configured URL (in the caller's transaction)."""
     for url in current_app.config["WEBHOOK_URLS"]:
-        db.session.add(WebhookDelivery(event=event, url=url))
+        db.session.add(WebhookDelivery(event_id=event_id, url=url))
 
 
 def payload_of(event: Event) -> bytes:
