@@ -124,3 +124,54 @@ def test_threads_of_one_process_queue_for_sqlites_write_lock_instead_of_failing(
     assert "error" not in outcome, outcome["error"]
     assert outcome["second_committed"] >= outcome["first_committed"]
     assert {u["username"] for u in rows(app, User)} >= {"first", "second"}
+
+
+HOLDER = """
+import sys, time
+from app import create_app
+from app.extensions import db
+from app.models import User
+app = create_app({"ENV": "testing", "SQLALCHEMY_DATABASE_URI": sys.argv[1]})
+with app.app_context():
+    db.session.add(User(username="holder", password_hash="x"))
+    db.session.flush()  # SQLite's write lock, and the writer file lock, from here...
+    print("holding", flush=True)
+    time.sleep(0.5)
+    db.session.commit()  # ...to here
+    print("committed", time.monotonic(), flush=True)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_processes_queue_for_sqlites_write_lock_in_the_kernel_not_in_sqlite(app):
+    """A second process's write waits for the first one's commit even with SQLite's busy
+    timeout at 0 (where SQLite itself would fail at once with "database is locked")."""
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if not url.startswith("sqlite"):
+        pytest.skip("SQLite-specific")
+    with app.app_context():
+        engine = db.engine
+    engine.dispose()
+
+    @event.listens_for(engine, "checkout")
+    def no_busy_wait(dbapi_connection, _record, _proxy):
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with app.app_context():
+            db.session.add(User(username="waiter", password_hash="x"))
+            db.session.commit()
+            committed = time.monotonic()
+        out, _ = holder.communicate(timeout=30)
+    finally:
+        event.remove(engine, "checkout", no_busy_wait)
+        if holder.poll() is None:
+            holder.kill()
+    assert holder.returncode == 0
+    assert committed >= float(out.split()[-1])  # it waited for the holder's commit
+    assert {u["username"] for u in rows(app, User)} >= {"holder", "waiter"}
