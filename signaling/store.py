@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Flask
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 
 from app.api import MAX_ID
 from app.auth.tokens import find_live_session
@@ -131,6 +131,8 @@ class Store:
         self.app = app
         self._run: Runner = run or (lambda job: job())
         self._poll: Runner = poll or self._run
+        with app.app_context():
+            self._engine = db.engine
 
     def _job(self, fn: Callable[..., T], *args: Any) -> T:
         return self._in(self._run, fn, *args)
@@ -325,20 +327,51 @@ class Store:
         return self._job(lambda: db.session.scalar(select(func.max(Event.id))) or 0)
 
     def events_after(self, last_id: int, gaps: list[int], limit: int = 500) -> list[OutboxEvent]:
-        """Events with id > `last_id`, plus any of `gaps` (ids skipped by a slower commit)."""
-        return self._in(self._poll, self._events_after, last_id, gaps, limit)
+        """Events with id > `last_id`, plus any of `gaps` (ids skipped by a slower commit).
 
-    @staticmethod
-    def _events_after(last_id: int, gaps: list[int], limit: int) -> list[OutboxEvent]:
-        # Plain rows, not ORM objects: this runs 40 times a second, mostly finding nothing.
-        events = Event.__table__.c
-        condition = events.id > last_id
-        if gaps:
-            condition = or_(condition, events.id.in_(gaps))
-        columns = (events.id, events.kind, events.call_id, events.user_ids, events.data)
-        query = select(*columns, events.created_at).where(condition).order_by(events.id)
-        rows = db.session.execute(query.limit(limit))
-        return [OutboxEvent(*row) for row in rows]
+        This runs 40 times a second and mostly finds nothing, so it skips what every other
+        job does (an app context, an ORM session) and runs one prepared statement on a
+        pooled connection: at 10,000 idle connections the poll was most of the idle CPU.
+        """
+        engine = self._engine
+
+        def read() -> list[OutboxEvent]:
+            with engine.connect() as connection:
+                rows = connection.execute(_events_query(bool(gaps)), _params(last_id, gaps, limit))
+                return [OutboxEvent(*row) for row in rows]
+
+        with metrics.DB_SECONDS.time():
+            return self._poll(read)
+
+
+_EVENTS = Event.__table__.c
+_EVENT_COLUMNS = (_EVENTS.id, _EVENTS.kind, _EVENTS.call_id, _EVENTS.user_ids, _EVENTS.data,
+                  _EVENTS.created_at)  # fmt: skip
+_NEW_EVENTS = (
+    select(*_EVENT_COLUMNS)
+    .where(_EVENTS.id > bindparam("last_id"))
+    .order_by(_EVENTS.id)
+    .limit(bindparam("limit"))
+)
+_NEW_OR_LATE_EVENTS = (
+    select(*_EVENT_COLUMNS)
+    .where(
+        or_(_EVENTS.id > bindparam("last_id"), _EVENTS.id.in_(bindparam("gaps", expanding=True)))
+    )
+    .order_by(_EVENTS.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _events_query(with_gaps: bool) -> Any:
+    return _NEW_OR_LATE_EVENTS if with_gaps else _NEW_EVENTS
+
+
+def _params(last_id: int, gaps: list[int], limit: int) -> dict[str, Any]:
+    params: dict[str, Any] = {"last_id": last_id, "limit": limit}
+    if gaps:
+        params["gaps"] = gaps
+    return params
 
 
 __all__ = ["ConnectInfo", "Identity", "OutboxEvent", "Store", "threadpool_runner"]
