@@ -199,10 +199,20 @@ async def _relay(
             "rss_mb_after_close": closed,
             "growth_mb": round(closed[-1] - closed[0], 2) if known else None,
             "growth_after_warmup_mb": round(closed[-1] - closed[1], 2) if known else None,
+            # Caches and allocator pools fill over the first runs and then stop; a leak keeps
+            # the same slope to the end. This is the slope over the second half of the runs.
+            "growth_per_run_second_half_mb": _slope(closed[len(closed) // 2 :]) if known else None,
         }
         results.append(summary)
         emit(args, summary)
     return results
+
+
+def _slope(values: list[float]) -> float | None:
+    """Average change from one value to the next (None for fewer than two)."""
+    if len(values) < 2:
+        return None
+    return round((values[-1] - values[0]) / (len(values) - 1), 3)
 
 
 def emit(args: argparse.Namespace, result: dict[str, Any]) -> None:

@@ -130,6 +130,7 @@ def human(result: dict[str, Any]) -> str:
         add(f"  RSS after each run's close (MB): {result['rss_mb_after_close']}")
         add(
             f"  growth first->last {_v(result['growth_mb'], 'MB')}; "
-            f"run 2->last {_v(result['growth_after_warmup_mb'], 'MB')}"
+            f"run 2->last {_v(result['growth_after_warmup_mb'], 'MB')}; "
+            f"per run over the second half {_v(result['growth_per_run_second_half_mb'], 'MB')}"
         )
     return "\n".join(lines)

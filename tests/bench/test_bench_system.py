@@ -56,3 +56,12 @@ def test_media_through_chimecast_connects_and_delivers_frames():
     assert status == 0
     assert media["connected"] == 1 and media["failures"] == 0
     assert 0 < media["offer_to_connected_ms"]["p50"] <= media["offer_to_first_frame_ms"]["p50"]
+
+
+def test_relay_runs_report_memory_after_each_run_and_its_late_slope():
+    status, results = run_bench("relay", "--pairs", "2", "--messages", "10", "--runs", "4")
+    [memory] = [r for r in results if r["scenario"] == "relay-memory"]
+    assert status == 0
+    assert memory["runs"] == 4 and len(memory["rss_mb_after_close"]) == 4
+    closed = memory["rss_mb_after_close"]
+    assert memory["growth_per_run_second_half_mb"] == round(closed[3] - closed[2], 3)
