@@ -56,6 +56,7 @@ class Peer:
         "_drops",
         "_invalid_json",
         "_linger_timer",
+        "__weakref__",  # the FrameWriter's failure callback refers back weakly
     )
 
     def __init__(self, ws: WebSocket, services: Services, remote: str = "") -> None:
