@@ -80,20 +80,28 @@ def test_processes_writing_concurrently_see_no_lock_errors_and_lose_nothing(app,
     assert len(kinds) == 3 * len(calls)  # ringing, accepted, ended for each call
 
 
-@pytest.mark.timeout(30)
-def test_threads_of_one_process_queue_for_sqlites_write_lock_instead_of_failing(app):
-    """With SQLite's busy timeout at 0, a second thread's write fails at once ("database is
-    locked") unless the process lock makes it wait for the first thread's commit."""
+@pytest.fixture
+def no_busy_wait(app):
+    """The app's SQLite connections with SQLite's busy timeout at 0: a write that finds the
+    write lock taken fails at once, unless something made it wait for the lock first."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         pytest.skip("SQLite-specific")
     with app.app_context():
         engine = db.engine
     engine.dispose()
 
-    @event.listens_for(engine, "checkout")
-    def no_busy_wait(dbapi_connection, _record, _proxy):
+    def zero_timeout(dbapi_connection, _record, _proxy):
         dbapi_connection.execute("PRAGMA busy_timeout=0")
 
+    event.listen(engine, "checkout", zero_timeout)
+    yield
+    event.remove(engine, "checkout", zero_timeout)
+
+
+@pytest.mark.timeout(30)
+def test_threads_of_one_process_queue_for_sqlites_write_lock_instead_of_failing(app, no_busy_wait):
+    """With SQLite's busy timeout at 0, a second thread's write fails at once ("database is
+    locked") unless the process lock makes it wait for the first thread's commit."""
     first_wrote, outcome = threading.Event(), {}
 
     def first() -> None:
@@ -120,7 +128,6 @@ def test_threads_of_one_process_queue_for_sqlites_write_lock_instead_of_failing(
         thread.start()
     for thread in threads:
         thread.join(10)
-    event.remove(engine, "checkout", no_busy_wait)
     assert "error" not in outcome, outcome["error"]
     assert outcome["second_committed"] >= outcome["first_committed"]
     assert {u["username"] for u in rows(app, User)} >= {"first", "second"}
@@ -143,20 +150,10 @@ with app.app_context():
 
 
 @pytest.mark.timeout(60)
-def test_processes_queue_for_sqlites_write_lock_in_the_kernel_not_in_sqlite(app):
+def test_processes_queue_for_sqlites_write_lock_in_the_kernel_not_in_sqlite(app, no_busy_wait):
     """A second process's write waits for the first one's commit even with SQLite's busy
     timeout at 0 (where SQLite itself would fail at once with "database is locked")."""
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    if not url.startswith("sqlite"):
-        pytest.skip("SQLite-specific")
-    with app.app_context():
-        engine = db.engine
-    engine.dispose()
-
-    @event.listens_for(engine, "checkout")
-    def no_busy_wait(dbapi_connection, _record, _proxy):
-        dbapi_connection.execute("PRAGMA busy_timeout=0")
-
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, url], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
@@ -169,7 +166,6 @@ def test_processes_queue_for_sqlites_write_lock_in_the_kernel_not_in_sqlite(app)
             committed = time.monotonic()
         out, _ = holder.communicate(timeout=30)
     finally:
-        event.remove(engine, "checkout", no_busy_wait)
         if holder.poll() is None:
             holder.kill()
     assert holder.returncode == 0
