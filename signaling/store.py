@@ -249,16 +249,14 @@ class Store:
         # The job's session ends with the job, and what the service commits is exactly what
         # it set on the objects: reloading them after the commit would only repeat reads.
         db.session().expire_on_commit = False
-        # One read of the call (with both users) first: the user and the service's own
-        # lookup of the call are then answered from the session without a query.
-        call = db.session.get(Call, call_id) if 0 < call_id <= MAX_ID else None
+        # One read of the call (with both users) first, held for the job: the user and the
+        # service's own lookup of the call are then answered from the session, no query.
+        _loaded = db.session.get(Call, call_id) if 0 < call_id <= MAX_ID else None
         try:
             return membership_of(CALL_ACTIONS[action](_user(who), who, call_id))
         except ApiError as exc:
             db.session.rollback()
             raise CallServiceError(exc.code, exc.message) from None
-        finally:
-            del call
 
     def record_stats(self, who: Identity, call_id: int, stats: dict[str, Any]) -> Membership:
         return self._job(self._record_stats, who, call_id, stats)
