@@ -79,8 +79,6 @@ _WRITER = _ProcessWriter()
 
 
 def _database_file(conn: Any) -> str | None:
-    if conn.dialect.name != "sqlite":
-        return None
     database = conn.engine.url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
@@ -88,7 +86,9 @@ def _database_file(conn: Any) -> str | None:
 
 
 def _take(conn, _cursor, statement, _params, _context, _many) -> None:
-    if _HELD in conn.info or not statement.lstrip()[:7].upper().startswith(_WRITES):
+    if conn.dialect.name != "sqlite" or _HELD in conn.info:
+        return
+    if not statement.lstrip()[:7].upper().startswith(_WRITES):
         return
     database = _database_file(conn)
     if database is not None:

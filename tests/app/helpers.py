@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
 
 from app.extensions import db
 from app.models import AuthEvent, AuthSession, Base, Call, Event, User
@@ -21,6 +23,23 @@ def rows(app: Flask, model: type[Base], **filters: Any) -> list[dict[str, Any]]:
         found = list(db.session.scalars(statement))
         columns = [c.key for c in inspect(model).column_attrs]
         return [{key: getattr(obj, key) for key in columns} for obj in found]
+
+
+@contextmanager
+def statements_run(app: Flask) -> Iterator[list[str]]:
+    """The first word (SELECT, INSERT, ...) of every SQL statement run inside the block."""
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement.split()[0])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def counts(app: Flask) -> dict[str, int]:

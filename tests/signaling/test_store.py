@@ -9,6 +9,7 @@ from app.extensions import db
 from app.models import Connection, User
 from signaling.errors import CallServiceError
 from signaling.store import Store
+from tests.app.helpers import statements_run
 
 
 @pytest.fixture
@@ -128,21 +129,9 @@ def test_outbox_rows_carry_the_participants_of_the_call(store, people, client, a
 def test_an_accept_over_the_socket_is_one_read_one_update_one_insert(app, store, people, client):
     """A guard on the daemon's share of a call setup: the call is read once (with both
     users), and nothing is read back after the commit."""
-    from sqlalchemy import event
-
     call_id = start_call(client, people["alice"], "bob")
     bob = store.authenticate(people["bob"])
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement.split()[0])
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(app) as statements:
         accepted = store.call_action("accept", bob, call_id)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert (accepted.state, accepted.callee, accepted.call["state"]) == ("active", "bob", "active")
     assert statements == ["SELECT", "UPDATE", "INSERT"], statements

@@ -10,6 +10,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import Call, Event, User
 from app.users.service import create_user
+from tests.app.helpers import statements_run
 
 
 @pytest.fixture
@@ -170,20 +171,10 @@ def test_a_call_start_costs_six_statements(users):
     """A guard on the hot path of 1,000 simultaneous call starts (the token lookup comes
     before): the callee, the live calls around them, the rate count, the call and its
     outbox event, and the glare check after the commit. It was eleven."""
-    from sqlalchemy import event
-
     app = users
     with app.app_context():
         caller = user("alice")
-        statements: list[str] = []
-
-        def count(_conn, _cursor, statement, *_args):
-            statements.append(statement.split()[0])
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with statements_run(app) as statements:
             result = service.start_call(caller, "bob", session_id=3)
             assert result.public_record()["state"] == "ringing"
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
     assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT", "SELECT"], statements
