@@ -16,6 +16,10 @@ from app.extensions import db
 from app.models import Event
 from app.webhooks.delivery import enqueue_webhooks
 
+# The ids of the events this database session has published, in `db.session.info`: the
+# daemon orders what an action read back against the events it is about to tail.
+PUBLISHED = "chimecast_published_event_ids"
+
 
 def publish(
     kind: str, user_ids: list[int], data: dict[str, Any], call_id: int | None = None
@@ -30,4 +34,5 @@ def publish(
     ).scalar_one()
     if kind.startswith("call."):
         enqueue_webhooks(event_id)
+    db.session.info.setdefault(PUBLISHED, []).append(event_id)
     return event_id

@@ -168,7 +168,7 @@ def on(kind: str) -> Callable[[MeetingTranslator], MeetingTranslator]:
 )
 def meeting_event(services: Services, event: OutboxEvent) -> None:
     """Refresh the roster, run the event's translator, then update the host's waiting list."""
-    roster = _rooms(services).apply(event.data["roster"])
+    roster = _rooms(services).apply(event.data["roster"], version=event.id)
     name = event.data.get("user")
     who = roster.by_name(name) if isinstance(name, str) else None
     unpacked = MeetingEvent(services, roster, event.data["meeting"], who, event.user_ids)

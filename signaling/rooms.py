@@ -62,6 +62,7 @@ class Rooms:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._rosters: dict[int, Roster] = {}
+        self._versions: dict[int, int] = {}  # meeting id -> version of the roster applied
         self._seq: dict[tuple[int, int, int], int] = {}
         self._grace: dict[tuple[int, int], Timer] = {}
 
@@ -73,8 +74,22 @@ class Rooms:
                 roster = self.apply(data)
         return roster
 
-    def apply(self, data: dict[str, Any]) -> Roster:
+    def apply(self, data: dict[str, Any], version: int | None = None) -> Roster:
+        """Take a roster snapshot and return it; keep it unless it is older than the one held.
+
+        `version` orders snapshots: an outbox event's id, or (`data["version"]`) the id of
+        the last event an action wrote before its roster was read. The outbox tail runs on
+        its own thread, so the event of the host's join can arrive after ann's join was
+        applied from her own action: its roster, without ann, must not replace the newer
+        one (ann's offers would be refused). Unversioned snapshots are always kept.
+        """
         roster = Roster.from_data(data)
+        if version is None:
+            version = data.get("version")
+        if version is not None:
+            if version <= self._versions.get(roster.meeting_id, 0):
+                return roster
+            self._versions[roster.meeting_id] = version
         if roster.state == OPEN:
             self._rosters[roster.meeting_id] = roster
         else:

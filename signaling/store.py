@@ -23,6 +23,7 @@ from app.calls import service
 from app.calls.schemas import CallOut
 from app.clock import utcnow
 from app.errors import ApiError
+from app.events import PUBLISHED
 from app.extensions import db
 from app.ice.credentials import ice_servers_for
 from app.meetings import service as meetings
@@ -273,7 +274,9 @@ class Store:
     def meeting_action(self, who: Identity, message: Any) -> tuple[dict, dict]:
         """Run a meeting action through the meeting service; (view, roster) afterwards.
 
-        CallServiceError carries the service's code (room_full, not_host, ...)."""
+        The roster carries `version`, the id of the last event the action wrote, when it
+        wrote one (see Rooms.apply). CallServiceError carries the service's code (room_full,
+        not_host, ...)."""
         return self._job(self._meeting_action, who, message)
 
     @staticmethod
@@ -281,7 +284,11 @@ class Store:
         try:
             MEETING_ACTIONS[message.type](_user(who), who, message.meeting_id, message)
             meeting = db.session.get(Meeting, message.meeting_id)
-            return meetings.view(meeting, who.user_id), meetings.roster(meeting)
+            roster = meetings.roster(meeting)
+            published = db.session.info.get(PUBLISHED)
+            if published:  # read after that event's commit: at least as new as the event
+                roster["version"] = max(published)
+            return meetings.view(meeting, who.user_id), roster
         except ApiError as exc:
             db.session.rollback()
             raise CallServiceError(exc.code, exc.message) from None
