@@ -74,6 +74,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     web_workers: int = 2
+    web_threads: int = 4
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -143,7 +144,7 @@ class Stack:
                 sys.executable, "-m", "gunicorn", *config,
                 "--bind", f"{self.host}:{self.web_port}",
                 "--workers", str(self.web_workers),
-                "--worker-class", "gthread", "--threads", "4",
+                "--worker-class", "gthread", "--threads", str(self.web_threads),
                 "--no-control-socket",
                 "--graceful-timeout", "5",
                 "wsgi:app",

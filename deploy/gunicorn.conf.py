@@ -33,7 +33,7 @@ control_socket_disable = True
 # (CHIMECAST_TRUSTED_PROXIES=1) decides how many X-Forwarded-For hops it believes.
 forwarded_allow_ips = "127.0.0.1"
 
-accesslog = "-"
+accesslog = os.environ.get("X_ACCESSLOG", "-") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
 
 # Prometheus: every worker writes its samples here so /metrics sums them.

@@ -16,11 +16,11 @@ import asyncio
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from signaling.bench import report
+from signaling.bench.http_pool import HttpPool
 from signaling.bench.load_client import CLIENTS, DEFAULT_CLIENT
 from signaling.bench.measure import Progress
 from signaling.bench.population import Population
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--http-concurrency",
         type=_positive,
         default=32,
-        help="HTTP requests in flight (default 32)",
+        help="kept-alive API connections, so HTTP requests in flight (default 32)",
     )
 
     parser = argparse.ArgumentParser(prog="chimecast-bench", description=__doc__.split("\n\n")[0])
@@ -151,8 +151,8 @@ async def scenario(
     args: argparse.Namespace, target: Target, progress: Progress
 ) -> list[dict[str, Any]]:
     """Run the chosen scenario on one target; every result dict it produced."""
-    pool = ThreadPoolExecutor(max_workers=args.http_concurrency, thread_name_prefix="bench-http")
-    population = Population(target, pool, args.client)
+    http = HttpPool(target.web_url, args.http_concurrency) if target.web_url else None
+    population = Population(target, http, args.client)
     try:
         if args.scenario == "relay":
             return await _relay(args, population, progress)
@@ -172,7 +172,8 @@ async def scenario(
             await run_media(population, pairs=args.pairs, timeout=args.timeout, progress=progress)
         ]
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        if http is not None:
+            await http.close()
 
 
 async def _relay(

@@ -1,7 +1,7 @@
 """Users, connections and active calls for a scenario, made the way a client makes them.
 
-On ChimeCast: `POST /register` + `POST /login` (blocking `ApiClient` calls in a bounded
-thread pool), `hello` on the socket, `POST /call/start`, `incoming` at the callee,
+On ChimeCast: `POST /register` + `POST /login` (over the tool's kept-alive `HttpPool`),
+`hello` on the socket, `POST /call/start`, `incoming` at the callee,
 `accept` over the socket, `accepted` at the caller. On the reference relay a user is just
 a name (its token) and a call just a number.
 """
@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from signaling.bench.http_pool import HttpError, HttpPool
 from signaling.bench.load_client import CLIENTS, DEFAULT_CLIENT, BenchConn, RelayHandler
 from signaling.bench.target import Target
-from signaling.client import ApiClient
 
 
 @dataclass
@@ -41,11 +39,9 @@ class Pair:
 class Population:
     """Creates users on a target; remembers them so repeated runs reuse them."""
 
-    def __init__(
-        self, target: Target, pool: ThreadPoolExecutor, client: str = DEFAULT_CLIENT
-    ) -> None:
+    def __init__(self, target: Target, http: HttpPool | None, client: str = DEFAULT_CLIENT) -> None:
         self.target = target
-        self.pool = pool
+        self.http = http  # None on the reference relay, which has no API
         self.conn_class = CLIENTS[client]
         self.prefix = "bench-" + secrets.token_hex(3)
         self.password = "bench-pass-" + secrets.token_hex(8)
@@ -59,17 +55,21 @@ class Population:
             for _ in names:
                 done()
             return [User(name, name) for name in names]
-        loop = asyncio.get_running_loop()
+        assert self.http is not None
+        http = self.http
 
-        def make(name: str) -> User:
-            api = ApiClient(self.target.web_url, timeout=60)
-            token = api.register_and_login(name, self.password)
+        async def make(name: str) -> User:
+            credentials = {"username": name, "password": self.password}
+            try:
+                await http.call("POST", "/register", credentials)
+            except HttpError as exc:
+                if exc.code != "username_taken":
+                    raise
+            answer = await http.call("POST", "/login", credentials)
             done()
-            return User(name, token)
+            return User(name, answer["token"])
 
-        return list(
-            await asyncio.gather(*(loop.run_in_executor(self.pool, make, n) for n in names))
-        )
+        return list(await asyncio.gather(*(make(n) for n in names)))
 
     def conn(self, user: User, on_relay: RelayHandler | None = None) -> BenchConn:
         """A (not yet opened) signaling connection for `user`."""
@@ -82,16 +82,15 @@ class Population:
     async def start_call(self, caller: User, callee: User) -> tuple[dict, int, int]:
         """POST /call/start as `caller`: (call record, perf_counter_ns sent, ns returned).
 
-        Both times are taken in the HTTP thread, so waiting for a free thread is not counted.
+        Waiting for a free connection of the pool is not counted (see `HttpPool.request`).
         """
-        loop = asyncio.get_running_loop()
-
-        def start() -> tuple[dict, int, int]:
-            api = ApiClient(self.target.web_url, caller.token, timeout=60)
-            sent = time.perf_counter_ns()
-            return api.start_call(callee.name), sent, time.perf_counter_ns()
-
-        return await loop.run_in_executor(self.pool, start)
+        assert self.http is not None
+        status, answer, sent, returned = await self.http.request(
+            "POST", "/call/start", {"callee": callee.name}, caller.token
+        )
+        if status != 201:
+            raise HttpError(status, answer)
+        return answer["call"], sent, returned
 
     async def make_pair(
         self, caller: User, callee: User, on_relay: RelayHandler | None = None
