@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, request
+from flask.sessions import SessionInterface
 from flask_login import current_user
 
 from app.auth.tokens import find_live_session
@@ -56,8 +57,22 @@ def user_agent() -> str:
     return request.headers.get("User-Agent", "")[:256]
 
 
+class NoCookieSessions(SessionInterface):
+    """Every request gets Flask's null session: reading it finds nothing, writing to it
+    raises, and no cookie is ever read, signed or set. Identity is the bearer token alone."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        pass
+
+
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.request_loader(_load_user_from_request)
-    # No cookie sessions: Flask-Login must never remember anyone between requests.
+    # No cookie sessions: Flask-Login must never remember anyone between requests, and
+    # has no session to protect (its per-request IP/User-Agent digest would guard nothing).
     login_manager.user_loader(lambda _id: None)
+    login_manager.session_protection = None
+    app.session_interface = NoCookieSessions()

@@ -177,3 +177,25 @@ def test_missing_or_bad_token_is_401_with_www_authenticate(client, header):
     assert response.status_code == 401
     assert response.json["error"] == "unauthorized"
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_signed_flask_session_cookie_logs_nobody_in_and_no_answer_sets_a_cookie(
+    app, auth, client
+):
+    """Identity is the bearer token alone: a session cookie signed with the app's own key
+    and naming a real user (what Flask-Login would read) is ignored, and none is issued."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    headers = auth.headers("alice")
+    user_id = rows(app, User)[0]["id"]
+    signer = SecureCookieSessionInterface().get_signing_serializer(app)
+    client.set_cookie("session", signer.dumps({"_user_id": str(user_id), "_fresh": True}))
+    assert client.get("/me").status_code == 401
+    answered = client.get("/me", headers=headers)
+    assert answered.status_code == 200 and "Set-Cookie" not in answered.headers
+    assert "Set-Cookie" not in client.post("/logout", headers=headers).headers
+    with app.test_request_context("/me"):
+        from flask import session
+
+        with pytest.raises(RuntimeError):  # nothing can put an identity in a cookie
+            session["_user_id"] = str(user_id)
