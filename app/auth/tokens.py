@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.clock import utcnow
 from app.events import publish
@@ -16,6 +16,8 @@ from app.models import AuthSession, User
 
 TOKEN_PREFIX = "ccs_"  # makes leaked tokens easy to recognise by secret scanners
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)  # don't write on every request
+# Built once: every authenticated request runs it (see app/calls/service.py's statements).
+_SESSION_BY_HASH = select(AuthSession).where(AuthSession.token_hash == bindparam("token_hash"))
 
 
 def hash_token(token: str) -> str:
@@ -58,7 +60,7 @@ def find_live_session(token: str, touch: bool = True) -> AuthSession | None:
     """The live session for `token`, or None. `touch` records use (at most once a minute)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
         return None
-    session = db.session.scalar(select(AuthSession).filter_by(token_hash=hash_token(token)))
+    session = db.session.scalar(_SESSION_BY_HASH, {"token_hash": hash_token(token)})
     if session is None or not is_live(session):
         return None
     now = utcnow()

@@ -10,13 +10,15 @@ Errors are ApiError with stable codes; the daemon reuses the codes in its `error
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Update, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import logs
@@ -31,6 +33,23 @@ from app.models import Call, CallState, EndReason, User
 log = logging.getLogger(__name__)
 
 RINGING, ACTIVE, ENDED = CallState.RINGING.value, CallState.ACTIVE.value, CallState.ENDED.value
+
+# The statements of a call start, built once: each execution passes only its parameters,
+# so none is built, coerced and cache-keyed anew per request (a third of a start's CPU).
+_USER_NAMED = select(User).where(User.username == bindparam("username"))
+_LIVE_CALLS_OF = select(Call).where(  # ringing or active, either side
+    Call.state.in_((RINGING, ACTIVE)),
+    or_(Call.caller_id == bindparam("user_id"), Call.callee_id == bindparam("user_id")),
+)
+_STARTS_SINCE = select(func.count(Call.id)).where(
+    Call.caller_id == bindparam("caller_id"), Call.created_at > bindparam("since")
+)
+_INSERT_CALL = insert(Call.__table__).returning(Call.__table__.c.id)
+_RINGING_BETWEEN = select(Call.id).where(
+    Call.state == RINGING,
+    Call.caller_id == bindparam("caller_id"),
+    Call.callee_id == bindparam("callee_id"),
+)
 
 # Outbox event kind announced for each end reason.
 END_EVENTS = {
@@ -88,18 +107,24 @@ def _announce(kind: str, call: Call, **extra: Any) -> dict[str, Any]:
     return record
 
 
+@functools.cache
+def _conditional_update(from_states: tuple[str, ...]) -> Update:
+    """UPDATE calls SET ... WHERE id = :where_id AND state IN <from_states>.
+
+    Built once per set of states (a handful exist). The SET clause comes from the keys of
+    the execution parameters, so a transition builds, coerces and cache-keys no statement
+    of its own (the Table, not the class: no ORM bulk-update path either)."""
+    calls = Call.__table__
+    return update(calls).where(calls.c.id == bindparam("where_id"), calls.c.state.in_(from_states))
+
+
 def _transition(call: Call, from_states: tuple[str, ...], **values: Any) -> bool:
     """Apply `values` if the call is still in one of `from_states`; True if this call won.
 
     The UPDATE is conditional, so when it wins the row holds exactly `values` on top of what
     was read: they are set on `call` directly instead of reading the row back.
     """
-    result = db.session.execute(
-        update(Call)
-        .where(Call.id == call.id, Call.state.in_(from_states))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    result = db.session.execute(_conditional_update(from_states), {**values, "where_id": call.id})
     if result.rowcount != 1:
         db.session.rollback()
         return False
@@ -134,9 +159,7 @@ def expire_unanswered(now: datetime | None = None) -> list[int]:
 def _check_start_rate(caller: User) -> None:
     config = current_app.config
     since = utcnow() - timedelta(seconds=config["CALL_START_WINDOW"])
-    started = db.session.scalar(
-        select(func.count(Call.id)).where(Call.caller_id == caller.id, Call.created_at > since)
-    )
+    started = db.session.scalar(_STARTS_SINCE, {"caller_id": caller.id, "since": since})
     if started >= config["CALL_START_LIMIT"]:
         raise ApiError(
             429,
@@ -148,11 +171,7 @@ def _check_start_rate(caller: User) -> None:
 
 def _ringing_between(caller_id: int, callee_id: int) -> int | None:
     """The id of a call from `caller_id` to `callee_id` that is ringing now, if any."""
-    return db.session.scalar(
-        select(Call.id).where(
-            Call.state == RINGING, Call.caller_id == caller_id, Call.callee_id == callee_id
-        )
-    )
+    return db.session.scalar(_RINGING_BETWEEN, {"caller_id": caller_id, "callee_id": callee_id})
 
 
 @dataclass
@@ -172,13 +191,7 @@ def _live_calls_around(caller: User, callee: User) -> _LiveCalls:
     """
     cutoff = utcnow() - timedelta(seconds=current_app.config["RING_TIMEOUT"])
     found = _LiveCalls()
-    rows = db.session.scalars(
-        select(Call).where(
-            Call.state.in_((RINGING, ACTIVE)),
-            or_(Call.caller_id == callee.id, Call.callee_id == callee.id),
-        )
-    )
-    for call in list(rows):
+    for call in list(db.session.scalars(_LIVE_CALLS_OF, {"user_id": callee.id})):
         if call.state == ACTIVE:
             found.callee_busy = True
         elif call.created_at <= cutoff:
@@ -190,6 +203,23 @@ def _live_calls_around(caller: User, callee: User) -> _LiveCalls:
     return found
 
 
+def _insert_call(caller: User, callee: User, session_id: int | None, now: datetime,
+                 **outcome: Any) -> Call:  # fmt: skip
+    """INSERT a new call (ringing, unless `outcome` says how it ended) as one prebuilt
+    statement, and put it in the session as if it had just been read back.
+
+    Every column is given, so the object holds the whole row and nothing on it is expired;
+    the unit of work's flush would cost more than the statement itself."""
+    row = {"caller_id": caller.id, "callee_id": callee.id, "caller_session_id": session_id,
+           "callee_session_id": None, "state": RINGING, "end_reason": None, "ended_by_id": None,
+           "created_at": now, "answered_at": None, "ended_at": None, "stats": {}, **outcome}  # fmt: skip
+    row["id"] = db.session.execute(_INSERT_CALL, row).scalar_one()
+    call = Call(**row, caller=caller, callee=callee, ended_by=None)
+    make_transient_to_detached(call)  # an identity, no pending INSERT, every value loaded
+    db.session.add(call)
+    return call
+
+
 def start_call(caller: User, callee_username: str, session_id: int | None = None) -> StartResult:
     """Ring `callee_username` on behalf of `caller`.
 
@@ -197,7 +227,7 @@ def start_call(caller: User, callee_username: str, session_id: int | None = None
     ("existing"); the callee's own ringing call to the caller, accepted ("merged", glare);
     or, if the callee is in an active call, a call recorded as ended/busy raised as 409.
     """
-    callee = db.session.scalar(select(User).filter_by(username=callee_username.lower()))
+    callee = db.session.scalar(_USER_NAMED, {"username": callee_username.lower()})
     if callee is None or callee.is_disabled:
         raise ApiError(404, "user_not_found", "No such user.")
     if callee.id == caller.id:
@@ -211,20 +241,15 @@ def start_call(caller: User, callee_username: str, session_id: int | None = None
             return StartResult(live.crossing, "merged", record)
     _check_start_rate(caller)
     now = utcnow()
-    call = Call(
-        caller=caller, callee=callee, state=RINGING, created_at=now, caller_session_id=session_id
-    )
     if live.callee_busy:
-        call.state, call.end_reason, call.ended_at = ENDED, EndReason.BUSY.value, now
-        db.session.add(call)
-        db.session.flush()
+        call = _insert_call(caller, callee, session_id, now, state=ENDED,
+                            end_reason=EndReason.BUSY.value, ended_at=now)  # fmt: skip
         record = _announce(END_EVENTS[EndReason.BUSY], call)
         db.session.commit()
         raise ApiError(
             409, "callee_busy", f"{callee.username} is in another call.", body={"call": record}
         )
-    db.session.add(call)
-    db.session.flush()
+    call = _insert_call(caller, callee, session_id, now)
     record = _announce("call.ringing", call)
     pair = (caller.id, callee.id)  # read before the commit expires the objects
     db.session.commit()
@@ -329,14 +354,7 @@ def record_stats(user: User, call_id: int, stats: dict[str, Any]) -> Call:
 
 def active_calls_of(user_id: int) -> list[Call]:
     """Calls ringing or active that `user_id` takes part in (for reconnecting clients)."""
-    return list(
-        db.session.scalars(
-            select(Call).where(
-                Call.state.in_((RINGING, ACTIVE)),
-                or_(Call.caller_id == user_id, Call.callee_id == user_id),
-            )
-        )
-    )
+    return list(db.session.scalars(_LIVE_CALLS_OF, {"user_id": user_id}))
 
 
 def history(user_id: int, page: int, per_page: int) -> tuple[list[Call], int]:
