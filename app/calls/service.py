@@ -37,10 +37,14 @@ RINGING, ACTIVE, ENDED = CallState.RINGING.value, CallState.ACTIVE.value, CallSt
 # The statements of a call start, built once: each execution passes only its parameters,
 # so none is built, coerced and cache-keyed anew per request (a third of a start's CPU).
 _USER_NAMED = select(User).where(User.username == bindparam("username"))
-_LIVE_CALLS_OF = select(Call).where(  # ringing or active, either side
+_LIVE = (  # ringing or active, either side
     Call.state.in_((RINGING, ACTIVE)),
     or_(Call.caller_id == bindparam("user_id"), Call.callee_id == bindparam("user_id")),
 )
+_LIVE_CALLS_OF = select(Call).where(*_LIVE)
+_LIVE_CALL_ROWS_OF = select(
+    Call.id, Call.state, Call.caller_id, Call.callee_id, Call.created_at
+).where(*_LIVE)
 _STARTS_SINCE = select(func.count(Call.id)).where(
     Call.caller_id == bindparam("caller_id"), Call.created_at > bindparam("since")
 )
@@ -191,16 +195,24 @@ def _live_calls_around(caller: User, callee: User) -> _LiveCalls:
     """
     cutoff = utcnow() - timedelta(seconds=current_app.config["RING_TIMEOUT"])
     found = _LiveCalls()
-    for call in list(db.session.scalars(_LIVE_CALLS_OF, {"user_id": callee.id})):
-        if call.state == ACTIVE:
+    # Plain rows: most callees have no live call, and a call object is loaded (by id, with
+    # its users) only for a row that needs one.
+    for row in db.session.execute(_LIVE_CALL_ROWS_OF, {"user_id": callee.id}).all():
+        if row.state == ACTIVE:
             found.callee_busy = True
-        elif call.created_at <= cutoff:
-            _end(call, EndReason.MISSED, None, (RINGING,))
-        elif (call.caller_id, call.callee_id) == (caller.id, callee.id):
-            found.existing = call
-        elif (call.caller_id, call.callee_id) == (callee.id, caller.id):
-            found.crossing = call
+        elif row.created_at <= cutoff:
+            _end(_load(row.id), EndReason.MISSED, None, (RINGING,))
+        elif (row.caller_id, row.callee_id) == (caller.id, callee.id):
+            found.existing = _load(row.id)
+        elif (row.caller_id, row.callee_id) == (callee.id, caller.id):
+            found.crossing = _load(row.id)
     return found
+
+
+def _load(call_id: int) -> Call:
+    call = db.session.get(Call, call_id)
+    assert call is not None  # calls are never deleted
+    return call
 
 
 def _insert_call(caller: User, callee: User, session_id: int | None, now: datetime,
@@ -286,8 +298,7 @@ def _resolve_simultaneous_glare(
     if not _end(call, EndReason.CANCELLED, caller, (RINGING,)):
         db.session.refresh(call)  # already answered: ours stands
         return StartResult(call, "ringing")
-    crossing = db.session.get(Call, crossing_id)
-    assert crossing is not None  # calls are never deleted
+    crossing = _load(crossing_id)
     _merge(crossing, caller, session_id)  # lost only to a concurrent merge of the same pair
     db.session.refresh(crossing)
     return StartResult(crossing, "merged")
