@@ -139,15 +139,22 @@ class Store:
         return self._in(self._run, fn, *args)
 
     def _in(self, run: Runner, fn: Callable[..., T], *args: Any) -> T:
-        def job() -> T:
+        def job() -> tuple[T | None, CallServiceError | None]:
             with self.app.app_context():
                 try:
-                    return fn(*args)
+                    return fn(*args), None
+                except CallServiceError as refused:
+                    # An answer for the client, not a fault of the daemon: raised out of a
+                    # threadpool job, gevent would print its traceback as a hub error.
+                    return None, refused
                 finally:
                     db.session.remove()
 
         with metrics.DB_SECONDS.time():
-            return run(job)
+            result, refused = run(job)
+        if refused is not None:
+            raise refused
+        return result  # type: ignore[return-value]
 
     # -- connections ------------------------------------------------------------------
     def authenticate(self, token: str) -> Identity | None:

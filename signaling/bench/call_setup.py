@@ -51,7 +51,7 @@ class SetupRun:
         self.done = 0
         self.failures: Counter[str] = Counter()
         self.last_done_ns = 0
-        self.call_ids: list[int] = []
+        self.set_up: list[tuple[int, BenchConn]] = []  # (call id, the caller's connection)
 
     async def one(self, index: int, caller: tuple[User, BenchConn], callee: tuple[User, BenchConn],
                   start_ns: int) -> None:  # fmt: skip
@@ -110,7 +110,7 @@ class SetupRun:
             if message.get("type") not in ("answer", "candidate"):
                 raise RuntimeError(f"negotiation of call {call_id} got {message}")
         self.negotiation_ns.append(time.perf_counter_ns() - accepted)
-        self.call_ids.append(call_id)
+        self.set_up.append((call_id, caller_conn))
 
 
 async def run_setup(
@@ -168,10 +168,12 @@ async def run_setup(
         progress.stop()
     after, web_after = probe.sample(), tree_cpu_seconds(population.target.web_pid)
     own_cpu = time.process_time() - own_before
-    if population.target.has_api:
-        by_call = {cid: conns[2 * i] for i, cid in enumerate(run.call_ids)}
-        await asyncio.gather(*(c.request({"type": "hangup", "call_id": cid}, f"h{cid}", 30)
-                               for cid, c in by_call.items()), return_exceptions=True)  # fmt: skip
+    hung_up = None
+    if population.target.has_api:  # leave no call active behind: a running system may go on
+        replies = await asyncio.gather(
+            *(caller.request({"type": "hangup", "call_id": cid}, f"h{cid}", 30)
+              for cid, caller in run.set_up), return_exceptions=True)  # fmt: skip
+        hung_up = sum(isinstance(r, dict) and r.get("type") == "ack" for r in replies)
     await close_all(conns)
     return {
         "scenario": "setup",
@@ -197,4 +199,5 @@ async def run_setup(
         "server_rss_mb": round(after.rss_bytes / 2**20, 2) if after else None,
         "web_cpu_s": round(web_after - web_before, 3) if web_before is not None else None,
         "client_cpu_s": round(own_cpu, 3),
+        "hung_up": hung_up,  # of the completed calls, ended again by their caller afterwards
     }

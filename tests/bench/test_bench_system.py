@@ -44,6 +44,7 @@ def test_setup_on_chimecast_rings_the_callee_and_completes_every_call(rate):
     setup = result_for(results, "chimecast")
     assert status == 0
     assert setup["completed"] == 8 and setup["failures"] == 0
+    assert setup["hung_up"] == 8  # each caller ended its own call afterwards
     assert setup["ring_ms"]["n"] == 8 and setup["ring_ms"]["max"] >= 0
     assert 0 < setup["setup_ms"]["p50"] <= setup["setup_ms"]["max"]
     assert setup["complete_all_s"] > 0

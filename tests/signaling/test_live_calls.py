@@ -349,3 +349,18 @@ def test_call_setup_burst_never_blocks_the_gevent_hub_over_100_ms(live):
         log.seek(log_start)
         written = log.read()
     assert "appears to be blocked" not in written, written
+
+
+def test_a_refused_call_action_is_an_error_for_the_client_not_a_traceback_in_the_log(live):
+    """The service's refusals (no such call, not the callee) are answers: the daemon replies
+    with their codes and logs no hub error for them."""
+    alice, bob, carol = live.person("alice"), live.person("bob"), live.person("carol")
+    a, c = live.connect(alice), live.connect(carol)
+    live.connect(bob)
+    call_id = alice.start_call(bob)
+    c.send({"type": "hangup", "call_id": call_id, "id": "h"})
+    assert c.expect("error", ref="h")["code"] == "call_not_found"
+    a.send({"type": "accept", "call_id": call_id, "id": "a"})
+    assert a.expect("error", ref="a")["code"] == "not_callee"
+    assert "Traceback" not in live.daemon_log.read_text()
+    assert "CallServiceError" not in live.daemon_log.read_text()
