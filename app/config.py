@@ -42,6 +42,13 @@ class Setting:
     help: str
 
 
+def _at_least_one(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("ENV", str, "development", "development, production or testing"),
     Setting(
@@ -83,6 +90,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MESSAGE_RATE", float, 50.0, "messages per second a WebSocket may send, sustained"),
     Setting("MESSAGE_BURST", int, 100, "messages a WebSocket may send at once"),
     Setting("NODE_ID", str, "", "this signaling daemon's id; default <hostname>:<port>"),
+    Setting(
+        "DB_THREADS", _at_least_one, 4, "threads of a signaling daemon that run its database work"
+    ),
     Setting(
         "MEETING_DEFAULT_SIZE",
         int,

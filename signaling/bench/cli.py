@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--env", type=_env_pair, action="append", default=[], metavar="KEY=VALUE",
                        help="extra CHIMECAST_* setting for the temporary system (repeatable)")  # fmt: skip
     where.add_argument("--logs", type=Path, help="keep the temporary system's logs in this folder")
+    where.add_argument("--web-workers", type=_positive,
+                       help="gunicorn workers of the temporary system (default 2)")  # fmt: skip
+    where.add_argument("--web-threads", type=_positive,
+                       help="threads per gunicorn worker of the temporary system")  # fmt: skip
     out = common.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON line per result")
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -141,7 +145,7 @@ def targets(args: argparse.Namespace) -> list[Any]:
         if args.web_url:
             chosen.append(Running(args.web_url, args.signaling_url, args.server_pid, args.web_pid))
         else:
-            chosen.append(OwnSystem(dict(args.env), args.logs))
+            chosen.append(OwnSystem(dict(args.env), args.logs, args.web_workers, args.web_threads))
     if args.reference or args.reference_only:
         chosen.append(ReferenceRelay(nodelay=args.reference_nodelay))
     return chosen

@@ -69,14 +69,17 @@ def fd_limit() -> int:
 class OwnSystem:
     """A temporary ChimeCast (migrate + gunicorn + daemon) on SQLite in a temporary folder."""
 
-    def __init__(self, extra_env: dict[str, str], keep_logs: Path | None = None) -> None:
+    def __init__(self, extra_env: dict[str, str], keep_logs: Path | None = None,
+                 web_workers: int | None = None, web_threads: int | None = None) -> None:  # fmt: skip
         self._tmp = tempfile.TemporaryDirectory(prefix="chimecast-bench-")
         folder = Path(self._tmp.name)
         self.log_dir = keep_logs or folder / "logs"
+        layout = {"web_workers": web_workers, "web_threads": web_threads}
         self.stack = Stack(
             f"sqlite:///{folder / 'bench.db'}",
             extra_env={**BENCH_ENV, **extra_env},
             log_dir=self.log_dir,
+            **{k: v for k, v in layout.items() if v is not None},  # else Stack's defaults
         )
 
     def __enter__(self) -> Target:
@@ -94,7 +97,8 @@ class OwnSystem:
             [
                 f"temporary system on SQLite, logs in {self.log_dir}",
                 f"signaling daemon pid {self.stack.processes['signaling'].pid}, "
-                f"gunicorn pid {self.stack.processes['web'].pid}",
+                f"gunicorn pid {self.stack.processes['web'].pid} ({self.stack.web_workers} "
+                f"workers x {self.stack.web_threads} threads)",
             ],
             web_pid=self.stack.processes["web"].pid,
         )

@@ -47,6 +47,15 @@ def test_unparseable_value_is_a_config_error_naming_the_variable():
         load_settings({"CHIMECAST_RING_TIMEOUT": "soon"})
 
 
+@pytest.mark.parametrize("threads", ["0", "-2", "four"])
+def test_the_daemon_needs_at_least_one_database_thread(threads):
+    with pytest.raises(ConfigError, match="CHIMECAST_DB_THREADS"):
+        load_settings({"CHIMECAST_DB_THREADS": threads})
+    from signaling.settings import Settings
+
+    assert Settings.from_config(load_settings({"CHIMECAST_DB_THREADS": "2"})).db_threads == 2
+
+
 def _app(tmp_path, **overrides):
     return create_app(
         {
