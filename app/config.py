@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 log = logging.getLogger(__name__)
 
 PREFIX = "CHIMECAST_"
@@ -139,10 +141,14 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
     default_url = f"sqlite:///{os.path.join(instance_path, 'chimecast.db')}"
     url = config.get("SQLALCHEMY_DATABASE_URI") or config.get("DATABASE_URL") or default_url
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(url)
+    options = config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    # JSON columns (outbox event data, call stats) through orjson: every call transition
+    # writes an event and the daemon reads each one back.
+    options.setdefault("json_serializer", _json_text)
+    options.setdefault("json_deserializer", orjson.loads)
     if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Test each pooled connection before use, so a database restart costs one failed
         # request at most instead of a restart of every process.
-        options = config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_recycle", 1800)
     if not config.get("SECRET_KEY"):
@@ -153,6 +159,10 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
             log.warning(DEV_SECRET_NOTICE)
     elif config.get("ENV") == "production" and len(config["SECRET_KEY"]) < 32:
         raise ConfigError("CHIMECAST_SECRET_KEY must be at least 32 characters in production.")
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def normalize_database_url(url: str) -> str:

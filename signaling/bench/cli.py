@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--web-workers", type=_positive,
                        help="gunicorn workers of the temporary system (default 2)")  # fmt: skip
     where.add_argument("--web-threads", type=_positive,
-                       help="threads per gunicorn worker of the temporary system")  # fmt: skip
+                       help="threads per gunicorn worker of the temporary system (default 1)")  # fmt: skip
     out = common.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON line per result")
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -145,7 +145,9 @@ def targets(args: argparse.Namespace) -> list[Any]:
         if args.web_url:
             chosen.append(Running(args.web_url, args.signaling_url, args.server_pid, args.web_pid))
         else:
-            chosen.append(OwnSystem(dict(args.env), args.logs, args.web_workers, args.web_threads))
+            chosen.append(
+                OwnSystem(dict(args.env), args.logs, args.web_workers, args.web_threads or 1)
+            )
     if args.reference or args.reference_only:
         chosen.append(ReferenceRelay(nodelay=args.reference_nodelay))
     return chosen
