@@ -68,8 +68,8 @@ class HttpPool:
         if token:
             head.append(b"Authorization: Bearer " + token.encode())
         message = b"\r\n".join(head) + b"\r\n\r\n" + payload
-        async with self._slots:
-            return await asyncio.wait_for(self._exchange(message), self.timeout)
+        async with self._slots, asyncio.timeout(self.timeout):  # no task per request
+            return await self._exchange(message)
 
     async def call(self, method: str, path: str, body: dict | None = None,
                    token: str | None = None) -> Any:  # fmt: skip
