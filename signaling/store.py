@@ -141,11 +141,14 @@ class Store:
     def _in(self, run: Runner, fn: Callable[..., T], *args: Any) -> T:
         def job() -> tuple[T | None, CallServiceError | None]:
             with self.app.app_context():
+                # A refusal is an answer for the client, not a fault of the daemon: raised
+                # out of a threadpool job, gevent would print its traceback as a hub error.
                 try:
                     return fn(*args), None
+                except ApiError as exc:  # the services' refusals, in the daemon's terms
+                    db.session.rollback()
+                    return None, CallServiceError(exc.code, exc.message)
                 except CallServiceError as refused:
-                    # An answer for the client, not a fault of the daemon: raised out of a
-                    # threadpool job, gevent would print its traceback as a hub error.
                     return None, refused
                 finally:
                     db.session.remove()
@@ -260,22 +263,14 @@ class Store:
         # One read of the call (with both users) first, held for the job: the user and the
         # service's own lookup of the call are then answered from the session, no query.
         _loaded = db.session.get(Call, call_id) if 0 < call_id <= MAX_ID else None
-        try:
-            return membership_of(CALL_ACTIONS[action](_user(who), who, call_id))
-        except ApiError as exc:
-            db.session.rollback()
-            raise CallServiceError(exc.code, exc.message) from None
+        return membership_of(CALL_ACTIONS[action](_user(who), who, call_id))
 
     def record_stats(self, who: Identity, call_id: int, stats: dict[str, Any]) -> Membership:
         return self._job(self._record_stats, who, call_id, stats)
 
     @staticmethod
     def _record_stats(who: Identity, call_id: int, stats: dict[str, Any]) -> Membership:
-        try:
-            return membership_of(service.record_stats(_user(who), call_id, stats))
-        except ApiError as exc:
-            db.session.rollback()
-            raise CallServiceError(exc.code, exc.message) from None
+        return membership_of(service.record_stats(_user(who), call_id, stats))
 
     # -- meetings ---------------------------------------------------------------------
     def meeting_action(self, who: Identity, message: Any) -> tuple[dict, dict]:
@@ -288,17 +283,13 @@ class Store:
 
     @staticmethod
     def _meeting_action(who: Identity, message: Any) -> tuple[dict, dict]:
-        try:
-            MEETING_ACTIONS[message.type](_user(who), who, message.meeting_id, message)
-            meeting = db.session.get(Meeting, message.meeting_id)
-            roster = meetings.roster(meeting)
-            published = db.session.info.get(PUBLISHED)
-            if published:  # read after that event's commit: at least as new as the event
-                roster["version"] = max(published)
-            return meetings.view(meeting, who.user_id), roster
-        except ApiError as exc:
-            db.session.rollback()
-            raise CallServiceError(exc.code, exc.message) from None
+        MEETING_ACTIONS[message.type](_user(who), who, message.meeting_id, message)
+        meeting = db.session.get(Meeting, message.meeting_id)
+        roster = meetings.roster(meeting)
+        published = db.session.info.get(PUBLISHED)
+        if published:  # read after that event's commit: at least as new as the event
+            roster["version"] = max(published)
+        return meetings.view(meeting, who.user_id), roster
 
     def meeting_roster(self, meeting_id: int) -> dict | None:
         return self._job(self._meeting_roster, meeting_id)
