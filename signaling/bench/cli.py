@@ -25,6 +25,7 @@ from signaling.bench.load_client import CLIENTS, DEFAULT_CLIENT
 from signaling.bench.measure import Progress
 from signaling.bench.population import Population
 from signaling.bench.target import (
+    WEB_THREADS,
     OwnSystem,
     ReferenceRelay,
     Running,
@@ -74,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--logs", type=Path, help="keep the temporary system's logs in this folder")
     where.add_argument("--web-workers", type=_positive,
                        help="gunicorn workers of the temporary system (default 2)")  # fmt: skip
-    where.add_argument("--web-threads", type=_positive,
-                       help="threads per gunicorn worker of the temporary system (default 1)")  # fmt: skip
+    where.add_argument("--web-threads", type=_positive, default=WEB_THREADS,
+                       help=f"threads per gunicorn worker of the temporary system (default {WEB_THREADS})")  # fmt: skip
     out = common.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON line per result")
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -145,9 +146,7 @@ def targets(args: argparse.Namespace) -> list[Any]:
         if args.web_url:
             chosen.append(Running(args.web_url, args.signaling_url, args.server_pid, args.web_pid))
         else:
-            chosen.append(
-                OwnSystem(dict(args.env), args.logs, args.web_workers, args.web_threads or 1)
-            )
+            chosen.append(OwnSystem(dict(args.env), args.logs, args.web_workers, args.web_threads))
     if args.reference or args.reference_only:
         chosen.append(ReferenceRelay(nodelay=args.reference_nodelay))
     return chosen

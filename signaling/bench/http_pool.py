@@ -20,15 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-
-class HttpError(RuntimeError):
-    """A non-2xx answer, with its status and the API's stable error code."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        body = body if isinstance(body, dict) else {}
-        super().__init__(f"{status} {body.get('error')}: {body.get('message')}")
-        self.status = status
-        self.code = body.get("error", "")
+from signaling.client import ApiError
 
 
 class _Connection:
@@ -73,10 +65,10 @@ class HttpPool:
 
     async def call(self, method: str, path: str, body: dict | None = None,
                    token: str | None = None) -> Any:  # fmt: skip
-        """Like `request`, but only the JSON, and HttpError unless the answer is 2xx."""
+        """Like `request`, but only the JSON, and ApiError unless the answer is 2xx."""
         status, answer, _, _ = await self.request(method, path, body, token)
         if not 200 <= status < 300:
-            raise HttpError(status, answer)
+            raise ApiError(status, answer if isinstance(answer, dict) else {})
         return answer
 
     async def _exchange(self, message: bytes) -> tuple[int, Any, int, int]:

@@ -14,9 +14,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from signaling.bench.http_pool import HttpError, HttpPool
+from signaling.bench.http_pool import HttpPool
 from signaling.bench.load_client import CLIENTS, DEFAULT_CLIENT, BenchConn, RelayHandler
 from signaling.bench.target import Target
+from signaling.client import ApiError
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Population:
             credentials = {"username": name, "password": self.password}
             try:
                 await http.call("POST", "/register", credentials)
-            except HttpError as exc:
+            except ApiError as exc:
                 if exc.code != "username_taken":
                     raise
             answer = await http.call("POST", "/login", credentials)
@@ -89,7 +90,7 @@ class Population:
             "POST", "/call/start", {"callee": callee.name}, caller.token
         )
         if status != 201:
-            raise HttpError(status, answer)
+            raise ApiError(status, answer if isinstance(answer, dict) else {})
         return answer["call"], sent, returned
 
     async def make_pair(

@@ -32,6 +32,11 @@ BENCH_ENV = {
 }
 
 
+# Threads per gunicorn worker of the temporary system: under a burst each extra thread of a
+# worker adds GIL hand-offs to every request (signaling/bench/RESULTS.md).
+WEB_THREADS = 1
+
+
 @dataclass
 class Target:
     """A signaling endpoint under test."""
@@ -70,9 +75,7 @@ class OwnSystem:
     """A temporary ChimeCast (migrate + gunicorn + daemon) on SQLite in a temporary folder."""
 
     def __init__(self, extra_env: dict[str, str], keep_logs: Path | None = None,
-                 web_workers: int | None = None, web_threads: int = 1) -> None:  # fmt: skip
-        """`web_threads` defaults to one per worker: under a burst each extra thread of a
-        worker adds GIL hand-offs to every request (signaling/bench/RESULTS.md)."""
+                 web_workers: int | None = None, web_threads: int = WEB_THREADS) -> None:  # fmt: skip
         self._tmp = tempfile.TemporaryDirectory(prefix="chimecast-bench-")
         folder = Path(self._tmp.name)
         self.log_dir = keep_logs or folder / "logs"

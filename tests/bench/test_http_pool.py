@@ -7,7 +7,8 @@ import asyncio
 import orjson
 import pytest
 
-from signaling.bench.http_pool import HttpError, HttpPool
+from signaling.bench.http_pool import HttpPool
+from signaling.client import ApiError
 
 
 class Server:
@@ -91,7 +92,7 @@ def test_an_error_status_raises_with_the_api_error_code():
         listener, url = await serve(Server(requests_per_connection=10))
         pool = HttpPool(url)
         try:
-            with pytest.raises(HttpError) as raised:
+            with pytest.raises(ApiError) as raised:
                 await pool.call("GET", "/missing")
             status, *_ = await pool.request("GET", "/missing")
         finally:
