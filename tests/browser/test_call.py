@@ -24,6 +24,11 @@ CALL_RECORD_JS = """async (id) => {
   return r.json();
 }"""
 
+# Resolves once the button has been clicked at `at` (ms since the epoch, this machine's clock).
+CLICK_AT_JS = """(button, at) => new Promise((resolve) => {
+  setTimeout(() => { button.click(); resolve(); }, Math.max(0, at - Date.now()));
+})"""
+
 
 async def energy_growth(user: User, seconds: float = 1.5) -> float:
     before = await user.audio_energy()
@@ -144,7 +149,12 @@ def test_calling_each_other_at_once_merges_into_one_call_offered_by_its_caller(s
                 buttons.append(row.get_by_test_id("call-button"))
                 await expect(buttons[-1]).to_be_visible()
 
-            await asyncio.gather(*(button.click() for button in buttons))
+            # "At once" means before either ring arrives (a few ms). Playwright's click takes
+            # several round trips per page, so under CI load the second one could land after
+            # the first ring had already replaced the contacts screen. Instead both pages
+            # click on a timer set for the same instant of the shared wall clock.
+            at = await alice.page.evaluate("Date.now() + 300")
+            await asyncio.gather(*(button.evaluate(CLICK_AT_JS, at) for button in buttons))
             for user in (alice, bob):
                 await user.wait_in_call()
                 await user.wait_media_flowing()
