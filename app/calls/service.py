@@ -36,7 +36,16 @@ RINGING, ACTIVE, ENDED = CallState.RINGING.value, CallState.ACTIVE.value, CallSt
 
 # The statements of a call start, built once: each execution passes only its parameters,
 # so none is built, coerced and cache-keyed anew per request (a third of a start's CPU).
-_USER_NAMED = select(User).where(User.username == bindparam("username"))
+# The callee by name and the caller, row-locked in id order (PostgreSQL; SQLite has no row
+# locks and serializes writers anyway): two people calling each other take turns, so the
+# second start sees the first's invite and merges. The lock does not block inserts that
+# only reference the users (NO KEY UPDATE).
+_PAIR_LOCKED = (
+    select(User)
+    .where(or_(User.username == bindparam("username"), User.id == bindparam("caller_id")))
+    .order_by(User.id)
+    .with_for_update(key_share=True)
+)
 _LIVE = (  # ringing or active, either side
     Call.state.in_((RINGING, ACTIVE)),
     or_(Call.caller_id == bindparam("user_id"), Call.callee_id == bindparam("user_id")),
@@ -239,7 +248,9 @@ def start_call(caller: User, callee_username: str, session_id: int | None = None
     ("existing"); the callee's own ringing call to the caller, accepted ("merged", glare);
     or, if the callee is in an active call, a call recorded as ended/busy raised as 409.
     """
-    callee = db.session.scalar(_USER_NAMED, {"username": callee_username.lower()})
+    name = callee_username.lower()
+    locked = db.session.scalars(_PAIR_LOCKED, {"username": name, "caller_id": caller.id})
+    callee = next((user for user in locked if user.username == name), None)
     if callee is None or callee.is_disabled:
         raise ApiError(404, "user_not_found", "No such user.")
     if callee.id == caller.id:
@@ -288,9 +299,12 @@ def _resolve_simultaneous_glare(
     session_id: int | None,
     record: dict[str, Any],
 ) -> StartResult:
-    """Two people who call each other at the same instant both miss the other's invite in
-    the check above. Each looks again after committing its own (so at least one sees the
-    other), and the later invite gives way: it is cancelled and the earlier one merged."""
+    """On SQLite, which has no row locks, two people who call each other at the same
+    instant both miss the other's invite in the check above. Each looks again after
+    committing its own (so at least one sees the other), and the later invite gives way: it
+    is cancelled and the earlier one merged. SQLite draws ids in commit order (one writer at
+    a time), so "later" is the higher id. (On PostgreSQL `_PAIR_LOCKED` already made the
+    second start see the first; this check then finds nothing new.)"""
     caller_id, callee_id = pair
     crossing_id = _ringing_between(callee_id, caller_id)
     if crossing_id is None or crossing_id > record["id"]:

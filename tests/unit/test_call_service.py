@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 
@@ -123,6 +125,10 @@ def test_simultaneous_glare_the_later_invite_gives_way_and_merges(users, monkeyp
     """Bob's check for a crossing invite runs just before Alice's invite commits (another
     worker); after committing his own, Bob must find hers and merge into it."""
     app = users
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # There Alice's start waits for Bob's row locks, and this test runs both in one
+        # thread; the next test covers PostgreSQL's interleaving.
+        pytest.skip("SQLite-specific: on PostgreSQL the pair's starts take turns")
     real_rate_check = service._check_start_rate
 
     def alice_commits_meanwhile(caller):
@@ -143,6 +149,51 @@ def test_simultaneous_glare_the_later_invite_gives_way_and_merges(users, monkeyp
         assert (calls[0].caller_session_id, calls[0].callee_session_id) == (11, 22)
         assert kinds(calls[0].id) == ["call.ringing", "call.accepted"]
         assert kinds(calls[1].id) == ["call.ringing", "call.cancelled"]
+
+
+def test_crossing_invites_merge_when_the_first_commits_after_the_second(users, monkeypatch):
+    """On PostgreSQL an id is drawn at INSERT, not at commit: Alice's invite (lower id) can
+    commit after Bob's. Bob's post-commit check then finds nothing, Alice's finds a higher
+    id, and both would keep ringing. The pair's starts must take turns instead.
+
+    Alice's start pauses between its INSERT and its commit while Bob's runs."""
+    app = users
+    alice_inserted, alice_may_commit = threading.Event(), threading.Event()
+    real_announce = service._announce
+
+    def announce_then_pause(kind, call, **extra):
+        record = real_announce(kind, call, **extra)
+        if threading.current_thread().name == "alice" and kind == "call.ringing":
+            alice_inserted.set()
+            alice_may_commit.wait(10)
+        return record
+
+    monkeypatch.setattr(service, "_announce", announce_then_pause)
+    outcomes: dict[str, str] = {}
+
+    def start(caller: str, callee: str) -> None:
+        with app.app_context():  # a worker of its own: own session, own connection
+            try:
+                outcomes[caller] = service.start_call(user(caller), callee).outcome
+            finally:
+                db.session.remove()
+
+    alice = threading.Thread(target=start, args=("alice", "bob"), name="alice")
+    bob = threading.Thread(target=start, args=("bob", "alice"), name="bob")
+    alice.start()
+    assert alice_inserted.wait(10)
+    bob.start()
+    bob.join(0.5)  # done by now unless it waits for Alice's turn to end
+    alice_may_commit.set()
+    for thread in (alice, bob):
+        thread.join(10)
+
+    with app.app_context():
+        calls = list(db.session.scalars(select(Call).order_by(Call.id)))
+        states = [(c.caller.username, c.state, c.end_reason) for c in calls]
+    assert [s[1] for s in states].count("ringing") == 0, (states, outcomes)
+    assert ("alice", "active", None) in states, (states, outcomes)
+    assert sorted(outcomes.values()) == ["merged", "ringing"], (states, outcomes)
 
 
 def test_calling_again_after_the_ring_timeout_misses_the_old_call_and_rings_anew(users, clock):
