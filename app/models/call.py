@@ -39,6 +39,9 @@ class Call(Base):
         # Ringing calls past the ring timeout are found by a range scan, not by reading
         # every ringing (or active) call.
         Index("ix_calls_state_created", "state", "created_at"),
+        # A user's ringing and active calls, one lookup per side (app/calls/service.py).
+        Index("ix_calls_caller_state", "caller_id", "state"),
+        Index("ix_calls_callee_state", "callee_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.calls import service
 from app.errors import ApiError
@@ -194,6 +194,39 @@ def test_crossing_invites_merge_when_the_first_commits_after_the_second(users, m
     assert [s[1] for s in states].count("ringing") == 0, (states, outcomes)
     assert ("alice", "active", None) in states, (states, outcomes)
     assert sorted(outcomes.values()) == ["merged", "ringing"], (states, outcomes)
+
+
+def test_a_call_start_reads_only_the_calls_of_its_two_users(users):
+    """The plan of every query of a start (SQLite): no read of every ringing or active call
+    in the system through the state index, or of the whole table. With thousands of live
+    calls that read was the slowest part of a start."""
+    app = users
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite-specific: PostgreSQL plans by its statistics")
+    with app.app_context():
+        service.start_call(user("carol"), "alice")  # a live call that is not the pair's
+        queries: list[tuple[str, object]] = []
+
+        def record(_conn, _cursor, statement, parameters, *_args) -> None:
+            if statement.startswith("SELECT"):
+                queries.append((statement, parameters))
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            service.start_call(user("alice"), "bob")
+            service.active_calls_of(user("alice").id)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        raw = db.session.connection().connection.dbapi_connection
+        plans = {
+            statement: [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {statement}", params)]
+            for statement, params in queries
+            if "FROM calls" in statement
+        }
+    assert len(plans) >= 3, plans  # the live calls (rows and objects), the rate, the glare
+    for statement, plan in plans.items():
+        reads = " / ".join(plan)
+        assert "ix_calls_state_created" not in reads and "SCAN calls" not in reads, statement
 
 
 def test_calling_again_after_the_ring_timeout_misses_the_old_call_and_rings_anew(users, clock):
