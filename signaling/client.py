@@ -29,7 +29,9 @@ import websockets
 class ApiError(RuntimeError):
     """A non-2xx answer from the HTTP API, with its status and stable error code."""
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+    def __init__(self, status: int, body: Any) -> None:
+        """`body` is the decoded answer; anything but a JSON object counts as an empty one."""
+        body = body if isinstance(body, dict) else {}
         super().__init__(f"{status} {body.get('error')}: {body.get('message')}")
         self.status = status
         self.code = body.get("error", "")
@@ -64,7 +66,7 @@ class ApiClient:
         """Like `request`, but raises ApiError unless the answer is 2xx."""
         status, payload = self.request(method, path, body)
         if not 200 <= status < 300:
-            raise ApiError(status, payload or {})
+            raise ApiError(status, payload)
         return payload
 
     def register(self, username: str, password: str, display_name: str = "") -> dict:

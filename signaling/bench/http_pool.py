@@ -68,7 +68,7 @@ class HttpPool:
         """Like `request`, but only the JSON, and ApiError unless the answer is 2xx."""
         status, answer, _, _ = await self.request(method, path, body, token)
         if not 200 <= status < 300:
-            raise ApiError(status, answer if isinstance(answer, dict) else {})
+            raise ApiError(status, answer)
         return answer
 
     async def _exchange(self, message: bytes) -> tuple[int, Any, int, int]:

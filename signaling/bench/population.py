@@ -90,7 +90,7 @@ class Population:
             "POST", "/call/start", {"callee": callee.name}, caller.token
         )
         if status != 201:
-            raise ApiError(status, answer if isinstance(answer, dict) else {})
+            raise ApiError(status, answer)
         return answer["call"], sent, returned
 
     async def make_pair(

@@ -14,6 +14,7 @@ from app.config import (
     load_settings,
     normalize_database_url,
 )
+from signaling.settings import Settings
 
 
 def test_defaults_apply_when_environment_is_empty():
@@ -51,8 +52,6 @@ def test_unparseable_value_is_a_config_error_naming_the_variable():
 def test_the_daemon_needs_at_least_one_database_thread(threads):
     with pytest.raises(ConfigError, match="CHIMECAST_DB_THREADS"):
         load_settings({"CHIMECAST_DB_THREADS": threads})
-    from signaling.settings import Settings
-
     assert Settings.from_config(load_settings({"CHIMECAST_DB_THREADS": "2"})).db_threads == 2
 
 
