@@ -64,11 +64,24 @@ _STARTS_SINCE = select(func.count(Call.id)).where(
     Call.caller_id == bindparam("caller_id"), Call.created_at > bindparam("since")
 )
 _INSERT_CALL = insert(Call.__table__).returning(Call.__table__.c.id)
-_RINGING_BETWEEN = select(Call.id).where(
-    Call.state == RINGING,
-    Call.caller_id == bindparam("caller_id"),
-    Call.callee_id == bindparam("callee_id"),
-)
+# Read right after a new invite's INSERT, in its transaction: the callee's ringing call to
+# the caller, if one committed since the start looked (SQLite: the INSERT holds the one
+# write lock, so this sees every commit before it), and the caller's starts in the rate
+# window, this one included. One statement where a rate query before the INSERT and a
+# glare check after the commit used to be two, each in a transaction of its own.
+_CALLS = Call.__table__.c
+_AFTER_INSERT = select(
+    select(_CALLS.id)
+    .where(_CALLS.caller_id == bindparam("callee_id"), _CALLS.state == RINGING,
+           _CALLS.callee_id == bindparam("caller_id"))
+    .limit(1)
+    .scalar_subquery()
+    .label("crossing_id"),
+    select(func.count(_CALLS.id))
+    .where(_CALLS.caller_id == bindparam("caller_id"), _CALLS.created_at > bindparam("since"))
+    .scalar_subquery()
+    .label("recent_starts"),
+)  # fmt: skip
 
 # Outbox event kind announced for each end reason.
 END_EVENTS = {
@@ -175,22 +188,22 @@ def expire_unanswered(now: datetime | None = None) -> list[int]:
     return [call.id for call in stale if _end(call, EndReason.MISSED, None, (RINGING,))]
 
 
+def _start_window() -> datetime:
+    """Starts made after this instant count against CALL_START_LIMIT."""
+    return utcnow() - timedelta(seconds=current_app.config["CALL_START_WINDOW"])
+
+
+def _too_many_calls() -> ApiError:
+    window = current_app.config["CALL_START_WINDOW"]
+    return ApiError(429, "too_many_calls", "You are starting calls too quickly.",
+                    headers={"Retry-After": str(window)})  # fmt: skip
+
+
 def _check_start_rate(caller: User) -> None:
-    config = current_app.config
-    since = utcnow() - timedelta(seconds=config["CALL_START_WINDOW"])
-    started = db.session.scalar(_STARTS_SINCE, {"caller_id": caller.id, "since": since})
-    if started >= config["CALL_START_LIMIT"]:
-        raise ApiError(
-            429,
-            "too_many_calls",
-            "You are starting calls too quickly.",
-            headers={"Retry-After": str(config["CALL_START_WINDOW"])},
-        )
-
-
-def _ringing_between(caller_id: int, callee_id: int) -> int | None:
-    """The id of a call from `caller_id` to `callee_id` that is ringing now, if any."""
-    return db.session.scalar(_RINGING_BETWEEN, {"caller_id": caller_id, "callee_id": callee_id})
+    """ApiError 429 if `caller` has used up CALL_START_LIMIT (before recording a call)."""
+    started = db.session.scalar(_STARTS_SINCE, {"caller_id": caller.id, "since": _start_window()})
+    if started >= current_app.config["CALL_START_LIMIT"]:
+        raise _too_many_calls()
 
 
 @dataclass
@@ -247,7 +260,8 @@ def _insert_call(caller: User, callee: User, session_id: int | None, now: dateti
     return call
 
 
-def start_call(caller: User, callee_username: str, session_id: int | None = None) -> StartResult:
+def start_call(caller: User, callee_username: str, session_id: int | None = None,
+               _attempts: int = 3) -> StartResult:  # fmt: skip
     """Ring `callee_username` on behalf of `caller`.
 
     Outcomes: a new ringing call; the same caller's call that is already ringing
@@ -268,9 +282,9 @@ def start_call(caller: User, callee_username: str, session_id: int | None = None
         record = _merge(live.crossing, caller, session_id)
         if record is not None:
             return StartResult(live.crossing, "merged", record)
-    _check_start_rate(caller)
     now = utcnow()
     if live.callee_busy:
+        _check_start_rate(caller)
         call = _insert_call(caller, callee, session_id, now, state=ENDED,
                             end_reason=EndReason.BUSY.value, ended_at=now)  # fmt: skip
         record = _announce(END_EVENTS[EndReason.BUSY], call)
@@ -279,10 +293,23 @@ def start_call(caller: User, callee_username: str, session_id: int | None = None
             409, "callee_busy", f"{callee.username} is in another call.", body={"call": record}
         )
     call = _insert_call(caller, callee, session_id, now)
+    found = db.session.execute(
+        _AFTER_INSERT, {"caller_id": caller.id, "callee_id": callee.id, "since": _start_window()}
+    ).one()
+    if found.recent_starts > current_app.config["CALL_START_LIMIT"]:
+        _undo_insert(call)
+        raise _too_many_calls()
+    if found.crossing_id is not None and _attempts > 1:
+        return _give_way(call, found.crossing_id, caller, callee_username, session_id, _attempts)
     record = _announce("call.ringing", call)
-    pair = (caller.id, callee.id)  # read before the commit expires the objects
     db.session.commit()
-    return _resolve_simultaneous_glare(call, caller, pair, session_id, record)
+    return StartResult(call, "ringing", record)
+
+
+def _undo_insert(call: Call) -> None:
+    """Roll back a new call's INSERT (nothing announced yet) and forget the object."""
+    db.session.expunge(call)
+    db.session.rollback()
 
 
 def _merge(crossing: Call, caller: User, session_id: int | None) -> dict[str, Any] | None:
@@ -298,30 +325,20 @@ def _merge(crossing: Call, caller: User, session_id: int | None) -> dict[str, An
     return record
 
 
-def _resolve_simultaneous_glare(
-    call: Call,
-    caller: User,
-    pair: tuple[int, int],
-    session_id: int | None,
-    record: dict[str, Any],
-) -> StartResult:
-    """On SQLite, which has no row locks, two people who call each other at the same
-    instant both miss the other's invite in the check above. Each looks again after
-    committing its own (so at least one sees the other), and the later invite gives way: it
-    is cancelled and the earlier one merged. SQLite draws ids in commit order (one writer at
-    a time), so "later" is the higher id. (On PostgreSQL `_PAIR_LOCKED` already made the
-    second start see the first; this check then finds nothing new.)"""
-    caller_id, callee_id = pair
-    crossing_id = _ringing_between(callee_id, caller_id)
-    if crossing_id is None or crossing_id > record["id"]:
-        return StartResult(call, "ringing", record)
-    if not _end(call, EndReason.CANCELLED, caller, (RINGING,)):
-        db.session.refresh(call)  # already answered: ours stands
-        return StartResult(call, "ringing")
+def _give_way(call: Call, crossing_id: int, caller: User, callee_username: str,
+              session_id: int | None, attempts: int) -> StartResult:  # fmt: skip
+    """The callee's invite to the caller committed after this start looked for it and
+    before its own INSERT (on SQLite, which has no row locks, two people who call each
+    other at the same instant). The later invite gives way before it is ever announced:
+    its INSERT is rolled back and the earlier invite is merged. (On PostgreSQL
+    `_PAIR_LOCKED` already made this start see that invite.) If the crossing call stopped
+    ringing meanwhile, the start begins again."""
+    _undo_insert(call)
     crossing = _load(crossing_id)
-    _merge(crossing, caller, session_id)  # lost only to a concurrent merge of the same pair
-    db.session.refresh(crossing)
-    return StartResult(crossing, "merged")
+    record = _merge(crossing, caller, session_id)
+    if record is not None:
+        return StartResult(crossing, "merged", record)
+    return start_call(caller, callee_username, session_id, _attempts=attempts - 1)
 
 
 def accept_call(user: User, call_id: int, session_id: int | None = None) -> Call:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from app.calls import service
 from app.errors import ApiError
@@ -32,6 +32,10 @@ def kinds(call_id: int) -> list[str]:
     return list(
         db.session.scalars(select(Event.kind).filter_by(call_id=call_id).order_by(Event.id))
     )
+
+
+def kinds_of_all() -> list[str]:
+    return list(db.session.scalars(select(Event.kind).order_by(Event.id)))
 
 
 def test_a_transition_lost_to_a_concurrent_one_is_refused(users):
@@ -121,34 +125,50 @@ def test_active_calls_of_lists_ringing_and_active_calls(users):
         assert {c.id for c in service.active_calls_of(user("carol").id)} == {active}
 
 
-def test_simultaneous_glare_the_later_invite_gives_way_and_merges(users, monkeypatch):
-    """Bob's check for a crossing invite runs just before Alice's invite commits (another
-    worker); after committing his own, Bob must find hers and merge into it."""
+def test_simultaneous_glare_the_later_invite_gives_way_before_it_rings(users, monkeypatch):
+    """Alice's invite commits (another worker) just after Bob's start looked for it: Bob's
+    INSERT must find it, give way unannounced and merge into hers."""
     app = users
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # There Alice's start waits for Bob's row locks, and this test runs both in one
         # thread; the next test covers PostgreSQL's interleaving.
         pytest.skip("SQLite-specific: on PostgreSQL the pair's starts take turns")
-    real_rate_check = service._check_start_rate
+    real_look = service._live_calls_around
 
-    def alice_commits_meanwhile(caller):
-        monkeypatch.setattr(service, "_check_start_rate", real_rate_check)  # once only
+    def alice_commits_meanwhile(caller, callee):
+        monkeypatch.setattr(service, "_live_calls_around", real_look)  # once only
+        found = real_look(caller, callee)
         with app.app_context():  # another worker, another database session
             service.start_call(user("alice"), "bob", session_id=11)
-        real_rate_check(caller)
+        return found
 
     with app.app_context():
-        monkeypatch.setattr(service, "_check_start_rate", alice_commits_meanwhile)
+        monkeypatch.setattr(service, "_live_calls_around", alice_commits_meanwhile)
         result = service.start_call(user("bob"), "alice", session_id=22)
         calls = list(db.session.scalars(select(Call).order_by(Call.id)))
         assert [(c.caller.username, c.state, c.end_reason) for c in calls] == [
-            ("alice", "active", None),
-            ("bob", "ended", "cancelled"),
+            ("alice", "active", None)
         ]
         assert result.outcome == "merged" and result.call.id == calls[0].id
         assert (calls[0].caller_session_id, calls[0].callee_session_id) == (11, 22)
         assert kinds(calls[0].id) == ["call.ringing", "call.accepted"]
-        assert kinds(calls[1].id) == ["call.ringing", "call.cancelled"]
+        assert list(db.session.scalars(select(Event.kind).order_by(Event.id))) == [
+            "call.ringing", "call.accepted"
+        ]  # Bob's invite was never announced
+
+
+def test_an_invite_over_the_start_limit_is_not_recorded(users):
+    app = users
+    app.config["CALL_START_LIMIT"] = 2
+    with app.app_context():
+        for _ in range(2):
+            call = service.start_call(user("alice"), "bob").call
+            service.end_call(user("alice"), call.id)
+        with pytest.raises(ApiError) as refused:
+            service.start_call(user("alice"), "carol")
+        assert refused.value.status == 429 and refused.value.code == "too_many_calls"
+        assert db.session.scalar(select(func.count(Call.id))) == 2
+        assert kinds_of_all() == ["call.ringing", "call.cancelled"] * 2
 
 
 def test_crossing_invites_merge_when_the_first_commits_after_the_second(users, monkeypatch):
@@ -251,14 +271,14 @@ def test_an_overdue_call_from_the_callee_is_missed_not_merged(users, clock):
         assert db.session.get(Call, crossing).end_reason == "missed"
 
 
-def test_a_call_start_costs_six_statements(users):
+def test_a_call_start_costs_five_statements(users):
     """A guard on the hot path of 1,000 simultaneous call starts (the token lookup comes
-    before): the callee, the live calls around them, the rate count, the call and its
-    outbox event, and the glare check after the commit. It was eleven."""
+    before): the pair of users, the live calls around them, the call, the glare and rate
+    check in its transaction, and its outbox event. It was eleven, then six."""
     app = users
     with app.app_context():
         caller = user("alice")
         with statements_run(app) as statements:
             result = service.start_call(caller, "bob", session_id=3)
             assert result.public_record()["state"] == "ringing"
-    assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT", "SELECT"], statements
+    assert statements == ["SELECT", "SELECT", "INSERT", "SELECT", "INSERT"], statements
