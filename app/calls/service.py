@@ -63,11 +63,8 @@ _LIVE_CALL_ROWS_OF = union_all(
     )
 )
 _LIVE_CALLS_OF = select(Call).where(Call.id.in_(select(_LIVE_CALL_ROWS_OF.subquery().c.id)))
-_STARTS_SINCE = select(func.count(Call.id)).where(
-    Call.caller_id == bindparam("caller_id"), Call.created_at > bindparam("since")
-)
 _INSERT_CALL = insert(Call.__table__).returning(Call.__table__.c.id)
-# Read right after a new invite's INSERT, in its transaction: the callee's ringing call to
+# Read right after a new call's INSERT, in its transaction: the callee's ringing call to
 # the caller, if one committed since the start looked (SQLite: the INSERT holds the one
 # write lock, so this sees every commit before it), and the caller's starts in the rate
 # window, this one included. One statement where a rate query before the INSERT and a
@@ -201,11 +198,16 @@ def _too_many_calls() -> ApiError:
                     headers={"Retry-After": str(window)})  # fmt: skip
 
 
-def _check_start_rate(caller: User) -> None:
-    """ApiError 429 if `caller` has used up CALL_START_LIMIT (before recording a call)."""
-    started = db.session.scalar(_STARTS_SINCE, {"caller_id": caller.id, "since": _start_window()})
-    if started >= current_app.config["CALL_START_LIMIT"]:
+def _after_insert(call: Call) -> Any:
+    """The new call's (crossing_id, recent_starts), read in its transaction; a start over
+    CALL_START_LIMIT is rolled back here and refused with 429, so nothing is recorded."""
+    found = db.session.execute(_AFTER_INSERT, {
+        "caller_id": call.caller_id, "callee_id": call.callee_id, "since": _start_window()
+    }).one()  # fmt: skip
+    if found.recent_starts > current_app.config["CALL_START_LIMIT"]:
+        _undo_insert(call)
         raise _too_many_calls()
+    return found
 
 
 @dataclass
@@ -286,21 +288,16 @@ def start_call(caller: User, callee_username: str, session_id: int | None = None
             return StartResult(live.crossing, "merged", record)
     now = utcnow()
     if live.callee_busy:
-        _check_start_rate(caller)
         call = _insert_call(caller, callee, session_id, now, state=ENDED,
                             end_reason=EndReason.BUSY.value, ended_at=now)  # fmt: skip
+        _after_insert(call)
         record = _announce(END_EVENTS[EndReason.BUSY], call)
         db.session.commit()
         raise ApiError(
             409, "callee_busy", f"{callee.username} is in another call.", body={"call": record}
         )
     call = _insert_call(caller, callee, session_id, now)
-    found = db.session.execute(
-        _AFTER_INSERT, {"caller_id": caller.id, "callee_id": callee.id, "since": _start_window()}
-    ).one()
-    if found.recent_starts > current_app.config["CALL_START_LIMIT"]:
-        _undo_insert(call)
-        raise _too_many_calls()
+    found = _after_insert(call)
     if found.crossing_id is not None and _attempts > 1:
         return _give_way(call, found.crossing_id, caller, callee_username, session_id, _attempts)
     record = _announce("call.ringing", call)

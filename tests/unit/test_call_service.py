@@ -162,11 +162,16 @@ def test_an_invite_over_the_start_limit_is_not_recorded(users):
         for _ in range(2):
             call = service.start_call(user("alice"), "bob").call
             service.end_call(user("alice"), call.id)
-        with pytest.raises(ApiError) as refused:
-            service.start_call(user("alice"), "carol")
-        assert refused.value.status == 429 and refused.value.code == "too_many_calls"
-        assert db.session.scalar(select(func.count(Call.id))) == 2
-        assert kinds_of_all() == ["call.ringing", "call.cancelled"] * 2
+        busy = service.start_call(user("carol"), "bob").call.id
+        service.accept_call(user("bob"), busy)
+        recorded = kinds_of_all()
+        for callee in ("carol", "bob"):  # free, then busy: refused before either is recorded
+            with pytest.raises(ApiError) as refused:
+                service.start_call(user("alice"), callee)
+            assert refused.value.status == 429 and refused.value.code == "too_many_calls"
+        assert db.session.scalar(select(func.count(Call.id))) == 3
+        assert kinds_of_all() == recorded
+        assert recorded[:4] == ["call.ringing", "call.cancelled"] * 2
 
 
 def test_crossing_invites_merge_when_the_first_commits_after_the_second(users, monkeypatch):
