@@ -17,7 +17,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Update, bindparam, func, insert, or_, select, union_all, update
+from sqlalchemy import (
+    Update,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -51,9 +61,12 @@ _PAIR_LOCKED = (
 # call in the system (migrations/versions/a4f09c3e8b21). No call has the same user on both
 # sides, so UNION ALL repeats none. Table columns, not the mapped class's attributes: the
 # rows are plain tuples, and an ORM-flavoured select pays for the ORM's compile and result
-# machinery anyway (182 -> 103 us a read).
+# machinery anyway (81 -> 68 us a read; 182 -> 103 us on a slower run).
 _CALLS = Call.__table__.c
-_LIVE_STATES = (RINGING, ACTIVE)
+# The states as plain bound values, `IN (?, ?)`: a tuple of strings would make an
+# "expanding" parameter, which is re-rendered into the SQL on every execution (69 -> 45 us
+# for this read's two).
+_LIVE_STATES = (literal(RINGING), literal(ACTIVE))
 _LIVE_CALL_ROWS_OF = union_all(
     *(
         select(
@@ -146,7 +159,8 @@ def _conditional_update(from_states: tuple[str, ...]) -> Update:
     the execution parameters, so a transition builds, coerces and cache-keys no statement
     of its own (the Table, not the class: no ORM bulk-update path either)."""
     calls = Call.__table__
-    return update(calls).where(calls.c.id == bindparam("where_id"), calls.c.state.in_(from_states))
+    states = [literal(state) for state in from_states]  # no expanding parameter (above)
+    return update(calls).where(calls.c.id == bindparam("where_id"), calls.c.state.in_(states))
 
 
 def _transition(call: Call, from_states: tuple[str, ...], **values: Any) -> bool:
