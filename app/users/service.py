@@ -126,7 +126,7 @@ def presence_of(user_ids: list[int]) -> dict[int, str]:
     in_call = set()
     for caller, callee in db.session.execute(
         select(Call.caller_id, Call.callee_id).where(
-            Call.state.in_((ACTIVE,)),
+            Call.state == ACTIVE,
             or_(Call.caller_id.in_(user_ids), Call.callee_id.in_(user_ids)),
         )
     ):
