@@ -261,6 +261,21 @@ class Store:
 
     @staticmethod
     def _call_action(action: str, who: Identity, call_id: int) -> Membership:
+        if action == "accept" and 0 < call_id <= MAX_ID:
+            # The common accept, as rows; anything else (and every refusal) below.
+            accepted = service.accept_ringing(who.user_id, who.username, call_id, who.session_id)
+            if accepted is not None:
+                return Membership(
+                    call_id=accepted.call_id,
+                    state=accepted.record["state"],
+                    caller_id=accepted.caller_id,
+                    callee_id=accepted.callee_id,
+                    caller=accepted.caller,
+                    callee=accepted.callee,
+                    caller_session_id=accepted.caller_session_id,
+                    callee_session_id=accepted.callee_session_id,
+                    call=accepted.record,
+                )
         # The job's session ends with the job, and what the service commits is exactly what
         # it set on the objects: reloading them after the commit would only repeat reads.
         db.session().expire_on_commit = False

@@ -75,6 +75,19 @@ _LIVE_CALL_ROWS_OF = union_all(
         for side in (_CALLS.caller_id, _CALLS.callee_id)
     )
 )
+# A ringing call to an enabled callee, with the caller's name: what `accept_ringing` reads.
+_USERS = User.__table__
+_CALLER_OF_CALL, _CALLEE_OF_CALL = _USERS.alias("caller"), _USERS.alias("callee")
+_RINGING_CALL_TO = (
+    select(_CALLS.caller_id, _CALLS.caller_session_id, _CALLS.created_at, _CALLS.stats,
+           _CALLER_OF_CALL.c.username.label("caller"))
+    .select_from(
+        Call.__table__.join(_CALLEE_OF_CALL, _CALLEE_OF_CALL.c.id == _CALLS.callee_id)
+        .outerjoin(_CALLER_OF_CALL, _CALLER_OF_CALL.c.id == _CALLS.caller_id)
+    )
+    .where(_CALLS.id == bindparam("call_id"), _CALLS.callee_id == bindparam("user_id"),
+           _CALLS.state == RINGING, _CALLEE_OF_CALL.c.is_disabled.is_(False))
+)  # fmt: skip
 _LIVE_CALLS_OF = select(Call).where(Call.id.in_(select(_LIVE_CALL_ROWS_OF.subquery().c.id)))
 _INSERT_CALL = insert(Call.__table__).returning(Call.__table__.c.id)
 # Read right after a new call's INSERT, in its transaction: the callee's ringing call to
@@ -131,24 +144,31 @@ def get_call_for(user_id: int, call_id: int) -> Call:
 
 def _announce(kind: str, call: Call, **extra: Any) -> dict[str, Any]:
     """Log the transition and add its outbox event; returns the public record announced."""
-    logs.event(
-        log, kind, call=call.id, caller=call.caller and call.caller.username,
-        callee=call.callee and call.callee.username,
-        reason=call.end_reason,
-    )  # fmt: skip
     record = CallOut.from_call(call).model_dump(mode="json")
+    _announce_record(kind, record, call.caller_id, call.callee_id, call.caller_session_id,
+                     call.callee_session_id, reason=call.end_reason, **extra)  # fmt: skip
+    return record
+
+
+def _announce_record(kind: str, record: dict[str, Any], caller_id: int | None,
+                     callee_id: int | None, caller_session_id: int | None,
+                     callee_session_id: int | None, reason: str | None = None,
+                     **extra: Any) -> None:  # fmt: skip
+    """`_announce` for a call known as its public `record` and routing ids (no object)."""
+    logs.event(log, kind, call=record["id"], caller=record["caller"], callee=record["callee"],
+               reason=reason)  # fmt: skip
     data = {
         "call": record,
         # internal routing facts for the daemon; never sent to clients as-is. With the ids
         # the daemon learns who is in a new call from the event alone, without a query.
-        "caller_id": call.caller_id,
-        "callee_id": call.callee_id,
-        "caller_session_id": call.caller_session_id,
-        "callee_session_id": call.callee_session_id,
+        "caller_id": caller_id,
+        "callee_id": callee_id,
+        "caller_session_id": caller_session_id,
+        "callee_session_id": callee_session_id,
         **extra,
     }
-    publish(kind, list(call.participant_ids), data, call_id=call.id)
-    return record
+    participants = [uid for uid in (caller_id, callee_id) if uid is not None]
+    publish(kind, participants, data, call_id=record["id"])
 
 
 @functools.cache
@@ -366,6 +386,51 @@ def accept_call(user: User, call_id: int, session_id: int | None = None) -> Call
     _announce("call.accepted", call, accepted_by=user.username, session_id=session_id)
     db.session.commit()
     return call
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A call its callee has just answered, as plain values (see `accept_ringing`)."""
+
+    call_id: int
+    caller_id: int | None
+    callee_id: int
+    caller: str | None  # usernames
+    callee: str
+    caller_session_id: int | None
+    callee_session_id: int | None
+    record: dict[str, Any]  # the public record announced (CallOut JSON)
+
+
+def accept_ringing(user_id: int, user_name: str, call_id: int,
+                   session_id: int | None = None) -> Accepted | None:  # fmt: skip
+    """`accept_call` for its common case, with rows instead of objects: `user_id` (enabled)
+    answers the ringing call `call_id` addressed to them. None, with nothing changed, in
+    every other case; `accept_call` then says which refusal it is.
+
+    The same transition and the same announcement as `accept_call`, in three statements
+    and no ORM object (the daemon's accept job in one process: 736-772 -> 579-607 us)."""
+    row = db.session.execute(
+        _RINGING_CALL_TO, {"call_id": call_id, "user_id": user_id}
+    ).one_or_none()
+    if row is None:
+        return None
+    answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
+    if db.session.execute(_conditional_update((RINGING,)),
+                          {**answered, "where_id": call_id}).rowcount != 1:  # fmt: skip
+        db.session.rollback()
+        return None
+    CALL_SETUP.observe((answered["answered_at"] - row.created_at).total_seconds())
+    record = CallOut(
+        id=call_id, state=ACTIVE, end_reason=None, caller=row.caller, callee=user_name,
+        created_at=row.created_at, answered_at=answered["answered_at"], ended_at=None,
+        duration_seconds=None, stats=row.stats or {},
+    ).model_dump(mode="json")  # fmt: skip
+    _announce_record("call.accepted", record, row.caller_id, user_id, row.caller_session_id,
+                     session_id, accepted_by=user_name, session_id=session_id)  # fmt: skip
+    db.session.commit()
+    return Accepted(call_id, row.caller_id, user_id, row.caller, user_name,
+                    row.caller_session_id, session_id, record)  # fmt: skip
 
 
 def decline_call(user: User, call_id: int) -> Call:

@@ -135,3 +135,84 @@ def test_an_accept_over_the_socket_is_one_read_one_update_one_insert(app, store,
         accepted = store.call_action("accept", bob, call_id)
     assert (accepted.state, accepted.callee, accepted.call["state"]) == ("active", "bob", "active")
     assert statements == ["SELECT", "UPDATE", "INSERT"], statements
+
+
+def _accepted_event(store, last):
+    (event,) = [e for e in store.events_after(last, []) if e.kind == "call.accepted"]
+    return event
+
+
+def _comparable(event):
+    """An accepted event without what differs between two calls (ids, instants)."""
+    data = {**event.data, "call": dict(event.data["call"])}
+    for key in ("id", "created_at", "answered_at"):
+        assert data["call"].pop(key) is not None
+    for key in ("caller_id", "caller_session_id", "callee_session_id", "session_id"):
+        assert isinstance(data.pop(key), int)
+    return event.kind, data
+
+
+def test_an_accept_over_the_socket_announces_what_post_call_accept_does(
+    store, people, client, auth
+):
+    """The socket's accept reads rows (service.accept_ringing), the HTTP accept objects
+    (service.accept_call): the same transition must look the same to everyone downstream."""
+    auth.register("carol")
+    carol = auth.login("carol").json["token"]
+    over_socket = start_call(client, people["alice"], "bob")
+    over_http = start_call(client, carol, "bob")
+    bob = store.authenticate(people["bob"])
+    last = store.last_event_id()
+    socket_accept = store.call_action("accept", bob, over_socket)
+    socket_event = _accepted_event(store, last)
+    last = store.last_event_id()
+    response = client.post(
+        "/call/accept",
+        json={"call_id": over_http},
+        headers={"Authorization": f"Bearer {people['bob']}"},
+    )
+    assert response.status_code == 200, response.json
+    http_event = _accepted_event(store, last)
+    kind, socket_data = _comparable(socket_event)
+    assert socket_data["call"].pop("caller") == "alice"
+    assert http_event.data["call"].pop("caller") == "carol"
+    assert (kind, socket_data) == _comparable(http_event)
+    assert socket_event.data["callee_session_id"] == bob.session_id
+    assert socket_event.user_ids == sorted([socket_accept.caller_id, bob.user_id])
+    assert socket_accept.call == store.membership(over_socket).call  # what was committed
+
+
+@pytest.mark.parametrize(
+    "case, code",
+    [
+        ("twice", "call_not_ringing"),
+        ("ended", "call_not_ringing"),
+        ("by_the_caller", "not_callee"),
+        ("unknown_call", "call_not_found"),
+        ("disabled_callee", "unauthorized"),
+    ],
+)
+def test_an_accept_that_is_not_the_common_case_is_refused_as_before(
+    app, store, people, client, case, code
+):
+    call_id = start_call(client, people["alice"], "bob")
+    alice, bob = store.authenticate(people["alice"]), store.authenticate(people["bob"])
+    who = bob
+    if case == "twice":
+        store.call_action("accept", bob, call_id)
+    elif case == "ended":
+        store.call_action("hangup", alice, call_id)
+    elif case == "by_the_caller":
+        who = alice
+    elif case == "unknown_call":
+        call_id += 1000
+    elif case == "disabled_callee":
+        with app.app_context():
+            db.session.get(User, bob.user_id).is_disabled = True
+            db.session.commit()
+    last, before = store.last_event_id(), store.membership(call_id)
+    with pytest.raises(CallServiceError) as refused:
+        store.call_action("accept", who, call_id)
+    assert refused.value.code == code
+    assert store.events_after(last, []) == []  # nothing announced ...
+    assert store.membership(call_id) == before  # ... and nothing changed
