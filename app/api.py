@@ -126,9 +126,9 @@ def endpoint(
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             if declaration.auth:
-                from app.auth.current import require_login
+                from app.auth.current import require_principal
 
-                require_login()
+                require_principal()
             if any(isinstance(v, int) and v > MAX_ID for v in kwargs.values()):
                 raise ApiError(404, "not_found", "No such resource.")
             if declaration.body is not None:

@@ -170,11 +170,10 @@ class Store:
 
     @staticmethod
     def _authenticate(token: str) -> Identity | None:
-        session = find_live_session(token)
-        if session is None:
+        live = find_live_session(token)
+        if live is None:
             return None
-        user = session.user
-        return Identity(user.id, user.username, user.display_name or user.username, session.id)
+        return Identity(live.user_id, live.username, live.display_name, live.session_id)
 
     def connect(self, who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
         """Record the connection (presence) and read what `welcome` tells the client."""

@@ -6,10 +6,24 @@ from flask import Flask, g, request
 from flask.sessions import SessionInterface
 from flask_login import current_user
 
-from app.auth.tokens import find_live_session
+from app.auth.tokens import LiveSession, find_live_session, load_session
 from app.errors import ApiError
 from app.extensions import login_manager
 from app.models import AuthSession, User
+
+
+class Principal(LiveSession):
+    """Flask-Login's `current_user` for a request with a live token: ids and names only.
+
+    The `User` and `AuthSession` objects are loaded only for views that ask for them
+    (`require_login`, `current_session`); the hottest views need no more than this."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.user_id)
 
 
 def bearer_token() -> str | None:
@@ -20,32 +34,45 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def _load_user_from_request(_request) -> User | None:
+def _load_user_from_request(_request) -> Principal | None:
     token = bearer_token()
     if token is None:
         return None
-    session = find_live_session(token)
-    if session is None:
-        return None
-    g.auth_session = session
-    return session.user
+    live = find_live_session(token)
+    return Principal(**vars(live)) if live is not None else None
 
 
-def require_login() -> User:
-    """The authenticated user, or ApiError 401 (same answer for missing, bad or dead tokens)."""
+def _unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        "Send a valid session token as 'Authorization: Bearer <token>'.",
+        headers={"WWW-Authenticate": 'Bearer realm="chimecast"'},
+    )
+
+
+def require_principal() -> Principal:
+    """Who is calling, or ApiError 401 (same answer for missing, bad or dead tokens)."""
     if not current_user.is_authenticated:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "Send a valid session token as 'Authorization: Bearer <token>'.",
-            headers={"WWW-Authenticate": 'Bearer realm="chimecast"'},
-        )
+        raise _unauthorized()
     return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
+def require_login() -> User:
+    """The authenticated user as an object, or ApiError 401 (see `require_principal`)."""
+    return current_session().user
+
+
 def current_session() -> AuthSession:
-    """The session behind this request; call after `require_login()`."""
-    return g.auth_session
+    """The session behind this request, with its user (loaded once per request); 401 if
+    there is none, or if it was deleted since the token was checked."""
+    session = g.get("auth_session")
+    if session is None:
+        session = load_session(require_principal().session_id)
+        if session is None:
+            raise _unauthorized()
+        g.auth_session = session
+    return session
 
 
 def client_ip() -> str:

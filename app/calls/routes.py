@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.api import ErrorOut, endpoint
-from app.auth.current import current_session, require_login
+from app.auth.current import current_session, require_login, require_principal
 from app.calls import bp, service
 from app.calls.schemas import (
     CallBusyOut,
@@ -32,9 +32,10 @@ ACTION_ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
     tag="calls",
 )
 def start(body: CallStartIn):
-    result = service.start_call(require_login(), body.callee, session_id=current_session().id)
+    caller = require_principal()
+    result = service.start_call(caller.user_id, body.callee, session_id=caller.session_id)
     status = 201 if result.outcome == "ringing" else 200
-    return CallStartOut(call=CallOut(**result.public_record()), outcome=result.outcome), status
+    return CallStartOut(call=CallOut(**result.record), outcome=result.outcome), status
 
 
 @bp.post("/call/accept")

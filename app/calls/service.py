@@ -28,7 +28,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import logs
@@ -50,12 +49,15 @@ RINGING, ACTIVE, ENDED = CallState.RINGING.value, CallState.ACTIVE.value, CallSt
 # locks and serializes writers anyway): two people calling each other take turns, so the
 # second start sees the first's invite and merges. The lock does not block inserts that
 # only reference the users (NO KEY UPDATE).
+# Plain rows (id, username, is_disabled): the start needs no User object.
+_USER_ROWS = User.__table__.c
 _PAIR_LOCKED = (
-    select(User)
-    .where(or_(User.username == bindparam("username"), User.id == bindparam("caller_id")))
-    .order_by(User.id)
+    select(_USER_ROWS.id, _USER_ROWS.username, _USER_ROWS.is_disabled)
+    .where(or_(_USER_ROWS.username == bindparam("username"),
+               _USER_ROWS.id == bindparam("caller_id")))
+    .order_by(_USER_ROWS.id)
     .with_for_update(key_share=True)
-)
+)  # fmt: skip
 # A user's ringing and active calls: one indexed lookup per side, because SQLite plans the
 # equivalent `state IN (...) AND (caller_id = ? OR callee_id = ?)` as a read of every live
 # call in the system (migrations/versions/a4f09c3e8b21). No call has the same user on both
@@ -121,13 +123,13 @@ END_EVENTS = {
 
 @dataclass
 class StartResult:
-    call: Call
+    call_id: int
     outcome: str  # "ringing", "existing" or "merged"
-    record: dict[str, Any] | None = None  # the call as announced, when that is its final state
+    record: dict[str, Any]  # the call as `CallOut` JSON, as it stands after the start
 
-    def public_record(self) -> dict[str, Any]:
-        """The call as `CallOut` JSON, without reloading it when the announcement has it."""
-        return self.record or CallOut.from_call(self.call).model_dump(mode="json")
+
+def _record_of(call: Call) -> dict[str, Any]:
+    return CallOut.from_call(call).model_dump(mode="json")
 
 
 def call_not_found() -> ApiError:
@@ -232,14 +234,14 @@ def _too_many_calls() -> ApiError:
                     headers={"Retry-After": str(window)})  # fmt: skip
 
 
-def _after_insert(call: Call) -> Any:
+def _after_insert(caller_id: int, callee_id: int) -> Any:
     """The new call's (crossing_id, recent_starts), read in its transaction; a start over
     CALL_START_LIMIT is rolled back here and refused with 429, so nothing is recorded."""
     found = db.session.execute(_AFTER_INSERT, {
-        "caller_id": call.caller_id, "callee_id": call.callee_id, "since": _start_window()
+        "caller_id": caller_id, "callee_id": callee_id, "since": _start_window()
     }).one()  # fmt: skip
     if found.recent_starts > current_app.config["CALL_START_LIMIT"]:
-        _undo_insert(call)
+        db.session.rollback()
         raise _too_many_calls()
     return found
 
@@ -253,7 +255,7 @@ class _LiveCalls:
     callee_busy: bool = False  # the callee is in an active call
 
 
-def _live_calls_around(caller: User, callee: User) -> _LiveCalls:
+def _live_calls_around(caller: Any, callee: Any) -> _LiveCalls:
     """Ringing and active calls of `callee`; overdue ringing ones are marked missed first.
 
     One query instead of one per question (and no sweep of every overdue call in the
@@ -281,33 +283,43 @@ def _load(call_id: int) -> Call:
     return call
 
 
-def _insert_call(caller: User, callee: User, session_id: int | None, now: datetime,
-                 **outcome: Any) -> Call:  # fmt: skip
+def _insert_call(caller: Any, callee: Any, session_id: int | None, now: datetime,
+                 **outcome: Any) -> tuple[int, dict[str, Any]]:  # fmt: skip
     """INSERT a new call (ringing, unless `outcome` says how it ended) as one prebuilt
-    statement, and put it in the session as if it had just been read back.
-
-    Every column is given, so the object holds the whole row and nothing on it is expired;
-    the unit of work's flush would cost more than the statement itself."""
+    statement; returns its id and its public record. No object: nothing of the start
+    needs one, and building it (and its users) cost more than the statement itself."""
     row = {"caller_id": caller.id, "callee_id": callee.id, "caller_session_id": session_id,
            "callee_session_id": None, "state": RINGING, "end_reason": None, "ended_by_id": None,
            "created_at": now, "answered_at": None, "ended_at": None, "stats": {}, **outcome}  # fmt: skip
-    row["id"] = db.session.execute(_INSERT_CALL, row).scalar_one()
-    call = Call(**row, caller=caller, callee=callee, ended_by=None)
-    make_transient_to_detached(call)  # an identity, no pending INSERT, every value loaded
-    db.session.add(call)
-    return call
+    call_id = db.session.execute(_INSERT_CALL, row).scalar_one()
+    record = CallOut(
+        id=call_id, state=row["state"], end_reason=row["end_reason"], caller=caller.username,
+        callee=callee.username, created_at=now, answered_at=None, ended_at=row["ended_at"],
+        duration_seconds=None,
+    ).model_dump(mode="json")  # fmt: skip
+    return call_id, record
 
 
-def start_call(caller: User, callee_username: str, session_id: int | None = None,
+def _announce_new(kind: str, record: dict[str, Any], caller: Any, callee: Any,
+                  session_id: int | None) -> None:  # fmt: skip
+    _announce_record(kind, record, caller.id, callee.id, session_id, None,
+                     reason=record["end_reason"])  # fmt: skip
+
+
+def start_call(caller_id: int, callee_username: str, session_id: int | None = None,
                _attempts: int = 3) -> StartResult:  # fmt: skip
-    """Ring `callee_username` on behalf of `caller`.
+    """Ring `callee_username` on behalf of user `caller_id`.
 
     Outcomes: a new ringing call; the same caller's call that is already ringing
     ("existing"); the callee's own ringing call to the caller, accepted ("merged", glare);
     or, if the callee is in an active call, a call recorded as ended/busy raised as 409.
     """
     name = callee_username.lower()
-    locked = db.session.scalars(_PAIR_LOCKED, {"username": name, "caller_id": caller.id})
+    # Both users in one read (the caller by id: the request's token check loaded no object).
+    locked = db.session.execute(_PAIR_LOCKED, {"username": name, "caller_id": caller_id}).all()
+    caller = next((user for user in locked if user.id == caller_id), None)
+    if caller is None or caller.is_disabled:
+        raise ApiError(401, "unauthorized", "Your account is not available.")
     callee = next((user for user in locked if user.username == name), None)
     if callee is None or callee.is_disabled:
         raise ApiError(404, "user_not_found", "No such user.")
@@ -315,37 +327,31 @@ def start_call(caller: User, callee_username: str, session_id: int | None = None
         raise ApiError(400, "cannot_call_self", "You cannot call yourself.")
     live = _live_calls_around(caller, callee)
     if live.existing is not None:
-        return StartResult(live.existing, "existing")
+        return StartResult(live.existing.id, "existing", _record_of(live.existing))
     if live.crossing is not None:
         record = _merge(live.crossing, caller, session_id)
         if record is not None:
-            return StartResult(live.crossing, "merged", record)
+            return StartResult(live.crossing.id, "merged", record)
     now = utcnow()
     if live.callee_busy:
-        call = _insert_call(caller, callee, session_id, now, state=ENDED,
-                            end_reason=EndReason.BUSY.value, ended_at=now)  # fmt: skip
-        _after_insert(call)
-        record = _announce(END_EVENTS[EndReason.BUSY], call)
+        _call_id, record = _insert_call(caller, callee, session_id, now, state=ENDED,
+                                        end_reason=EndReason.BUSY.value, ended_at=now)  # fmt: skip
+        _after_insert(caller.id, callee.id)
+        _announce_new(END_EVENTS[EndReason.BUSY], record, caller, callee, session_id)
         db.session.commit()
         raise ApiError(
             409, "callee_busy", f"{callee.username} is in another call.", body={"call": record}
         )
-    call = _insert_call(caller, callee, session_id, now)
-    found = _after_insert(call)
+    call_id, record = _insert_call(caller, callee, session_id, now)
+    found = _after_insert(caller.id, callee.id)
     if found.crossing_id is not None and _attempts > 1:
-        return _give_way(call, found.crossing_id, caller, callee_username, session_id, _attempts)
-    record = _announce("call.ringing", call)
+        return _give_way(found.crossing_id, caller, callee_username, session_id, _attempts)
+    _announce_new("call.ringing", record, caller, callee, session_id)
     db.session.commit()
-    return StartResult(call, "ringing", record)
+    return StartResult(call_id, "ringing", record)
 
 
-def _undo_insert(call: Call) -> None:
-    """Roll back a new call's INSERT (nothing announced yet) and forget the object."""
-    db.session.expunge(call)
-    db.session.rollback()
-
-
-def _merge(crossing: Call, caller: User, session_id: int | None) -> dict[str, Any] | None:
+def _merge(crossing: Call, caller: Any, session_id: int | None) -> dict[str, Any] | None:
     """Answer the callee's ringing call to `caller` on `caller`'s behalf (glare); returns
     the merged call's record, or None if the call was no longer ringing."""
     answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
@@ -358,20 +364,20 @@ def _merge(crossing: Call, caller: User, session_id: int | None) -> dict[str, An
     return record
 
 
-def _give_way(call: Call, crossing_id: int, caller: User, callee_username: str,
-              session_id: int | None, attempts: int) -> StartResult:  # fmt: skip
+def _give_way(crossing_id: int, caller: Any, callee_username: str, session_id: int | None,
+              attempts: int) -> StartResult:  # fmt: skip
     """The callee's invite to the caller committed after this start looked for it and
     before its own INSERT (on SQLite, which has no row locks, two people who call each
     other at the same instant). The later invite gives way before it is ever announced:
     its INSERT is rolled back and the earlier invite is merged. (On PostgreSQL
     `_PAIR_LOCKED` already made this start see that invite.) If the crossing call stopped
     ringing meanwhile, the start begins again."""
-    _undo_insert(call)
+    db.session.rollback()  # the new call's INSERT: nothing was announced
     crossing = _load(crossing_id)
     record = _merge(crossing, caller, session_id)
     if record is not None:
-        return StartResult(crossing, "merged", record)
-    return start_call(caller, callee_username, session_id, _attempts=attempts - 1)
+        return StartResult(crossing.id, "merged", record)
+    return start_call(caller.id, callee_username, session_id, _attempts=attempts - 1)
 
 
 def accept_call(user: User, call_id: int, session_id: int | None = None) -> Call:

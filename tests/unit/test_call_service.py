@@ -42,7 +42,7 @@ def test_a_transition_lost_to_a_concurrent_one_is_refused(users):
     """Two app contexts = two database sessions, like two workers racing on one call."""
     app = users
     with app.app_context():
-        call_id = service.start_call(user("alice"), "bob").call.id
+        call_id = service.start_call(user("alice").id, "bob").call_id
         stale = db.session.get(Call, call_id)  # this worker still sees it ringing
         assert stale.state == "ringing"
         with app.app_context():  # meanwhile another worker answers it
@@ -59,7 +59,7 @@ def test_a_transition_lost_to_a_concurrent_one_is_refused(users):
 def test_end_call_retries_when_the_state_changed_underneath(users):
     app = users
     with app.app_context():
-        call_id = service.start_call(user("alice"), "bob").call.id
+        call_id = service.start_call(user("alice").id, "bob").call_id
         db.session.get(Call, call_id)  # loaded as ringing in this session
         with app.app_context():
             service.accept_call(user("bob"), call_id)
@@ -71,7 +71,7 @@ def test_end_call_retries_when_the_state_changed_underneath(users):
 def test_end_lost_call_ends_with_connection_lost(users):
     app = users
     with app.app_context():
-        call_id = service.start_call(user("alice"), "bob").call.id
+        call_id = service.start_call(user("alice").id, "bob").call_id
         service.accept_call(user("bob"), call_id)
         assert service.end_lost_call(call_id, user("bob").id) is True
         call = db.session.get(Call, call_id)
@@ -88,9 +88,9 @@ def test_end_lost_call_ends_with_connection_lost(users):
 def test_expire_unanswered_only_touches_overdue_ringing_calls(users, clock):
     app = users
     with app.app_context():
-        old = service.start_call(user("alice"), "bob").call.id
+        old = service.start_call(user("alice").id, "bob").call_id
         clock.advance(seconds=app.config["RING_TIMEOUT"] - 5)
-        young = service.start_call(user("carol"), "alice").call.id
+        young = service.start_call(user("carol").id, "alice").call_id
         clock.advance(seconds=6)
         assert service.expire_unanswered() == [old]
         assert db.session.get(Call, young).state == "ringing"
@@ -100,7 +100,7 @@ def test_expire_unanswered_only_touches_overdue_ringing_calls(users, clock):
 def test_record_stats_is_per_participant_and_refused_to_outsiders(users):
     app = users
     with app.app_context():
-        call_id = service.start_call(user("alice"), "bob").call.id
+        call_id = service.start_call(user("alice").id, "bob").call_id
         service.record_stats(user("alice"), call_id, {"path": "direct"})
         service.record_stats(user("bob"), call_id, {"path": "relay", "rtt_ms": 80})
         service.record_stats(user("alice"), call_id, {"path": "relay"})  # replaces her report
@@ -116,10 +116,10 @@ def test_record_stats_is_per_participant_and_refused_to_outsiders(users):
 def test_active_calls_of_lists_ringing_and_active_calls(users):
     app = users
     with app.app_context():
-        ended = service.start_call(user("bob"), "carol").call.id
+        ended = service.start_call(user("bob").id, "carol").call_id
         service.end_call(user("bob"), ended)
-        ringing = service.start_call(user("alice"), "bob").call.id
-        active = service.start_call(user("carol"), "alice").call.id
+        ringing = service.start_call(user("alice").id, "bob").call_id
+        active = service.start_call(user("carol").id, "alice").call_id
         service.accept_call(user("alice"), active)
         assert {c.id for c in service.active_calls_of(user("alice").id)} == {ringing, active}
         assert {c.id for c in service.active_calls_of(user("carol").id)} == {active}
@@ -139,17 +139,17 @@ def test_simultaneous_glare_the_later_invite_gives_way_before_it_rings(users, mo
         monkeypatch.setattr(service, "_live_calls_around", real_look)  # once only
         found = real_look(caller, callee)
         with app.app_context():  # another worker, another database session
-            service.start_call(user("alice"), "bob", session_id=11)
+            service.start_call(user("alice").id, "bob", session_id=11)
         return found
 
     with app.app_context():
         monkeypatch.setattr(service, "_live_calls_around", alice_commits_meanwhile)
-        result = service.start_call(user("bob"), "alice", session_id=22)
+        result = service.start_call(user("bob").id, "alice", session_id=22)
         calls = list(db.session.scalars(select(Call).order_by(Call.id)))
         assert [(c.caller.username, c.state, c.end_reason) for c in calls] == [
             ("alice", "active", None)
         ]
-        assert result.outcome == "merged" and result.call.id == calls[0].id
+        assert result.outcome == "merged" and result.call_id == calls[0].id
         assert (calls[0].caller_session_id, calls[0].callee_session_id) == (11, 22)
         assert kinds(calls[0].id) == ["call.ringing", "call.accepted"]
         assert kinds_of_all() == ["call.ringing", "call.accepted"]  # Bob's: never announced
@@ -160,14 +160,14 @@ def test_an_invite_over_the_start_limit_is_not_recorded(users):
     app.config["CALL_START_LIMIT"] = 2
     with app.app_context():
         for _ in range(2):
-            call = service.start_call(user("alice"), "bob").call
-            service.end_call(user("alice"), call.id)
-        busy = service.start_call(user("carol"), "bob").call.id
+            call_id = service.start_call(user("alice").id, "bob").call_id
+            service.end_call(user("alice"), call_id)
+        busy = service.start_call(user("carol").id, "bob").call_id
         service.accept_call(user("bob"), busy)
         recorded = kinds_of_all()
         for callee in ("carol", "bob"):  # free, then busy: refused before either is recorded
             with pytest.raises(ApiError) as refused:
-                service.start_call(user("alice"), callee)
+                service.start_call(user("alice").id, callee)
             assert refused.value.status == 429 and refused.value.code == "too_many_calls"
         assert db.session.scalar(select(func.count(Call.id))) == 3
         assert kinds_of_all() == recorded
@@ -182,22 +182,21 @@ def test_crossing_invites_merge_when_the_first_commits_after_the_second(users, m
     Alice's start pauses between its INSERT and its commit while Bob's runs."""
     app = users
     alice_inserted, alice_may_commit = threading.Event(), threading.Event()
-    real_announce = service._announce
+    real_announce = service._announce_new
 
-    def announce_then_pause(kind, call, **extra):
-        record = real_announce(kind, call, **extra)
+    def announce_then_pause(kind, *args):
+        real_announce(kind, *args)
         if threading.current_thread().name == "alice" and kind == "call.ringing":
             alice_inserted.set()
             alice_may_commit.wait(10)
-        return record
 
-    monkeypatch.setattr(service, "_announce", announce_then_pause)
+    monkeypatch.setattr(service, "_announce_new", announce_then_pause)
     outcomes: dict[str, str] = {}
 
     def start(caller: str, callee: str) -> None:
         with app.app_context():  # a worker of its own: own session, own connection
             try:
-                outcomes[caller] = service.start_call(user(caller), callee).outcome
+                outcomes[caller] = service.start_call(user(caller).id, callee).outcome
             finally:
                 db.session.remove()
 
@@ -227,7 +226,7 @@ def test_a_call_start_reads_only_the_calls_of_its_two_users(users):
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         pytest.skip("SQLite-specific: PostgreSQL plans by its statistics")
     with app.app_context():
-        service.start_call(user("carol"), "alice")  # a live call that is not the pair's
+        service.start_call(user("carol").id, "alice")  # a live call that is not the pair's
         queries: list[tuple[str, object]] = []
 
         def record(_conn, _cursor, statement, parameters, *_args) -> None:
@@ -236,7 +235,7 @@ def test_a_call_start_reads_only_the_calls_of_its_two_users(users):
 
         event.listen(db.engine, "before_cursor_execute", record)
         try:
-            service.start_call(user("alice"), "bob")
+            service.start_call(user("alice").id, "bob")
             service.active_calls_of(user("alice").id)
         finally:
             event.remove(db.engine, "before_cursor_execute", record)
@@ -255,10 +254,10 @@ def test_a_call_start_reads_only_the_calls_of_its_two_users(users):
 def test_calling_again_after_the_ring_timeout_misses_the_old_call_and_rings_anew(users, clock):
     app = users
     with app.app_context():
-        first = service.start_call(user("alice"), "bob").call.id
+        first = service.start_call(user("alice").id, "bob").call_id
         clock.advance(seconds=app.config["RING_TIMEOUT"] + 1)
-        again = service.start_call(user("alice"), "bob")
-        assert again.outcome == "ringing" and again.call.id != first
+        again = service.start_call(user("alice").id, "bob")
+        assert again.outcome == "ringing" and again.call_id != first
         old = db.session.get(Call, first)
         assert (old.state, old.end_reason) == ("ended", "missed")
         assert kinds(first) == ["call.ringing", "call.missed"]
@@ -267,10 +266,10 @@ def test_calling_again_after_the_ring_timeout_misses_the_old_call_and_rings_anew
 def test_an_overdue_call_from_the_callee_is_missed_not_merged(users, clock):
     app = users
     with app.app_context():
-        crossing = service.start_call(user("bob"), "alice").call.id
+        crossing = service.start_call(user("bob").id, "alice").call_id
         clock.advance(seconds=app.config["RING_TIMEOUT"] + 1)
-        result = service.start_call(user("alice"), "bob")
-        assert result.outcome == "ringing" and result.call.id != crossing
+        result = service.start_call(user("alice").id, "bob")
+        assert result.outcome == "ringing" and result.call_id != crossing
         assert db.session.get(Call, crossing).end_reason == "missed"
 
 
@@ -282,6 +281,6 @@ def test_a_call_start_costs_five_statements(users):
     with app.app_context():
         caller = user("alice")
         with statements_run(app) as statements:
-            result = service.start_call(caller, "bob", session_id=3)
-            assert result.public_record()["state"] == "ringing"
+            result = service.start_call(caller.id, "bob", session_id=3)
+            assert result.record["state"] == "ringing"
     assert statements == ["SELECT", "SELECT", "INSERT", "SELECT", "INSERT"], statements

@@ -54,7 +54,7 @@ def test_only_the_sha256_of_the_token_is_stored(app):
 def test_lookup_finds_session_only_for_the_exact_token(app):
     token, session_id = _new_session(app)
     with app.app_context():
-        assert find_live_session(token).id == session_id
+        assert find_live_session(token).session_id == session_id
         assert find_live_session(token[:-1]) is None
         assert find_live_session(token + "x") is None
         assert find_live_session(token[len(TOKEN_PREFIX) :]) is None  # prefix required
