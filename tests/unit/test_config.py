@@ -11,6 +11,7 @@ from app.config import (
     DEV_SECRET_NOTICE,
     SETTINGS,
     ConfigError,
+    finalize,
     load_settings,
     normalize_database_url,
 )
@@ -53,6 +54,19 @@ def test_the_daemon_needs_at_least_one_database_thread(threads):
     with pytest.raises(ConfigError, match="CHIMECAST_DB_THREADS"):
         load_settings({"CHIMECAST_DB_THREADS": threads})
     assert Settings.from_config(load_settings({"CHIMECAST_DB_THREADS": "2"})).db_threads == 2
+
+
+@pytest.mark.parametrize(
+    "url, threads", [("sqlite:////tmp/x.db", 2), ("postgresql://db.example/chimecast", 4)]
+)
+def test_database_threads_default_by_database(tmp_path, url, threads):
+    """SQLite's writers take turns, so the daemon gets fewer database threads there."""
+    config = load_settings({}) | {"SQLALCHEMY_DATABASE_URI": url}
+    finalize(config, str(tmp_path))
+    assert Settings.from_config(config).db_threads == threads
+    config = load_settings({"CHIMECAST_DB_THREADS": "3"}) | {"SQLALCHEMY_DATABASE_URI": url}
+    finalize(config, str(tmp_path))
+    assert Settings.from_config(config).db_threads == 3
 
 
 def _app(tmp_path, **overrides):
