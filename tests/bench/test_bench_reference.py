@@ -9,13 +9,16 @@ from tests.bench.conftest import result_for, run_bench
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 
-@pytest.mark.parametrize("client", ["raw", "websockets"])
-def test_relay_closed_loop_on_reference_relays_every_message_in_order(client):
+@pytest.mark.parametrize(
+    "client, loop", [("raw", "uvloop"), ("websockets", "uvloop"), ("raw", "asyncio")]
+)
+def test_relay_closed_loop_on_reference_relays_every_message_in_order(client, loop):
     status, results = run_bench(
-        "relay", "--reference-only", "--pairs", "3", "--messages", "40", "--client", client
-    )
+        "relay", "--reference-only", "--pairs", "3", "--messages", "40", "--client", client,
+        "--loop", loop,
+    )  # fmt: skip
     relay = result_for(results, "reference")
-    assert status == 0 and relay["client"] == client
+    assert status == 0 and (relay["client"], relay["loop"]) == (client, loop)
     assert relay["sent"] == 3 * 2 * 40 == relay["relayed"]
     assert relay["lost"] == relay["wrong_from"] == relay["seq_gaps"] == 0
     assert relay["latency_ms"]["n"] == relay["relayed"]
