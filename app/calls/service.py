@@ -14,7 +14,7 @@ import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import (
@@ -50,12 +50,12 @@ RINGING, ACTIVE, ENDED = CallState.RINGING.value, CallState.ACTIVE.value, CallSt
 # second start sees the first's invite and merges. The lock does not block inserts that
 # only reference the users (NO KEY UPDATE).
 # Plain rows (id, username, is_disabled): the start needs no User object.
-_USER_ROWS = User.__table__.c
+_USERS = User.__table__
 _PAIR_LOCKED = (
-    select(_USER_ROWS.id, _USER_ROWS.username, _USER_ROWS.is_disabled)
-    .where(or_(_USER_ROWS.username == bindparam("username"),
-               _USER_ROWS.id == bindparam("caller_id")))
-    .order_by(_USER_ROWS.id)
+    select(_USERS.c.id, _USERS.c.username, _USERS.c.is_disabled)
+    .where(or_(_USERS.c.username == bindparam("username"),
+               _USERS.c.id == bindparam("caller_id")))
+    .order_by(_USERS.c.id)
     .with_for_update(key_share=True)
 )  # fmt: skip
 # A user's ringing and active calls: one indexed lookup per side, because SQLite plans the
@@ -78,7 +78,6 @@ _LIVE_CALL_ROWS_OF = union_all(
     )
 )
 # A ringing call to an enabled callee, with the caller's name: what `accept_ringing` reads.
-_USERS = User.__table__
 _CALLER_OF_CALL, _CALLEE_OF_CALL = _USERS.alias("caller"), _USERS.alias("callee")
 _RINGING_CALL_TO = (
     select(_CALLS.caller_id, _CALLS.caller_session_id, _CALLS.created_at, _CALLS.stats,
@@ -109,6 +108,14 @@ _AFTER_INSERT = select(
     .scalar_subquery()
     .label("recent_starts"),
 )  # fmt: skip
+
+
+class _Party(Protocol):
+    """A user of a call start: a row of `_PAIR_LOCKED` (id, username, is_disabled)."""
+
+    id: int
+    username: str
+
 
 # Outbox event kind announced for each end reason.
 END_EVENTS = {
@@ -255,7 +262,7 @@ class _LiveCalls:
     callee_busy: bool = False  # the callee is in an active call
 
 
-def _live_calls_around(caller: Any, callee: Any) -> _LiveCalls:
+def _live_calls_around(caller: _Party, callee: _Party) -> _LiveCalls:
     """Ringing and active calls of `callee`; overdue ringing ones are marked missed first.
 
     One query instead of one per question (and no sweep of every overdue call in the
@@ -283,7 +290,7 @@ def _load(call_id: int) -> Call:
     return call
 
 
-def _insert_call(caller: Any, callee: Any, session_id: int | None, now: datetime,
+def _insert_call(caller: _Party, callee: _Party, session_id: int | None, now: datetime,
                  **outcome: Any) -> tuple[int, dict[str, Any]]:  # fmt: skip
     """INSERT a new call (ringing, unless `outcome` says how it ended) as one prebuilt
     statement; returns its id and its public record. No object: nothing of the start
@@ -300,7 +307,7 @@ def _insert_call(caller: Any, callee: Any, session_id: int | None, now: datetime
     return call_id, record
 
 
-def _announce_new(kind: str, record: dict[str, Any], caller: Any, callee: Any,
+def _announce_new(kind: str, record: dict[str, Any], caller: _Party, callee: _Party,
                   session_id: int | None) -> None:  # fmt: skip
     _announce_record(kind, record, caller.id, callee.id, session_id, None,
                      reason=record["end_reason"])  # fmt: skip
@@ -351,7 +358,7 @@ def start_call(caller_id: int, callee_username: str, session_id: int | None = No
     return StartResult(call_id, "ringing", record)
 
 
-def _merge(crossing: Call, caller: Any, session_id: int | None) -> dict[str, Any] | None:
+def _merge(crossing: Call, caller: _Party, session_id: int | None) -> dict[str, Any] | None:
     """Answer the callee's ringing call to `caller` on `caller`'s behalf (glare); returns
     the merged call's record, or None if the call was no longer ringing."""
     answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
@@ -364,7 +371,7 @@ def _merge(crossing: Call, caller: Any, session_id: int | None) -> dict[str, Any
     return record
 
 
-def _give_way(crossing_id: int, caller: Any, callee_username: str, session_id: int | None,
+def _give_way(crossing_id: int, caller: _Party, callee_username: str, session_id: int | None,
               attempts: int) -> StartResult:  # fmt: skip
     """The callee's invite to the caller committed after this start looked for it and
     before its own INSERT (on SQLite, which has no row locks, two people who call each
