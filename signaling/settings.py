@@ -28,7 +28,7 @@ class Settings:
     ring_sweep_interval: float = 1.0
     outbox_poll_interval: float = 0.025  # an HTTP call start rings within ~25-35 ms
     node_refresh_interval: float = 30.0
-    db_threads: int = 4
+    db_threads: int = 4  # from the app config: 2 on SQLite, 4 otherwise (app/config.py)
     allowed_origins: tuple[str, ...] = ()
     node_id: str = ""
     redis_url: str = ""  # set: daemons share a Redis bus (signaling.redis_hub)
