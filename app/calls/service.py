@@ -153,7 +153,7 @@ def get_call_for(user_id: int, call_id: int) -> Call:
 
 def _announce(kind: str, call: Call, **extra: Any) -> dict[str, Any]:
     """Log the transition and add its outbox event; returns the public record announced."""
-    record = CallOut.from_call(call).model_dump(mode="json")
+    record = _record_of(call)
     _announce_record(kind, record, call.caller_id, call.callee_id, call.caller_session_id,
                      call.callee_session_id, reason=call.end_reason, **extra)  # fmt: skip
     return record
