@@ -136,6 +136,7 @@ class StartResult:
 
 
 def _record_of(call: Call) -> dict[str, Any]:
+    """The call's public record, as clients and outbox events carry it (CallOut JSON)."""
     return CallOut.from_call(call).model_dump(mode="json")
 
 
