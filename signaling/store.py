@@ -81,6 +81,21 @@ def membership_of(call: Call) -> Membership:
     )
 
 
+def membership_of_accepted(accepted: service.Accepted) -> Membership:
+    """`membership_of` for a call `service.accept_ringing` answered (plain values)."""
+    return Membership(
+        call_id=accepted.call_id,
+        state=accepted.record["state"],
+        caller_id=accepted.caller_id,
+        callee_id=accepted.callee_id,
+        caller=accepted.caller,
+        callee=accepted.callee,
+        caller_session_id=accepted.caller_session_id,
+        callee_session_id=accepted.callee_session_id,
+        call=accepted.record,
+    )
+
+
 def threadpool_runner(threads: int) -> Runner:
     """Run jobs in gevent's threadpool (at most `threads` at once); the caller's greenlet waits."""
     import gevent
@@ -264,17 +279,7 @@ class Store:
             # The common accept, as rows; anything else (and every refusal) below.
             accepted = service.accept_ringing(who.user_id, who.username, call_id, who.session_id)
             if accepted is not None:
-                return Membership(
-                    call_id=accepted.call_id,
-                    state=accepted.record["state"],
-                    caller_id=accepted.caller_id,
-                    callee_id=accepted.callee_id,
-                    caller=accepted.caller,
-                    callee=accepted.callee,
-                    caller_session_id=accepted.caller_session_id,
-                    callee_session_id=accepted.callee_session_id,
-                    call=accepted.record,
-                )
+                return membership_of_accepted(accepted)
         # The job's session ends with the job, and what the service commits is exactly what
         # it set on the objects: reloading them after the commit would only repeat reads.
         db.session().expire_on_commit = False
