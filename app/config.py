@@ -154,7 +154,7 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
         # SQLite writes take turns (app/sqlite_writer.py), so beyond two threads (one writing,
         # one reading or waiting) more only contend for the GIL and the writer lock: 1,000
         # call setups at once took 2.16-2.22 s with 2 threads against 2.27-2.63 s with 4.
-        # PostgreSQL works on several transactions at once, and waits for it release the GIL.
+        # PostgreSQL works on several transactions at once, and waiting for it releases the GIL.
         config["DB_THREADS"] = 2 if on_sqlite else 4
     if not on_sqlite:
         # Test each pooled connection before use, so a database restart costs one failed
