@@ -17,6 +17,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errors(app)
+    register_headers(app)
     register_metrics(app)
     register_commands(app)
     register_proxy(app)
@@ -58,6 +59,12 @@ def register_errors(app: Flask) -> None:
     from app.errors import register_error_handlers
 
     register_error_handlers(app)
+
+
+def register_headers(app: Flask) -> None:
+    from app import headers
+
+    headers.init_app(app)
 
 
 def register_metrics(app: Flask) -> None:

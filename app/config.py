@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -44,6 +45,26 @@ class Setting:
     help: str
 
 
+def _origin(raw: str) -> str:
+    """`scheme://host[:port]` of an http(s) URL, lower-cased, default port and `/` dropped."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL such as https://chime.example")
+    if parts.path.strip("/") or parts.query or parts.fragment or parts.username:
+        raise ValueError("give the origin only (scheme, host and port), no path")
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    port = "" if parts.port in (None, default_port) else f":{parts.port}"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}{port}"
+
+
+def _registration(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("open", "closed"):
+        raise ValueError("expected open or closed")
+    return value
+
+
 def _at_least_one(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -70,13 +91,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_WINDOW", int, 900, "seconds over which failed logins are counted"),
     Setting("LOGIN_MAX_FAILURES_PER_ACCOUNT", int, 5, "failed logins per account per window"),
     Setting("LOGIN_MAX_FAILURES_PER_IP", int, 20, "failed logins per client IP per window"),
+    Setting(
+        "REGISTRATION", _registration, "open", "open: anyone may POST /register; closed: CLI only"
+    ),
+    Setting("REGISTRATION_LIMIT", int, 10, "accounts one client IP may register per window"),
+    Setting("REGISTRATION_WINDOW", int, 3600, "seconds over which REGISTRATION_LIMIT counts"),
     Setting("CALL_START_LIMIT", int, 10, "call starts allowed per user per CALL_START_WINDOW"),
     Setting("CALL_START_WINDOW", int, 60, "seconds for CALL_START_LIMIT"),
     Setting("RING_TIMEOUT", int, 45, "seconds an unanswered call rings before it is missed"),
     Setting("RECONNECT_GRACE", int, 30, "seconds a dropped participant has to come back"),
     Setting("TRUSTED_PROXIES", int, 0, "number of proxies whose X-Forwarded-For is trusted"),
     Setting("ALLOWED_ORIGINS", _list, [], "browser origins allowed on the WebSocket (comma list)"),
-    Setting("SIGNALING_URL", str, "", "WebSocket URL the web client uses; default same origin /ws"),
+    Setting(
+        "PUBLIC_URL",
+        _origin,
+        "",
+        "the web app's public origin (https://host[:port]); required in production",
+    ),
+    Setting("SIGNALING_URL", str, "", "WebSocket URL the web client uses; default PUBLIC_URL /ws"),
     Setting("STUN_URLS", _list, [], "STUN URLs handed to clients (comma list)"),
     Setting("TURN_URLS", _list, [], "TURN URLs handed to clients (comma list)"),
     Setting("TURN_SECRET", str, "", "coturn static-auth-secret; enables TURN credentials"),
@@ -169,6 +201,12 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
             log.warning(DEV_SECRET_NOTICE)
     elif config.get("ENV") == "production" and len(config["SECRET_KEY"]) < 32:
         raise ConfigError("CHIMECAST_SECRET_KEY must be at least 32 characters in production.")
+    if config.get("ENV") == "production" and not config.get("PUBLIC_URL"):
+        # Else the signaling URL and the CSP would be built from the request's Host header.
+        raise ConfigError(
+            "CHIMECAST_PUBLIC_URL must be set in production (e.g. https://chime.example): the "
+            "signaling URL and the allowed WebSocket origin are built from it."
+        )
 
 
 def _json_text(value: Any) -> str:

@@ -100,8 +100,11 @@ class Stack:
             {
                 "CHIMECAST_DATABASE_URL": self.database_url,
                 "CHIMECAST_SECRET_KEY": env.get("CHIMECAST_SECRET_KEY") or secrets.token_hex(32),
+                "CHIMECAST_PUBLIC_URL": self.web_url,
                 "CHIMECAST_SIGNALING_URL": self.signaling_url,
                 "CHIMECAST_ALLOWED_ORIGINS": f"{self.web_url},http://localhost:{self.web_port}",
+                # Test and bench populations register hundreds of users from 127.0.0.1.
+                "CHIMECAST_REGISTRATION_LIMIT": "1000000",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -45,7 +45,10 @@ class Settings:
             key = field.name.upper()
             if config.get(key) not in (None, ""):
                 values[field.name] = config[key]
-        values["allowed_origins"] = tuple(config.get("ALLOWED_ORIGINS") or ())
+        # Unset, only the web app's own origin may open a socket from a browser.
+        public = config.get("PUBLIC_URL")
+        allowed = config.get("ALLOWED_ORIGINS") or ([public] if public else [])
+        values["allowed_origins"] = tuple(allowed)
         if not values.get("node_id"):
             values["node_id"] = f"{socket.gethostname()[:48]}:{port}"
         return cls(**values)

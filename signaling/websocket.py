@@ -214,19 +214,29 @@ OriginPolicy = Callable[[str, str], bool]
 
 
 def origin_policy(allowed: Iterable[str]) -> OriginPolicy:
-    """Whether a browser `Origin` may connect, given the request's Host header.
+    """Whether a browser `Origin` may connect: exactly one of the `allowed` origins.
 
-    With a configured list, exactly those origins; with none, origins on the daemon's own
-    host name (any port), so a web app next to the daemon works out of the box.
+    Origins compare by scheme, host and port (case and a default port ignored). With none
+    allowed, every browser is refused; the daemon's settings default the list to the web
+    app's CHIMECAST_PUBLIC_URL. The Host header is never consulted: a page on another port
+    or scheme of the same host is another origin.
     """
-    listed = frozenset(origin.strip().rstrip("/").lower() for origin in allowed)
+
+    def key(origin: str) -> tuple[str, str, int | None] | None:
+        try:
+            parts = urlsplit(origin.strip().lower())
+            port = parts.port
+        except ValueError:
+            return None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
+        default = {"http": 80, "https": 443}[parts.scheme]
+        return parts.scheme, parts.hostname, None if port == default else port
+
+    listed = {key(origin) for origin in allowed} - {None}
 
     def check(origin: str, host: str) -> bool:
-        origin = origin.strip().rstrip("/").lower()
-        if listed:
-            return origin in listed
-        own_host = urlsplit(f"//{host}").hostname
-        return own_host is not None and urlsplit(origin).hostname == own_host
+        return key(origin) in listed if listed else False
 
     return check
 

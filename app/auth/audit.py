@@ -19,6 +19,8 @@ class AuthEventKind:
     LOGIN_SUCCESS = "login_success"
     LOGIN_FAILURE = "login_failure"
     LOGIN_THROTTLED = "login_throttled"
+    REGISTER_THROTTLED = "register_throttled"
+    REGISTER_REFUSED = "register_refused"  # a bad or taken username, a weak password
     LOGOUT = "logout"
     SESSION_REVOKED = "session_revoked"
     PASSWORD_CHANGED = "password_changed"
@@ -39,19 +41,39 @@ def record(
     Inside a request the row carries the client's IP and user agent; outside one (the admin
     CLI, the signaling daemon) both are left empty and `detail` says who acted.
     """
+    event = reserve(kind, username)
+    settle(event, kind, user, session_id, detail)
+    return event
+
+
+def reserve(kind: str, username: str) -> AuthEvent:
+    """Add a row for an attempt whose outcome is not known yet (see app/auth/throttle.py),
+    without logging it: `settle` gives it its outcome and logs it."""
     in_request = has_request_context()
     event = AuthEvent(
         kind=kind,
-        user_id=user.id if user is not None else None,
-        username=(user.username if user is not None else username)[:64],
-        session_id=session_id,
+        username=username[:64],
         ip=client_ip() if in_request else "",
         user_agent=user_agent() if in_request else "",
-        detail=detail[:128],
     )
     db.session.add(event)
+    return event
+
+
+def settle(
+    event: AuthEvent,
+    kind: str,
+    user: User | None = None,
+    session_id: int | None = None,
+    detail: str = "",
+) -> None:
+    """Give `event` its final kind, user and detail (committed with the caller's change)."""
+    event.kind = kind
+    if user is not None:
+        event.user_id, event.username = user.id, user.username[:64]
+    event.session_id = session_id
+    event.detail = detail[:128]
     logs.event(
         log, f"auth.{kind}", user=event.username, session=session_id, ip=event.ip,
         detail=event.detail or None,
     )  # fmt: skip
-    return event

@@ -22,16 +22,22 @@ class ClientConfigOut(BaseModel):
 
 
 def signaling_url() -> str:
-    """CHIMECAST_SIGNALING_URL as an absolute ws(s) URL; default `/ws` on this origin.
+    """CHIMECAST_SIGNALING_URL as an absolute ws(s) URL; default `/ws` on CHIMECAST_PUBLIC_URL.
 
-    A configured path (e.g. `/signal/ws`) is taken relative to the origin the request came
-    to, so one setting works behind any host name.
+    A configured path (e.g. `/signal/ws`) is taken relative to CHIMECAST_PUBLIC_URL. Only
+    when that is unset (development: production refuses to start without it) does the
+    request's own scheme and Host header stand in for it.
     """
     configured = current_app.config.get("SIGNALING_URL") or "/ws"
     if "://" in configured:
         return configured
-    scheme = "wss" if request.scheme == "https" else "ws"
-    return f"{scheme}://{request.host}/{configured.lstrip('/')}"
+    public = current_app.config.get("PUBLIC_URL")
+    if public:
+        scheme, _, authority = public.rstrip("/").partition("://")
+    else:
+        scheme, authority = request.scheme, request.host
+    socket_scheme = "wss" if scheme == "https" else "ws"
+    return f"{socket_scheme}://{authority}/{configured.lstrip('/')}"
 
 
 def content_security_policy(socket_url: str) -> str:
@@ -61,11 +67,9 @@ def index():
     response = make_response(render_template("index.html"))
     headers = response.headers
     headers["Content-Security-Policy"] = content_security_policy(signaling_url())
-    headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "no-referrer"
     headers["Permissions-Policy"] = "camera=(self), microphone=(self), geolocation=()"
-    headers["Cache-Control"] = "no-store"
     return response
 
 

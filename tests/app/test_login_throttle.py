@@ -113,3 +113,48 @@ def test_x_forwarded_for_is_honoured_with_trusted_proxies(make_app, hops):
         fail(auth, f"user{i}", 4, ip=blocked)  # 20 failures from one forwarded client IP
     assert auth.login("alice", PASSWORD, headers={"X-Forwarded-For": blocked}).status_code == 429
     assert auth.login("alice", PASSWORD, headers={"X-Forwarded-For": chain}).status_code == 200
+
+
+def outcomes(auth, attempts, **kwargs) -> list[int]:
+    return [auth.login(name, password, **kwargs).status_code for name, password in attempts]
+
+
+def test_logging_in_to_ones_own_account_never_resets_the_ip_count(auth):
+    """The audit's attack: 19 guesses over 15 victims, then a login of the attacker's own
+    account to wipe the slate, three times over. The 20th guess must close the IP."""
+    victims = [f"victim{i}" for i in range(15)]
+    for i, name in enumerate([*victims, "mallory"]):  # registered from 16 addresses
+        body = {"username": name, "password": PASSWORD}
+        address = {"REMOTE_ADDR": f"198.51.100.{i}"}
+        assert auth.client.post("/register", json=body, environ_base=address).status_code == 201
+    seen: list[int] = []
+    for _ in range(3):
+        guesses = [(victims[i % 15], WRONG) for i in range(19)]
+        seen += outcomes(auth, [*guesses, ("mallory", PASSWORD)])
+    assert seen[:19] == [401] * 19 and seen[19] == 200
+    assert seen.count(401) == 20, "exactly LOGIN_MAX_FAILURES_PER_IP guesses get checked"
+    assert seen[21:] == [429] * (len(seen) - 21), "then nothing from that IP, not even mallory"
+
+
+def test_strangers_cannot_lock_the_owner_out(auth, app):
+    auth.register("alice")
+    stranger = {"environ_base": {"REMOTE_ADDR": "203.0.113.50"}}
+    fail(auth, "alice", 5, **stranger)
+    assert auth.login("alice", **stranger).status_code == 429, "the guessing address is stopped"
+    # The owner's address never failed for alice: her password still works, and a typo
+    # of hers is an ordinary 401, not a lock-out.
+    assert auth.login("alice", WRONG).status_code == 401
+    assert auth.login("alice").status_code == 200
+    assert auth.login("alice", **stranger).status_code == 429, "the owner's login frees nobody"
+
+
+def test_a_success_resets_the_account_count_of_its_own_address_only(auth):
+    auth.register("alice")
+    other = {"environ_base": {"REMOTE_ADDR": "203.0.113.51"}}
+    fail(auth, "alice", 4, **other)
+    fail(auth, "alice", 4)
+    assert auth.login("alice").status_code == 200  # resets alice from 127.0.0.1
+    fail(auth, "alice", 4)
+    assert auth.login("alice").status_code == 200
+    fail(auth, "alice", 1, **other)  # the 5th failure from the other address
+    assert auth.login("alice", **other).status_code == 429

@@ -164,8 +164,13 @@ def test_server_frame_headers_encode_the_length(size):
         (["http://app.example/"], "HTTP://APP.EXAMPLE", "sig.example", True),
         (["http://app.example"], "http://evil.example", "sig.example", False),
         (["http://app.example"], "http://app.example:8080", "sig.example", False),
-        ([], "http://localhost:8000", "localhost:8001", True),
-        ([], "http://evil.example", "localhost:8001", False),
+        (["https://app.example"], "https://app.example:443", "sig.example", True),
+        (["https://app.example"], "http://app.example", "sig.example", False),
+        (["http://localhost:8000"], "http://localhost:8001", "localhost:8001", False),
+        (["http://app.example"], "null", "sig.example", False),
+        # Nothing configured: no browser origin at all, whatever the Host header says.
+        ([], "http://localhost:8000", "localhost:8001", False),
+        ([], "http://localhost:8001", "localhost:8001", False),
         ([], "null", "localhost:8001", False),
     ],
 )

@@ -90,7 +90,7 @@ def test_production_refuses_a_short_secret_key(tmp_path):
 
 
 def test_production_starts_with_a_real_secret_key(tmp_path):
-    app = _app(tmp_path, ENV="production", SECRET_KEY="k" * 40)
+    app = _app(tmp_path, ENV="production", SECRET_KEY="k" * 40, PUBLIC_URL="https://chime.example")
     assert app.config["SECRET_KEY"] == "k" * 40
     assert not app.testing
 
