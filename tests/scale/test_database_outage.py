@@ -1,4 +1,4 @@
-"""A PostgreSQL outage under a running system: quiet logs, honest /readyz, 1011 at hello, recovery.
+"""A database (or Redis) outage under a running system: quiet logs, honest /readyz, 1011 at hello.
 
 The web app and the daemon reach PostgreSQL through a TCP proxy, so a test can cut the
 database (connections reset, new ones refused) or blackhole it (connections accepted, every
@@ -173,3 +173,21 @@ def test_blackholed_database_gives_prompt_not_ready_and_hello_1011(proxied):
     proxy.restore()
     wait_status(web_readyz, 200, 15)
     wait_status(readyz, 200, 15)
+
+
+def test_daemon_readyz_reports_redis_down_and_back(tmp_path, private_redis):
+    env = {**ENV, "CHIMECAST_REDIS_URL": private_redis.url}
+    database = f"sqlite:///{tmp_path / 'outage.db'}"
+    with Stack(database, extra_env=env, log_dir=tmp_path / "logs") as stack:
+        readyz = daemon_url(stack, "/readyz")
+        body = wait_status(readyz, 200, 5)
+        assert body["redis"] == "ok" and body["database"] == "ok", body
+
+        private_redis.stop()
+        status, body, took = get(readyz)
+        assert status == 503 and body["redis"] == "unavailable", body
+        assert body["database"] == "ok" and took < 3, (body, took)
+        assert get(daemon_url(stack, "/healthz"))[0] == 200, "liveness is not readiness"
+
+        private_redis.start()  # same port
+        wait_status(readyz, 200, 10)
