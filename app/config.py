@@ -130,6 +130,18 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "threads of a signaling daemon that run its database work; default 2 on SQLite, else 4",
     ),
+    Setting("DB_CONNECT_TIMEOUT", int, 5, "seconds to wait for a new PostgreSQL connection"),
+    Setting(
+        "DB_STATEMENT_TIMEOUT",
+        int,
+        30000,
+        "ms a PostgreSQL statement may run before the server cancels it (0: no limit)",
+    ),
+    Setting("DB_LOCK_TIMEOUT", int, 10000, "ms a PostgreSQL statement may wait for a lock"),
+    Setting("DB_BUSY_TIMEOUT", int, 5000, "ms a SQLite write waits for another's lock"),
+    Setting(
+        "READYZ_TIMEOUT", float, 2.0, "seconds /readyz waits for the database before saying 503"
+    ),
     Setting(
         "MEETING_DEFAULT_SIZE",
         int,
@@ -188,11 +200,15 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
         # call setups at once took 2.16-2.22 s with 2 threads against 2.27-2.63 s with 4.
         # PostgreSQL works on several transactions at once, and waiting for it releases the GIL.
         config["DB_THREADS"] = 2 if on_sqlite else 4
-    if not on_sqlite:
+    connect_args = options.setdefault("connect_args", {})
+    if on_sqlite:
+        connect_args.setdefault("timeout", _setting(config, "DB_BUSY_TIMEOUT") / 1000)
+    else:
         # Test each pooled connection before use, so a database restart costs one failed
         # request at most instead of a restart of every process.
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_recycle", 1800)
+        connect_args.update({**postgres_timeouts(config), **connect_args})
     if not config.get("SECRET_KEY"):
         if config.get("ENV") == "production":
             raise ConfigError("CHIMECAST_SECRET_KEY must be set in production.")
@@ -207,6 +223,31 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
             "CHIMECAST_PUBLIC_URL must be set in production (e.g. https://chime.example): the "
             "signaling URL and the allowed WebSocket origin are built from it."
         )
+
+
+def _setting(config: Mapping[str, Any], key: str) -> Any:
+    value = config.get(key)
+    return next(s.default for s in SETTINGS if s.key == key) if value is None else value
+
+
+def postgres_timeouts(config: Mapping[str, Any]) -> dict[str, Any]:
+    """psycopg connection arguments that keep a dead or stuck database from hanging a process.
+
+    connect_timeout bounds a new connection; statement_timeout and lock_timeout make the
+    server cancel a slow statement; TCP keepalives and tcp_user_timeout make the kernel give
+    up on a server that vanished (its host is down, or the network drops every packet)
+    instead of waiting for its reply for ever.
+    """
+    statement, lock = _setting(config, "DB_STATEMENT_TIMEOUT"), _setting(config, "DB_LOCK_TIMEOUT")
+    return {
+        "connect_timeout": _setting(config, "DB_CONNECT_TIMEOUT"),
+        "options": f"-c statement_timeout={statement} -c lock_timeout={lock}",
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30000,
+    }
 
 
 def _json_text(value: Any) -> str:

@@ -22,14 +22,14 @@ login_manager = LoginManager()
 def _configure_sqlite(dbapi_connection, _record) -> None:
     """Make a SQLite file safe to share between gunicorn workers and the signaling daemon.
 
-    WAL lets readers run beside a writer; busy_timeout makes a writer wait for the lock
-    instead of failing with "database is locked"; NORMAL is durable enough under WAL.
+    WAL lets readers run beside a writer; NORMAL is durable enough under WAL. The busy
+    timeout, which makes a writer wait for the lock instead of failing with "database is
+    locked", is the driver's `timeout` (CHIMECAST_DB_BUSY_TIMEOUT, see app.config.finalize).
     """
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from signaling.backoff import Outage
 from signaling.calls import CallCache
 from signaling.heartbeats import Heartbeats
 from signaling.hub import InMemoryHub
@@ -87,6 +88,7 @@ class Services:
     calls: CallCache
     timers: Timers
     revoked: RecentlyRevoked = field(default_factory=RecentlyRevoked)
+    database: Outage = field(default_factory=lambda: Outage("database"))  # its outage log
     presence: Presence = field(init=False)
     rooms: Rooms = field(init=False)
     heartbeats: Heartbeats = field(init=False)

@@ -9,10 +9,14 @@ Handlers never trust a client-supplied sender: `from` is the authenticated user.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import gevent
+
 from signaling import errors, metrics
+from signaling.backoff import UNAVAILABLE
 from signaling.calls import ACTIVE, Membership
 from signaling.context import Services
 from signaling.errors import CallServiceError, CloseCode, MessageError
@@ -27,6 +31,9 @@ from signaling.store import ConnectInfo, Identity
 
 log = logging.getLogger(__name__)
 
+HELLO_MARGIN = 0.5  # s before the hello deadline: time to close with 1011 rather than 4001
+RETRY_REASON = "database unavailable, retry shortly"
+
 
 class Conn(Protocol):
     """The connection as handlers see it (a `Peer`, or a fake in tests)."""
@@ -34,6 +41,7 @@ class Conn(Protocol):
     conn_id: str
     identity: Identity | None
     closing: bool
+    started: float  # time.monotonic() when the connection opened (the hello deadline)
 
     @property
     def user_id(self) -> int: ...
@@ -121,7 +129,11 @@ def hello(services: Services, conn: Conn, message: ClientMessage) -> None:
     """Authenticate, register the connection, and answer `welcome` with the user's calls."""
     if conn.identity is not None:
         raise MessageError(errors.ALREADY_AUTHENTICATED, "This connection is authenticated.")
-    who = services.store.authenticate(message.token)
+    try:
+        who = _check_token(services, conn, message.token)
+    except (Exception, gevent.Timeout) as exc:  # Timeout is a BaseException
+        _cannot_check(services, conn, exc, "hello")
+        return
     if conn.closing:
         return  # the hello deadline passed while the token was being checked
     if who is None or who.session_id in services.revoked:
@@ -137,9 +149,8 @@ def hello(services: Services, conn: Conn, message: ClientMessage) -> None:
     first_of_user = hub.add(conn) == 1
     try:
         info = services.store.connect(who, conn.conn_id, services.settings.node_id)
-    except Exception:
-        log.exception("conn %s: could not record the connection", conn.conn_id)
-        conn.close(CloseCode.INTERNAL_ERROR, "server error")
+    except Exception as exc:
+        _cannot_check(services, conn, exc, "connect")
         return
     if who.session_id in services.revoked:
         conn.close(CloseCode.SESSION_REVOKED, "session revoked")
@@ -148,6 +159,26 @@ def hello(services: Services, conn: Conn, message: ClientMessage) -> None:
         services.calls.put(call)
     conn.welcome(welcome_message(services, conn, who, info, message.id))
     services.presence.connected(conn, info.calls, first_of_user)
+
+
+def _check_token(services: Services, conn: Conn, token: str) -> Identity | None:
+    """The identity behind `token`; gevent.Timeout if the database has not answered by
+    shortly before the hello deadline (which would otherwise close with a misleading 4001)."""
+    timeout = services.settings.hello_timeout
+    left = conn.started + timeout - min(HELLO_MARGIN, timeout / 5) - time.monotonic()
+    with gevent.Timeout(max(left, 0.001)):
+        return services.store.authenticate(token)
+
+
+def _cannot_check(services: Services, conn: Conn, exc: BaseException, step: str) -> None:
+    """Close 1011 asking the client to retry; a database outage goes to its outage log
+    (one line per outage, not one per client), anything else is a bug and logged as one."""
+    if isinstance(exc, (*UNAVAILABLE, gevent.Timeout)):
+        services.database.failed(exc, step, track=False)
+        conn.close(CloseCode.INTERNAL_ERROR, RETRY_REASON)
+    else:
+        log.error("conn %s: %s failed", conn.conn_id, step, exc_info=exc)
+        conn.close(CloseCode.INTERNAL_ERROR, "server error")
 
 
 @handles("ping")

@@ -1,8 +1,9 @@
 """The signaling daemon: a plain WSGI function on gevent's server, and its background tasks.
 
 `/ws` is the WebSocket (handshake checked by `signaling.websocket`), `GET /healthz` says the
-daemon is up; `ROUTES` is where `/metrics` will plug in. Background greenlets tail the
-outbox, expire unanswered calls and keep this node's presence rows fresh. SIGTERM drains:
+daemon is up, `GET /readyz` whether its database (and Redis) answer. Background greenlets
+tail the outbox, expire unanswered calls and keep this node's presence rows fresh, backing
+off while the database is down (`signaling.backoff`). SIGTERM drains:
 every client gets `going_away` and close 1001, then the process exits.
 """
 
@@ -12,6 +13,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import gevent
@@ -20,12 +22,13 @@ from flask import Flask
 from gevent.event import Event
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
-from signaling import meetings, metrics
+from signaling import backoff, meetings, metrics
 from signaling.context import Services, build_services
 from signaling.errors import CloseCode
 from signaling.events import OutboxRelay
 from signaling.peer import Peer
 from signaling.protocol import server_message
+from signaling.readiness import Readiness
 from signaling.settings import Settings
 from signaling.store import Store, dedicated_runner, threadpool_runner
 from signaling.websocket import handler_class, origin_policy
@@ -45,12 +48,15 @@ class SignalingServer:
     def __init__(self, app: Flask, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.settings = Settings.from_config(app.config, port)
-        store = Store(app, threadpool_runner(self.settings.db_threads), dedicated_runner())
+        run, poll = threadpool_runner(self.settings.db_threads), dedicated_runner()
+        store = Store(app, backoff.raised_in_caller(run), backoff.raised_in_caller(poll))
         self.services: Services = build_services(self.settings, store)
         self.outbox = OutboxRelay(self.services)
+        self.readiness = Readiness(app, self.services)
         self.peers: set[Peer] = set()
         self.routes: dict[str, Callable[[dict[str, Any]], tuple[str, str, bytes]]] = {
             "/healthz": self.healthz,
+            "/readyz": self.readiness.readyz,
             "/metrics": lambda _environ: metrics.exposition(),
         }
         self._tasks: list[gevent.Greenlet] = []
@@ -116,7 +122,7 @@ class SignalingServer:
             self._every(settings.outbox_poll_interval, self.outbox.poll_once),
             self._every(settings.ring_sweep_interval, store.expire_unanswered),
             self._every(
-                settings.node_refresh_interval, lambda: store.refresh_node(settings.node_id)
+                settings.node_refresh_interval, partial(store.refresh_node, settings.node_id)
             ),
         ]
         handler = handler_class(
@@ -138,15 +144,8 @@ class SignalingServer:
         )
 
     def _every(self, interval: float, task: Callable[[], Any]) -> gevent.Greenlet:
-        def loop() -> None:
-            while True:
-                try:
-                    task()
-                except Exception:  # a failed round is logged; the next one runs as usual
-                    log.exception("background task %s failed", getattr(task, "__name__", task))
-                gevent.sleep(interval)
-
-        return gevent.spawn(loop)
+        """A background loop on the database: backs off and logs quietly while it is down."""
+        return backoff.every(interval, task, self.services.database)
 
     def serve_forever(self) -> None:
         """Start, then block until SIGTERM/SIGINT has drained the daemon."""

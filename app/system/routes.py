@@ -9,11 +9,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app, jsonify
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api import ErrorOut, PlainText, endpoint
+from app.dbprobe import probe_for
 from app.errors import error_response
-from app.extensions import db
 from app.metrics import render as render_metrics
 from app.openapi import build_openapi
 from app.system import bp
@@ -57,12 +58,13 @@ def healthz():
     tag="system",
 )
 def readyz():
-    """Ready for traffic: the database answers and its schema is at the latest migration."""
+    """Ready for traffic: the database answers (within READYZ_TIMEOUT, on a connection of
+    its own, so a dead network cannot hang it) and its schema is at the latest migration."""
     directory = current_app.config["MIGRATIONS_DIR"]
+    probe = probe_for(current_app._get_current_object())  # type: ignore[attr-defined]
     try:
-        with db.engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-    except SQLAlchemyError:
+        current = probe.check(_revision, current_app.config["READYZ_TIMEOUT"])
+    except (SQLAlchemyError, TimeoutError):
         return error_response(503, "database_unavailable", "The database is not reachable.")
     head = _head_revision(directory) if os.path.isdir(directory) else current
     if current != head:
@@ -72,6 +74,10 @@ def readyz():
             f"Database at {current}, code expects {head}; run 'flask db upgrade'.",
         )
     return jsonify(status="ready", revision=current)
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 @bp.get("/metrics")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from typing import Any
 
 from signaling.calls import ACTIVE, ENDED, RINGING, Membership
@@ -28,6 +29,7 @@ class FakeConn:
         self.identity = identity
         self.sent: list[dict[str, Any]] = []
         self.closing = False
+        self.started = time.monotonic()
         self.closed: tuple[int, str] | None = None
 
     @property

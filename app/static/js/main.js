@@ -303,14 +303,16 @@ function onPresence(event) {
 }
 
 function onSignalingStatus(event) {
-  const { state: status, retryIn } = event.detail;
+  const { state: status, retryIn, code } = event.detail;
   if (status === "open" || status === "closed" || status === "connecting") {
     banner(null);
     return;
   }
   if (status === "reconnecting") {
     const seconds = retryIn ? ` in ${Math.max(1, Math.round(retryIn / 1000))} s` : "";
-    banner(`Connection to the call server lost. Reconnecting${seconds}…`);
+    // 1011 at hello: the server could not check the login (its database is down).
+    const why = code === 1011 ? "The call server is having trouble" : "Connection to the call server lost";
+    banner(`${why}. Reconnecting${seconds}…`);
   }
 }
 

@@ -10,7 +10,9 @@ const WELCOME_WITHIN_MS = 10000;
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10000;
 const QUEUE_LIMIT = 200;
-// Close codes after which reconnecting with the same token is pointless.
+// Close codes after which reconnecting with the same token is pointless. Every other close
+// (1001 shutdown, 1011 "database unavailable, retry shortly", network loss) is retried with
+// jittered exponential backoff, 0.5 s doubling to 10 s, reset only by a `welcome`.
 const FATAL_CLOSE_CODES = new Set([4002, 4003]);
 
 export class Signaling extends EventTarget {

@@ -1,0 +1,193 @@
+"""A database (or Redis) outage under a running system: quiet logs, honest /readyz, 1011 at hello.
+
+The web app and the daemon reach PostgreSQL through a TCP proxy, so a test can cut the
+database (connections reset, new ones refused) or blackhole it (connections accepted, every
+byte silently dropped, as a dead network does) and then bring it back, with no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from app.devstack import Stack
+from signaling.client import SignalingClient, SignalingClosed
+from tests.calling import close_all, make_person, ring_and_answer
+from tests.scale.conftest import wait_for_log
+from tests.scale.tcpproxy import TcpProxy
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
+
+HELLO_TIMEOUT = 3.0
+CUT_SECONDS = 8.0
+ENV = {
+    "CHIMECAST_ARGON2_TIME_COST": "1",
+    "CHIMECAST_ARGON2_MEMORY_KIB": "1024",
+    "CHIMECAST_HELLO_TIMEOUT": str(HELLO_TIMEOUT),
+}
+
+
+@pytest.fixture
+def proxied(tmp_path, postgres_url):
+    """(stack, proxy): web app + one daemon whose only way to PostgreSQL is the proxy."""
+    target = urlsplit(postgres_url)
+    proxy = TcpProxy((target.hostname, target.port or 5432))
+    url = postgres_url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    try:
+        with Stack(url, extra_env=ENV, log_dir=tmp_path / "logs") as stack:
+            yield stack, proxy
+    finally:
+        proxy.close()
+
+
+def get(url: str, timeout: float = 10) -> tuple[int, dict, float]:
+    """(status, JSON body, seconds taken) of a GET; an HTTP error status is an answer too."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    return status, json.loads(raw or b"{}"), time.monotonic() - started
+
+
+def daemon_url(stack: Stack, path: str) -> str:
+    return f"http://127.0.0.1:{stack.signaling_ports[0]}{path}"
+
+
+def wait_status(url: str, status: int, within: float) -> dict:
+    deadline = time.monotonic() + within
+    while True:
+        got, body, _ = get(url)
+        if got == status:
+            return body
+        assert time.monotonic() < deadline, f"{url} still {got} {body} after {within}s"
+        time.sleep(0.2)
+
+
+async def hello_refused(url: str, token: str) -> tuple[SignalingClosed, float]:
+    """Connect and send hello; the close the daemon answers with, and how long it took."""
+    client = SignalingClient(url, token)
+    started = time.monotonic()
+    with pytest.raises(SignalingClosed) as closed:
+        await client.connect(timeout=HELLO_TIMEOUT + 5)
+    return closed.value, time.monotonic() - started
+
+
+def log_lines_since(path: Path, offset: int) -> list[str]:
+    return path.read_bytes()[offset:].decode(errors="replace").splitlines()
+
+
+def test_database_cut_is_quiet_visible_and_recovers_without_restart(proxied):
+    stack, proxy = proxied
+    alice, bob = make_person(stack, "alice"), make_person(stack, "bob")
+    daemon_log = stack.log_dir / "signaling.log"
+    readyz = daemon_url(stack, "/readyz")
+    assert get(readyz)[0] == 200, "the daemon must be ready before the cut"
+    # carol logs in before the cut (that needs the database); her hello during it is refused.
+    carol = make_person(stack, "carol")
+
+    async def scenario() -> None:
+        await alice.connect(stack.signaling_url)
+        await bob.connect(stack.signaling_url)
+        try:
+            call_id = await ring_and_answer(alice, bob)
+            offset = daemon_log.stat().st_size
+
+            proxy.cut()
+            cut_at = time.monotonic()
+            body = await asyncio.to_thread(wait_status, readyz, 503, 3)
+            assert body["database"] == "unavailable", body
+            assert (await asyncio.to_thread(get, daemon_url(stack, "/healthz")))[0] == 200
+
+            # An active call keeps relaying: it needs no database.
+            await alice.sig.relay("offer", call_id, bob.name, {"sdp": "v=0 during the cut"})
+            relayed = await bob.sig.wait_for("offer", call_id=call_id, timeout=5)
+            assert relayed["payload"]["sdp"] == "v=0 during the cut"
+
+            # A hello that cannot be checked is told to retry (1011), within the hello timeout.
+            closed, took = await hello_refused(stack.signaling_url, carol.api.token)
+            assert closed.code == 1011, closed
+            assert "retry" in closed.reason, closed
+            assert took < HELLO_TIMEOUT, f"closed after {took:.2f}s"
+
+            await asyncio.sleep(max(0.0, CUT_SECONDS - (time.monotonic() - cut_at)))
+            proxy.restore()
+            await asyncio.to_thread(wait_status, readyz, 200, 10)
+            # The loops' next round (at most the 2 s backoff away) logs the recovery.
+            await asyncio.to_thread(wait_for_log, daemon_log, "database available again", 5)
+            lines = log_lines_since(daemon_log, offset)
+
+            # Everything works again without a restart: hang-up, new login, ring, relay.
+            ack = await alice.sig.hangup(call_id)
+            assert ack["type"] == "ack", ack
+            await bob.sig.wait_for("ended", call_id=call_id, timeout=5)
+            dave = await asyncio.to_thread(make_person, stack, "dave")
+            await carol.connect(stack.signaling_url)
+            await dave.connect(stack.signaling_url)
+            second = await ring_and_answer(carol, dave)
+            await carol.sig.relay("offer", second, dave.name, {"sdp": "v=0 after"})
+            await dave.sig.wait_for("offer", call_id=second, timeout=5)
+            await close_all(carol, dave)
+        finally:
+            await close_all(alice, bob)
+
+        text = "\n".join(lines)
+        assert "Traceback" not in text, text[:3000]
+        outage = [line for line in lines if " signaling.backoff " in line]
+        assert 2 <= len(outage) <= 5, "\n".join(outage)
+        assert "database unavailable" in outage[0], outage
+        assert "database available again" in outage[-1], outage
+        assert len(lines) <= 30, f"{len(lines)} log lines during an {CUT_SECONDS}s cut:\n{text}"
+
+    asyncio.run(scenario())
+    assert stack.processes["signaling"].poll() is None, "recovery must not need a restart"
+
+
+def test_blackholed_database_gives_prompt_not_ready_and_hello_1011(proxied):
+    stack, proxy = proxied
+    carol = make_person(stack, "carol")
+    web_readyz, readyz = f"{stack.web_url}/readyz", daemon_url(stack, "/readyz")
+    assert get(web_readyz)[0] == 200 and get(readyz)[0] == 200
+
+    proxy.blackhole()
+    for _ in range(3):  # a probe still stuck from the last request must not make it hang
+        status, body, took = get(web_readyz, timeout=30)
+        assert status == 503 and body["error"] == "database_unavailable", body
+        assert took < 3, f"web /readyz took {took:.2f}s"
+        status, body, took = get(readyz, timeout=30)
+        assert status == 503 and body["database"] == "unavailable", body
+        assert took < 3, f"daemon /readyz took {took:.2f}s"
+
+    closed, took = asyncio.run(hello_refused(stack.signaling_url, carol.api.token))
+    assert closed.code == 1011 and "retry" in closed.reason, closed
+    assert took < HELLO_TIMEOUT + 0.5, f"closed after {took:.2f}s"
+
+    proxy.restore()
+    wait_status(web_readyz, 200, 15)
+    wait_status(readyz, 200, 15)
+
+
+def test_daemon_readyz_reports_redis_down_and_back(tmp_path, private_redis):
+    env = {**ENV, "CHIMECAST_REDIS_URL": private_redis.url}
+    database = f"sqlite:///{tmp_path / 'outage.db'}"
+    with Stack(database, extra_env=env, log_dir=tmp_path / "logs") as stack:
+        readyz = daemon_url(stack, "/readyz")
+        body = wait_status(readyz, 200, 5)
+        assert body["redis"] == "ok" and body["database"] == "ok", body
+
+        private_redis.stop()
+        status, body, took = get(readyz)
+        assert status == 503 and body["redis"] == "unavailable", body
+        assert body["database"] == "ok" and took < 3, (body, took)
+        assert get(daemon_url(stack, "/healthz"))[0] == 200, "liveness is not readiness"
+
+        private_redis.start()  # same port
+        wait_status(readyz, 200, 10)
