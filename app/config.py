@@ -83,6 +83,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TURN_TTL", int, 3600, "lifetime of TURN credentials, seconds"),
     Setting("MAX_CONTENT_LENGTH", int, 16 * 1024, "largest accepted request body, bytes"),
     Setting("REDIS_URL", str, "", "Redis URL; enables the multi-daemon bus"),
+    Setting(
+        "REDIS_NAMESPACE",
+        str,
+        "",
+        "prefix of this deployment's Redis channel; default a hash of the database URL",
+    ),
     Setting("MAX_MESSAGE_BYTES", int, 64 * 1024, "largest WebSocket message read (else 1009)"),
     Setting("HELLO_TIMEOUT", float, 5.0, "seconds a new WebSocket has to send hello (else 4001)"),
     Setting("HEARTBEAT_INTERVAL", float, 20.0, "seconds of silence before the daemon pings"),

@@ -11,10 +11,15 @@ is resubscribing, is lost; the listener reconnects with backoff and resubscribes
 relayed copy carries a per-sender `seq`, so a client sees the gap, and an ICE restart (a
 new offer) recovers the media path. Membership and authorization never depend on Redis:
 they come from the database.
+
+The channel is namespaced per deployment (`CHIMECAST_REDIS_NAMESPACE`, by default a hash
+of the database URL): messages are addressed by user and session id, which two
+installations sharing one Redis would otherwise both have.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import asdict
@@ -24,14 +29,32 @@ import gevent
 import gevent.event
 import orjson
 import redis
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from signaling import metrics
 from signaling.hub import InMemoryHub, Target
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "chimecast:signaling:v1"
+CHANNEL = "chimecast:signaling:v1"  # the channel of a hub built without a namespace (tests)
 BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+def namespace_for(database_url: str) -> str:
+    """The default namespace of a deployment: 16 hex digits of a SHA-256 of its database
+    URL without the password, so daemons of one database share a bus, two installations
+    on one Redis never do, and neither the URL nor the password is ever sent to Redis."""
+    try:
+        identity = make_url(database_url).render_as_string(hide_password=True)  # "***"
+    except ArgumentError:  # an unparsable URL still names one database
+        identity = database_url
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+def channel_for(namespace: str) -> str:
+    """The pub/sub channel of a deployment (every Redis name it uses starts the same way)."""
+    return f"chimecast:{namespace}:signaling:v1" if namespace else CHANNEL
 
 
 class LocalView:

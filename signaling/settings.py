@@ -32,6 +32,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     node_id: str = ""
     redis_url: str = ""  # set: daemons share a Redis bus (signaling.redis_hub)
+    redis_namespace: str = ""  # default: a hash of the database URL (redis_hub.namespace_for)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], port: int = 0) -> Settings:
@@ -46,6 +47,10 @@ class Settings:
             if config.get(key) not in (None, ""):
                 values[field.name] = config[key]
         values["allowed_origins"] = tuple(config.get("ALLOWED_ORIGINS") or ())
+        if values.get("redis_url") and not values.get("redis_namespace"):
+            from signaling.redis_hub import namespace_for  # imports redis: only when used
+
+            values["redis_namespace"] = namespace_for(str(config["SQLALCHEMY_DATABASE_URI"]))
         if not values.get("node_id"):
             values["node_id"] = f"{socket.gethostname()[:48]}:{port}"
         return cls(**values)
