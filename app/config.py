@@ -98,6 +98,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MESSAGE_RATE", float, 50.0, "messages per second a WebSocket may send, sustained"),
     Setting("MESSAGE_BURST", int, 100, "messages a WebSocket may send at once"),
     Setting("NODE_ID", str, "", "this signaling daemon's id; default <hostname>:<port>"),
+    Setting("NODE_REFRESH_INTERVAL", float, 2.0, "seconds between a daemon's liveness beats"),
+    Setting(
+        "NODE_STALE_AFTER",
+        float,
+        6.0,
+        "seconds without a beat after which a daemon counts as dead (>= 2 beats)",
+    ),
     Setting(
         "DB_THREADS",
         _at_least_one,

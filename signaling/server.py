@@ -2,8 +2,9 @@
 
 `/ws` is the WebSocket (handshake checked by `signaling.websocket`), `GET /healthz` says the
 daemon is up; `ROUTES` is where `/metrics` will plug in. Background greenlets tail the
-outbox, expire unanswered calls and keep this node's presence rows fresh. SIGTERM drains:
-every client gets `going_away` and close 1001, then the process exits.
+outbox, expire unanswered calls and beat this node's liveness (signaling.liveness). SIGTERM
+drains: every client gets `going_away` and close 1001, the node is marked stopping (its
+users' calls get their grace from a live daemon), then the process exits.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from signaling import meetings, metrics
 from signaling.context import Services, build_services
 from signaling.errors import CloseCode
 from signaling.events import OutboxRelay
+from signaling.liveness import Liveness
 from signaling.peer import Peer
 from signaling.protocol import server_message
 from signaling.settings import Settings
@@ -45,8 +47,14 @@ class SignalingServer:
     def __init__(self, app: Flask, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.settings = Settings.from_config(app.config, port)
-        store = Store(app, threadpool_runner(self.settings.db_threads), dedicated_runner())
+        store = Store(
+            app,
+            threadpool_runner(self.settings.db_threads),
+            dedicated_runner(),
+            self.settings.node_id,
+        )
         self.services: Services = build_services(self.settings, store)
+        self.liveness = Liveness(self.services)
         self.outbox = OutboxRelay(self.services)
         self.peers: set[Peer] = set()
         self.routes: dict[str, Callable[[dict[str, Any]], tuple[str, str, bytes]]] = {
@@ -102,9 +110,7 @@ class SignalingServer:
     def start(self) -> None:
         """Clean up after a previous run, start the background tasks, and listen."""
         store, settings = self.services.store, self.settings
-        removed = store.clear_node(settings.node_id)
-        if removed:
-            log.info("removed %s stale connection rows of node %s", removed, settings.node_id)
+        self.liveness.start()  # before listening: this node's row must be live first
         self.outbox.start()
         self.services.hub.start()
         metrics.watch(lambda: len(self.peers), self.services.calls.states)
@@ -115,9 +121,7 @@ class SignalingServer:
         self._tasks = [
             self._every(settings.outbox_poll_interval, self.outbox.poll_once),
             self._every(settings.ring_sweep_interval, store.expire_unanswered),
-            self._every(
-                settings.node_refresh_interval, lambda: store.refresh_node(settings.node_id)
-            ),
+            self._every(settings.node_refresh_interval, self.liveness.beat),
         ]
         handler = handler_class(
             "/ws", settings.max_message_bytes, origin_policy(settings.allowed_origins)
@@ -175,10 +179,10 @@ class SignalingServer:
         for task in self._tasks:
             task.kill(block=False)
         self.services.hub.stop()
-        try:
-            self.services.store.clear_node(self.settings.node_id)
+        try:  # the rows stay: a live daemon's sweep gives their calls the grace period
+            self.liveness.retire()
         except Exception:
-            log.exception("could not delete this node's connection rows")
+            log.exception("could not mark this node as stopping")
         if self.wsgi_server is not None:
             self.wsgi_server.stop(timeout=0.5)
         log.info("stopped")
