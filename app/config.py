@@ -115,6 +115,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TURN_TTL", int, 3600, "lifetime of TURN credentials, seconds"),
     Setting("MAX_CONTENT_LENGTH", int, 16 * 1024, "largest accepted request body, bytes"),
     Setting("REDIS_URL", str, "", "Redis URL; enables the multi-daemon bus"),
+    Setting(
+        "REDIS_NAMESPACE",
+        str,
+        "",
+        "prefix of this deployment's Redis channel; default a hash of the database URL",
+    ),
     Setting("MAX_MESSAGE_BYTES", int, 64 * 1024, "largest WebSocket message read (else 1009)"),
     Setting("HELLO_TIMEOUT", float, 5.0, "seconds a new WebSocket has to send hello (else 4001)"),
     Setting("HEARTBEAT_INTERVAL", float, 20.0, "seconds of silence before the daemon pings"),
@@ -124,6 +130,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MESSAGE_RATE", float, 50.0, "messages per second a WebSocket may send, sustained"),
     Setting("MESSAGE_BURST", int, 100, "messages a WebSocket may send at once"),
     Setting("NODE_ID", str, "", "this signaling daemon's id; default <hostname>:<port>"),
+    Setting("NODE_REFRESH_INTERVAL", float, 2.0, "seconds between a daemon's liveness beats"),
+    Setting(
+        "NODE_STALE_AFTER",
+        float,
+        6.0,
+        "seconds without a beat after which a daemon counts as dead (>= 2 beats)",
+    ),
     Setting(
         "DB_THREADS",
         _at_least_one,

@@ -107,9 +107,9 @@ def make_hub(settings: Settings) -> InMemoryHub:
     """The in-process hub, or the Redis-backed one when CHIMECAST_REDIS_URL is set."""
     if not settings.redis_url:
         return InMemoryHub(settings.node_id)
-    from signaling.redis_hub import RedisHub
+    from signaling.redis_hub import RedisHub, channel_for
 
-    return RedisHub(settings.node_id, settings.redis_url)
+    return RedisHub(settings.node_id, settings.redis_url, channel_for(settings.redis_namespace))
 
 
 def build_services(settings: Settings, store: Any, timers: Timers | None = None) -> Services:

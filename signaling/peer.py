@@ -263,7 +263,7 @@ class Peer:
         remaining = services.hub.remove(self)
         log.info("%s: disconnected (%s)", self.tag, self.close_code)
         if services.shutting_down:
-            return  # the daemon deletes all its rows at once; peers get no grace drama
+            return  # rows stay: a live daemon's sweep gives the calls their grace (liveness)
         try:
             calls = services.store.disconnect(self.conn_id, self.user_id)
         except Exception:

@@ -6,7 +6,8 @@ name one). When its last connection drops, the other participant gets `peer_disc
 and a grace timer starts; a connection of that session coming back in time cancels it and
 sends `peer_reconnected`; otherwise the call ends with `connection_lost` through the call
 service. `presence` goes to the other participant when a user's first connection opens or
-last one closes.
+last one closes. Devices that were connected to a daemon that died or stopped get the same
+grace from the daemon that sweeps it (`lost`, called by signaling.liveness).
 """
 
 from __future__ import annotations
@@ -88,6 +89,20 @@ class Presence:
                 )
             if _is_device(call, conn) and not self.device_online(call, conn.user_id):
                 self.start_grace(call, conn.user_id)
+
+    def lost(self, user_id: int, session_id: int, calls: list[Membership]) -> None:
+        """A device's connections were on a dead daemon (signaling.liveness): it gets the
+        grace its disconnect would have started, unless it is connected somewhere."""
+        for call in calls:
+            if call.state != ACTIVE or call.role_of(user_id) is None:
+                continue
+            if call.session_of(user_id) not in (None, session_id):
+                continue  # another device of the user is the one in the call
+            if self.device_online(call, user_id):
+                continue
+            if self.services.store.is_connected(user_id, call.session_of(user_id)):
+                continue  # back already, on another daemon (without a shared bus)
+            self.start_grace(call, user_id)
 
     def start_grace(self, call: Membership, user_id: int) -> None:
         """Tell the other side `peer_disconnected` and end the call if nobody comes back."""

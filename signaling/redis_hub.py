@@ -11,6 +11,10 @@ is resubscribing, is lost; the listener reconnects with backoff and resubscribes
 relayed copy carries a per-sender `seq`, so a client sees the gap, and an ICE restart (a
 new offer) recovers the media path. Membership and authorization never depend on Redis:
 they come from the database.
+
+The channel is namespaced per deployment (`CHIMECAST_REDIS_NAMESPACE`, by default a hash
+of the database URL): messages are addressed by user and session id, which two
+installations sharing one Redis would otherwise both have.
 """
 
 from __future__ import annotations
@@ -30,8 +34,13 @@ from signaling.hub import InMemoryHub, Target
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "chimecast:signaling:v1"
+CHANNEL = "chimecast:signaling:v1"  # the channel of a hub built without a namespace (tests)
 BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+def channel_for(namespace: str) -> str:
+    """The pub/sub channel of a deployment (every Redis name it uses starts the same way)."""
+    return f"chimecast:{namespace}:signaling:v1" if namespace else CHANNEL
 
 
 class LocalView:

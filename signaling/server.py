@@ -2,9 +2,10 @@
 
 `/ws` is the WebSocket (handshake checked by `signaling.websocket`), `GET /healthz` says the
 daemon is up, `GET /readyz` whether its database (and Redis) answer. Background greenlets
-tail the outbox, expire unanswered calls and keep this node's presence rows fresh, backing
-off while the database is down (`signaling.backoff`). SIGTERM drains:
-every client gets `going_away` and close 1001, then the process exits.
+tail the outbox, expire unanswered calls and beat this node's liveness (signaling.liveness),
+backing off while the database is down (`signaling.backoff`). SIGTERM drains: every client
+gets `going_away` and close 1001, the node is marked stopping (its users' calls get their
+grace from a live daemon), then the process exits.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
 from typing import Any
 
 import gevent
@@ -26,6 +26,7 @@ from signaling import backoff, meetings, metrics
 from signaling.context import Services, build_services
 from signaling.errors import CloseCode
 from signaling.events import OutboxRelay
+from signaling.liveness import Liveness
 from signaling.peer import Peer
 from signaling.protocol import server_message
 from signaling.readiness import Readiness
@@ -49,8 +50,14 @@ class SignalingServer:
         self.host, self.port = host, port
         self.settings = Settings.from_config(app.config, port)
         run, poll = threadpool_runner(self.settings.db_threads), dedicated_runner()
-        store = Store(app, backoff.raised_in_caller(run), backoff.raised_in_caller(poll))
+        store = Store(
+            app,
+            backoff.raised_in_caller(run),
+            backoff.raised_in_caller(poll),
+            self.settings.node_id,
+        )
         self.services: Services = build_services(self.settings, store)
+        self.liveness = Liveness(self.services)
         self.outbox = OutboxRelay(self.services)
         self.readiness = Readiness(app, self.services)
         self.peers: set[Peer] = set()
@@ -108,9 +115,7 @@ class SignalingServer:
     def start(self) -> None:
         """Clean up after a previous run, start the background tasks, and listen."""
         store, settings = self.services.store, self.settings
-        removed = store.clear_node(settings.node_id)
-        if removed:
-            log.info("removed %s stale connection rows of node %s", removed, settings.node_id)
+        self.liveness.start()  # before listening: this node's row must be live first
         self.outbox.start()
         self.services.hub.start()
         metrics.watch(lambda: len(self.peers), self.services.calls.states)
@@ -121,9 +126,7 @@ class SignalingServer:
         self._tasks = [
             self._every(settings.outbox_poll_interval, self.outbox.poll_once),
             self._every(settings.ring_sweep_interval, store.expire_unanswered),
-            self._every(
-                settings.node_refresh_interval, partial(store.refresh_node, settings.node_id)
-            ),
+            self._every(settings.node_refresh_interval, self.liveness.beat),
         ]
         handler = handler_class(
             "/ws", settings.max_message_bytes, origin_policy(settings.allowed_origins)
@@ -174,10 +177,10 @@ class SignalingServer:
         for task in self._tasks:
             task.kill(block=False)
         self.services.hub.stop()
-        try:
-            self.services.store.clear_node(self.settings.node_id)
+        try:  # the rows stay: a live daemon's sweep gives their calls the grace period
+            self.liveness.retire()
         except Exception:
-            log.exception("could not delete this node's connection rows")
+            log.exception("could not mark this node as stopping")
         if self.wsgi_server is not None:
             self.wsgi_server.stop(timeout=0.5)
         log.info("stopped")

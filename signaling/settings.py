@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 @dataclass(frozen=True)
@@ -27,11 +31,13 @@ class Settings:
     reconnect_grace: float = 30.0
     ring_sweep_interval: float = 1.0
     outbox_poll_interval: float = 0.025  # an HTTP call start rings within ~25-35 ms
-    node_refresh_interval: float = 30.0
+    node_refresh_interval: float = 2.0  # liveness beat (signaling.liveness)
+    node_stale_after: float = 6.0  # a node silent this long is swept by a live one
     db_threads: int = 4  # from the app config: 2 on SQLite, 4 otherwise (app/config.py)
     allowed_origins: tuple[str, ...] = ()
     node_id: str = ""
     redis_url: str = ""  # set: daemons share a Redis bus (signaling.redis_hub)
+    redis_namespace: str = ""  # default: a hash of the database URL (namespace_for below)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], port: int = 0) -> Settings:
@@ -49,6 +55,19 @@ class Settings:
         public = config.get("PUBLIC_URL")
         allowed = config.get("ALLOWED_ORIGINS") or ([public] if public else [])
         values["allowed_origins"] = tuple(allowed)
+        if values.get("redis_url") and not values.get("redis_namespace"):
+            values["redis_namespace"] = namespace_for(str(config["SQLALCHEMY_DATABASE_URI"]))
         if not values.get("node_id"):
             values["node_id"] = f"{socket.gethostname()[:48]}:{port}"
         return cls(**values)
+
+
+def namespace_for(database_url: str) -> str:
+    """The default namespace of a deployment: 16 hex digits of a SHA-256 of its database
+    URL without the password, so daemons of one database share a bus, two installations
+    on one Redis never do, and neither the URL nor the password is ever sent to Redis."""
+    try:
+        identity = make_url(database_url).render_as_string(hide_password=True)  # "***"
+    except ArgumentError:  # an unparsable URL still names one database
+        identity = database_url
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 
 from app.api import MAX_ID
 from app.auth.tokens import find_live_session
-from app.calls import service
+from app.calls import liveness, service
 from app.calls.schemas import CallOut
 from app.clock import utcnow
 from app.errors import ApiError
@@ -27,8 +27,8 @@ from app.events import PUBLISHED
 from app.extensions import db
 from app.ice.credentials import ice_servers_for
 from app.meetings import service as meetings
-from app.models import Call, Connection, Event, Meeting, User
-from app.users.service import PRESENCE_FRESHNESS, presence_of
+from app.models import Call, Connection, Event, Meeting, Node, User
+from app.users.service import presence_of
 from signaling import metrics
 from signaling.calls import Membership
 from signaling.errors import CallServiceError
@@ -96,6 +96,62 @@ def membership_of_accepted(accepted: service.Accepted) -> Membership:
     )
 
 
+@dataclass(frozen=True)
+class LostDevice:
+    """A device whose connections were on a dead node: its user's ringing/active calls."""
+
+    user_id: int
+    session_id: int
+    calls: list[Membership]
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One liveness beat: whether this node's row was still there, and who was lost."""
+
+    node_was_there: bool
+    lost: list[LostDevice]
+
+
+def _beat(node_id: str) -> bool:
+    """Upsert this node's row as live now (not committed); False if it had to be created."""
+    now = utcnow()
+    beat = update(Node).where(Node.id == node_id).values(seen_at=now, stopping=False)
+    if db.session.execute(beat).rowcount == 1:
+        return True
+    db.session.add(Node(id=node_id, started_at=now, seen_at=now, stopping=False))
+    return False
+
+
+def _take_rows(node_id: str) -> list[Any]:
+    """Delete a node's connection rows (not committed); their (user id, session id)s."""
+    taken = delete(Connection).where(Connection.node_id == node_id)
+    return list(db.session.execute(taken.returning(Connection.user_id, Connection.session_id)))
+
+
+def _take_orphan_rows() -> list[Any]:
+    """Delete rows of nodes that never beat (older daemons), once stale (committed)."""
+    orphaned = delete(Connection).where(
+        ~select(Node.id).where(Node.id == Connection.node_id).exists(),
+        Connection.node_seen_at <= liveness.stale_cutoff(),
+    )
+    rows = list(db.session.execute(orphaned.returning(Connection.user_id, Connection.session_id)))
+    db.session.commit()
+    return rows
+
+
+def _lost_devices(rows: list[Any]) -> list[LostDevice]:
+    """The distinct devices of deleted connection rows, with their users' live calls."""
+    calls_of: dict[int, list[Membership]] = {}
+    lost = []
+    for user_id, session_id in sorted(set(map(tuple, rows))):
+        if user_id not in calls_of:
+            calls_of[user_id] = [membership_of(c) for c in service.active_calls_of(user_id)]
+        if calls_of[user_id]:
+            lost.append(LostDevice(user_id, session_id, calls_of[user_id]))
+    return lost
+
+
 def threadpool_runner(threads: int) -> Runner:
     """Run jobs in gevent's threadpool (at most `threads` at once); the caller's greenlet waits."""
     import gevent
@@ -145,10 +201,18 @@ CALL_ACTIONS: dict[str, Callable[[User, Identity, int], Call]] = {
 class Store:
     """Database operations of the daemon, each one threadpool job in its own app context."""
 
-    def __init__(self, app: Flask, run: Runner | None = None, poll: Runner | None = None) -> None:
-        """`run` runs call control and connection jobs; `poll` the outbox tail and the ring
-        timeout, which must not wait behind a burst of call control (default: `run`)."""
+    def __init__(
+        self,
+        app: Flask,
+        run: Runner | None = None,
+        poll: Runner | None = None,
+        node_id: str = "",
+    ) -> None:
+        """`run` runs call control and connection jobs; `poll` the outbox tail, the ring
+        timeout and the liveness beat, which must not wait behind a burst of call control
+        (default: `run`). `node_id` is recorded on the calls this daemon ends as lost."""
         self.app = app
+        self.node_id = node_id
         self._run: Runner = run or (lambda job: job())
         self._poll: Runner = poll or self._run
         with app.app_context():
@@ -231,10 +295,7 @@ class Store:
 
     @staticmethod
     def _is_connected(user_id: int, session_id: int | None) -> bool:
-        fresh = utcnow() - PRESENCE_FRESHNESS
-        query = select(Connection.id).where(
-            Connection.user_id == user_id, Connection.node_seen_at > fresh
-        )
+        query = select(Connection.id).where(Connection.user_id == user_id, liveness.counted())
         if session_id is not None:
             query = query.where(Connection.session_id == session_id)
         return db.session.scalar(query.limit(1)) is not None
@@ -249,14 +310,73 @@ class Store:
         db.session.commit()
         return result.rowcount or 0
 
-    def refresh_node(self, node_id: str) -> None:
-        """Mark this daemon's rows as fresh, so presence keeps trusting them."""
-        self._job(self._refresh_node, node_id)
+    # -- node liveness (signaling.liveness) -----------------------------------------------
+    def register_node(self, node_id: str) -> list[LostDevice]:
+        """Start-up: take over what this node's previous run left (its connection rows;
+        their devices are returned as lost), and beat."""
+        return self._in(self._poll, self._register_node, node_id)
 
     @staticmethod
-    def _refresh_node(node_id: str) -> None:
+    def _register_node(node_id: str) -> list[LostDevice]:
+        taken = _take_rows(node_id)
+        _beat(node_id)
+        db.session.commit()
+        return _lost_devices(taken)
+
+    def beat(self, node_id: str, sweep: bool = True) -> Beat:
+        """Refresh this node's row; then (if `sweep`) claim every dead node, delete its
+        connection rows and return their devices as lost. Each dead node is claimed by
+        exactly one sweeper (a conditional DELETE of its row)."""
+        return self._in(self._poll, self._beat_and_sweep, node_id, sweep)
+
+    @staticmethod
+    def _beat_and_sweep(node_id: str, sweep: bool) -> Beat:
+        was_there = _beat(node_id)
+        db.session.commit()
+        taken: list[Any] = []
+        dead = (
+            select(Node.id, Node.seen_at)
+            .where(Node.id != node_id)
+            .where(or_(Node.seen_at <= liveness.stale_cutoff(), Node.stopping.is_(True)))
+        )
+        for dead_id, seen_at in db.session.execute(dead).all() if sweep else ():
+            claim = delete(Node).where(Node.id == dead_id, Node.seen_at == seen_at)
+            if db.session.execute(claim).rowcount != 1:
+                db.session.rollback()  # it came back, or another daemon swept it
+                continue
+            rows = _take_rows(dead_id)
+            db.session.commit()
+            log.info("swept dead node %s: %s connection rows", dead_id, len(rows))
+            taken.extend(rows)
+        if sweep:
+            taken.extend(_take_orphan_rows())
+        return Beat(was_there, _lost_devices(taken))
+
+    def restore_connections(self, node_id: str, conns: list[tuple[str, int, int]]) -> int:
+        """Re-insert this node's rows (conn id, user id, session id) that a sweeper deleted
+        while this node could not beat; returns how many were missing."""
+        return self._job(self._restore_connections, node_id, conns)
+
+    @staticmethod
+    def _restore_connections(node_id: str, conns: list[tuple[str, int, int]]) -> int:
+        have = set(db.session.scalars(select(Connection.id).where(Connection.node_id == node_id)))
+        now = utcnow()
+        missing = [c for c in conns if c[0] not in have]
+        for conn_id, user_id, session_id in missing:
+            db.session.add(Connection(id=conn_id, user_id=user_id, session_id=session_id,
+                                      node_id=node_id, connected_at=now, node_seen_at=now))  # fmt: skip
+        db.session.commit()
+        return len(missing)
+
+    def retire_node(self, node_id: str) -> None:
+        """Clean shutdown: mark the node stopping, and leave its connection rows for a live
+        daemon's sweep, which gives its users' calls their grace period."""
+        self._job(self._retire_node, node_id)
+
+    @staticmethod
+    def _retire_node(node_id: str) -> None:
         db.session.execute(
-            update(Connection).where(Connection.node_id == node_id).values(node_seen_at=utcnow())
+            update(Node).where(Node.id == node_id).values(stopping=True, seen_at=utcnow())
         )
         db.session.commit()
 
@@ -337,7 +457,8 @@ class Store:
         return self._in(self._poll, service.expire_unanswered)
 
     def end_lost_call(self, call_id: int, lost_user_id: int) -> bool:
-        return self._job(service.end_lost_call, call_id, lost_user_id)
+        """End with connection_lost, recorded as ended by this node."""
+        return self._job(service.end_lost_call, call_id, lost_user_id, self.node_id or None)
 
     def active_calls(self) -> list[Membership]:
         """Every active call (at start-up, to give vanished participants their grace)."""
@@ -400,4 +521,12 @@ def _params(last_id: int, gaps: list[int], limit: int) -> dict[str, Any]:
     return params
 
 
-__all__ = ["ConnectInfo", "Identity", "OutboxEvent", "Store", "threadpool_runner"]
+__all__ = [
+    "Beat",
+    "ConnectInfo",
+    "Identity",
+    "LostDevice",
+    "OutboxEvent",
+    "Store",
+    "threadpool_runner",
+]

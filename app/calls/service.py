@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import logs
+from app.calls import liveness
 from app.calls.schemas import CallOut
 from app.clock import utcnow
 from app.errors import ApiError
@@ -209,9 +210,13 @@ def _transition(call: Call, from_states: tuple[str, ...], **values: Any) -> bool
 
 
 def _end(
-    call: Call, reason: EndReason, ended_by: User | None, from_states: tuple[str, ...]
+    call: Call,
+    reason: EndReason,
+    ended_by: User | None,
+    from_states: tuple[str, ...],
+    **more: Any,
 ) -> bool:
-    values = {"state": ENDED, "end_reason": reason.value, "ended_at": utcnow()}
+    values = {"state": ENDED, "end_reason": reason.value, "ended_at": utcnow(), **more}
     values["ended_by_id"] = ended_by.id if ended_by is not None else None
     if not _transition(call, from_states, **values):
         return False
@@ -275,7 +280,7 @@ def _live_calls_around(caller: _Party, callee: _Party) -> _LiveCalls:
     # its users) only for a row that needs one.
     for row in db.session.execute(_LIVE_CALL_ROWS_OF, {"user_id": callee.id}).all():
         if row.state == ACTIVE:
-            found.callee_busy = True
+            found.callee_busy = found.callee_busy or not _ended_as_abandoned(row.id)
         elif row.created_at <= cutoff:
             _end(_load(row.id), EndReason.MISSED, None, (RINGING,))
         elif (row.caller_id, row.callee_id) == (caller.id, callee.id):
@@ -283,6 +288,14 @@ def _live_calls_around(caller: _Party, callee: _Party) -> _LiveCalls:
         elif (row.caller_id, row.callee_id) == (callee.id, caller.id):
             found.crossing = _load(row.id)
     return found
+
+
+def _ended_as_abandoned(call_id: int) -> bool:
+    """End an active call whose participant vanished with no daemon left to end it
+    (`connection_lost`, ended by node "web"); True if it ended here."""
+    call = _load(call_id)
+    lost_user_id = liveness.abandoning_user(call)
+    return lost_user_id is not None and end_lost_call(call_id, lost_user_id, "web")
 
 
 def _load(call_id: int) -> Call:
@@ -473,13 +486,18 @@ def end_call(user: User, call_id: int) -> Call:
     return call
 
 
-def end_lost_call(call_id: int, lost_user_id: int | None = None) -> bool:
-    """The daemon gave up waiting for a vanished participant: end with connection_lost."""
+def end_lost_call(
+    call_id: int, lost_user_id: int | None = None, node_id: str | None = None
+) -> bool:
+    """A vanished participant did not come back: end with connection_lost, recording who
+    vanished (`ended_by`) and which process gave up waiting (`ended_by_node`)."""
     call = db.session.get(Call, call_id)
     if call is None:
         return False
     lost = db.session.get(User, lost_user_id) if lost_user_id else None
-    return _end(call, EndReason.CONNECTION_LOST, lost, (RINGING, ACTIVE))
+    return _end(
+        call, EndReason.CONNECTION_LOST, lost, (RINGING, ACTIVE), ended_by_node=node_id or None
+    )
 
 
 def record_stats(user: User, call_id: int, stats: dict[str, Any]) -> Call:

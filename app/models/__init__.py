@@ -4,6 +4,7 @@ from app.models.base import Base, UTCDateTime
 from app.models.call import Call, CallState, EndReason, Event
 from app.models.connection import Connection
 from app.models.meeting import Meeting, MeetingParticipant, MeetingState, SeatState
+from app.models.node import Node
 from app.models.session import AuthEvent, AuthSession
 from app.models.user import User
 from app.models.webhook import WebhookDelivery
@@ -19,6 +20,7 @@ __all__ = [
     "Meeting",
     "MeetingParticipant",
     "MeetingState",
+    "Node",
     "SeatState",
     "Event",
     "UTCDateTime",

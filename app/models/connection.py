@@ -14,8 +14,9 @@ from app.models.base import Base, UTCDateTime
 class Connection(Base):
     """One open WebSocket of a user's device on one daemon (`node_id`).
 
-    A daemon deletes its rows on clean shutdown and on start-up (after a crash), and
-    refreshes `node_seen_at` of its rows on its heartbeat, so rows of a dead node age out.
+    A row counts only while its node is live (`Node`): a daemon that crashed or stopped
+    leaves its rows to the sweep of a live daemon, or deletes them itself when it starts
+    again. `node_seen_at` is the time of the connect, no longer refreshed.
     """
 
     __tablename__ = "connections"

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from sqlalchemy import or_, select
 
 from app.auth.passwords import check_password_policy, hash_password
 from app.auth.tokens import revoke_user_sessions
+from app.calls import liveness
 from app.calls.service import ACTIVE, active_calls_of, end_call
 from app.clock import utcnow
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Call, Connection, User
 from app.users.schemas import USERNAME_PATTERN, USERNAME_RULES
-
-PRESENCE_FRESHNESS = timedelta(seconds=90)  # a daemon refreshes its rows every 30 s
 
 
 def normalize_username(raw: str) -> str:
@@ -112,15 +110,13 @@ def search_users(q: str, limit: int) -> list[User]:
 
 
 def presence_of(user_ids: list[int]) -> dict[int, str]:
-    """online / in_call / offline for each user id, from live connections and active calls."""
+    """online / in_call / offline for each user id, from the connections of live daemons
+    (app/calls/liveness.py) and active calls."""
     if not user_ids:
         return {}
-    fresh = utcnow() - PRESENCE_FRESHNESS
     online = set(
         db.session.scalars(
-            select(Connection.user_id).where(
-                Connection.user_id.in_(user_ids), Connection.node_seen_at > fresh
-            )
+            select(Connection.user_id).where(Connection.user_id.in_(user_ids), liveness.counted())
         )
     )
     in_call = set()

@@ -1,0 +1,76 @@
+"""This daemon's liveness beat, and the sweep that takes over the devices of dead daemons.
+
+Every NODE_REFRESH_INTERVAL the daemon refreshes its row in `nodes` and sweeps the nodes
+whose row is older than NODE_STALE_AFTER or marked stopping (README "Liveness"): their
+connection rows go, and each of their users' in-call devices that is connected nowhere
+else gets the normal reconnect grace here. The other side hears `peer_disconnected`; the
+call ends `connection_lost`, recorded as ended by this node, unless the device comes back
+to any daemon in time. On SIGTERM a daemon marks itself stopping and leaves its rows to
+that sweep, so its users' calls get their grace from a daemon that stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from signaling.context import Services
+    from signaling.store import LostDevice
+
+log = logging.getLogger(__name__)
+
+
+class Liveness:
+    """Beat, sweep and retire for one daemon; every method does one store job or two."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._last_beat: float | None = None
+        self._quiet_until = 0.0
+
+    @property
+    def node_id(self) -> str:
+        return self.services.settings.node_id
+
+    def start(self) -> None:
+        """Take over what this node's previous run left behind, and beat once."""
+        lost = self.services.store.register_node(self.node_id)
+        if lost:
+            log.info("node %s: %s device(s) of its previous run lost", self.node_id, len(lost))
+        self._last_beat = time.monotonic()
+        self._take_over(lost)
+
+    def beat(self) -> None:
+        """Refresh this node's row and sweep dead nodes (a background task)."""
+        settings, store = self.services.settings, self.services.store
+        now = time.monotonic()
+        if self._last_beat is not None and now - self._last_beat > settings.node_stale_after:
+            # This node could not beat for a while (a database outage?): the others may
+            # have been cut off as long. Give them a stale period to beat before sweeping.
+            self._quiet_until = now + settings.node_stale_after
+            log.warning("node %s: no beat for %.1fs; not sweeping for a while", self.node_id,
+                        now - self._last_beat)  # fmt: skip
+        result = store.beat(self.node_id, sweep=now >= self._quiet_until)
+        self._last_beat = time.monotonic()
+        if not result.node_was_there:
+            self._restore()
+        self._take_over(result.lost)
+
+    def retire(self) -> None:
+        """Clean shutdown: mark this node stopping; its rows are left to a live daemon."""
+        self.services.store.retire_node(self.node_id)
+
+    def _restore(self) -> None:
+        """Another daemon swept this one while it could not beat: put its rows back."""
+        conns = [(c.conn_id, c.user_id, c.session_id) for c in self.services.hub.connections()]
+        restored = self.services.store.restore_connections(self.node_id, conns)
+        log.warning("node %s was swept as dead; restored %s connection rows", self.node_id,
+                    restored)  # fmt: skip
+
+    def _take_over(self, lost: list[LostDevice]) -> None:
+        for device in lost:
+            for call in device.calls:
+                self.services.calls.put(call)
+            self.services.presence.lost(device.user_id, device.session_id, device.calls)
