@@ -144,10 +144,13 @@ def run_flooder(live: Live, kind: str, token: str | None) -> dict:
 
 
 # Close codes a flooding connection may get, each documented in PROTOCOL.md ("Closing"):
-# 4008 for a frame flood; 1-byte text frames are refused for what they are first (not a
-# hello: 4001; invalid JSON, repeatedly: 1007). A client that never reads its pongs may see
-# no close frame at all: the daemon resets the connection, and the reset discards it.
+# 4008 for a frame flood; empty fragments hit the fragment cap first (1008), 1-byte text
+# frames are refused for what they are (not a hello: 4001; invalid JSON, repeatedly: 1007).
+# A client that never reads its pongs may see no close frame at all: the daemon resets the
+# connection, and the reset discards what the client had not read.
 FLOOD_CODES = {
+    ("continuation", False): {1008, 4008},
+    ("continuation", True): {1008, 4008},
     ("text", False): {4001, 4008},
     ("text", True): {1007, 4008},
     ("ping_noread", False): {4008, None},
