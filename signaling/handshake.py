@@ -83,7 +83,10 @@ class HardenedHandler(WebSocketHandler):
         except gevent.Timeout as exc:
             if exc is not self._deadline:
                 raise
-            self._log_refusal("no request line within the handshake deadline")
+            if self.requestline is None:  # the first request: a client too slow to say it
+                self._log_refusal("no request line within the handshake deadline")
+            else:  # an idle kept-alive HTTP connection: closing it is routine
+                log.debug("closed an idle HTTP connection from %s", self.client_address)
             # gevent closes the connection quietly on a socket error here.
             raise ConnectionAbortedError("handshake deadline") from None
         if not line.endswith("\n"):  # the client left, or the line is too long: no request

@@ -297,6 +297,19 @@ def test_upgrade_requests_dribbled_a_byte_a_second_are_closed_at_the_handshake_d
     assert HANDSHAKE_TIMEOUT - 0.5 <= times[0] and times[-1] <= HANDSHAKE_TIMEOUT + 1.5, times
 
 
+def test_headers_not_complete_by_the_handshake_deadline_get_408(live):
+    sock = socket.create_connection(("127.0.0.1", live.stack.signaling_ports[0]), timeout=10)
+    sock.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+    started = time.monotonic()
+    response = b""
+    while chunk := sock.recv(4096):
+        response += chunk
+    after = time.monotonic() - started
+    sock.close()
+    assert response.startswith(b"HTTP/1.1 408 "), response
+    assert HANDSHAKE_TIMEOUT - 0.5 <= after <= HANDSHAKE_TIMEOUT + 1.0, after
+
+
 def raw_http(live: Live, request: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
     """Send `request`, read the whole response (the daemon closes after it)."""
     sock = socket.create_connection(("127.0.0.1", live.stack.signaling_ports[0]), timeout=5)
