@@ -245,6 +245,7 @@ def test_thirty_messages_in_one_byte_fragments_keep_the_daemon_small(live):
         thread.join(30)
     for sock in sockets:
         sock.close()
+    print(f"30 sliced messages: RSS peak +{(max(peak) - rss_before) / MB:.1f} MB")
     assert max(peak) - rss_before <= 15 * MB, (max(peak) - rss_before) / MB
     assert wait_until(lambda: daemon_rss(live) <= rss_before + 5 * MB, timeout=5)
 
@@ -294,6 +295,7 @@ def test_upgrade_requests_dribbled_a_byte_a_second_are_closed_at_the_handshake_d
         sock.close()
     assert len(closed_after) == len(sockets)
     times = sorted(closed_after.values())
+    print(f"dribbling handshakes closed after {times[0]:.2f}-{times[-1]:.2f} s")
     assert HANDSHAKE_TIMEOUT - 0.5 <= times[0] and times[-1] <= HANDSHAKE_TIMEOUT + 1.5, times
 
 
