@@ -129,6 +129,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_CONNECTIONS_PER_USER", int, 10, "WebSockets per user per daemon (else 4004)"),
     Setting("MESSAGE_RATE", float, 50.0, "messages per second a WebSocket may send, sustained"),
     Setting("MESSAGE_BURST", int, 100, "messages a WebSocket may send at once"),
+    Setting("FRAMES_PER_MESSAGE", int, 4, "frames of any kind per message allowed (else 4008)"),
+    Setting("MAX_FRAGMENTS", int, 64, "frames one message may be sliced into (else 1008)"),
+    Setting("HANDSHAKE_TIMEOUT", float, 10.0, "seconds an HTTP upgrade request has to arrive"),
     Setting("NODE_ID", str, "", "this signaling daemon's id; default <hostname>:<port>"),
     Setting("NODE_REFRESH_INTERVAL", float, 2.0, "seconds between a daemon's liveness beats"),
     Setting(

@@ -14,13 +14,14 @@ class CloseCode(enum.IntEnum):
     PROTOCOL_ERROR = 1002
     UNSUPPORTED_DATA = 1003  # a binary frame
     INVALID_PAYLOAD = 1007  # bad UTF-8 or repeated invalid JSON
+    POLICY_VIOLATION = 1008  # a message sliced into more than MAX_FRAGMENTS frames
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     HELLO_REQUIRED = 4001
     INVALID_TOKEN = 4002
     SESSION_REVOKED = 4003
     TOO_MANY_CONNECTIONS = 4004
-    FLOOD = 4008
+    FLOOD = 4008  # messages past the rate limit, or frames past the frame budget
     TOO_SLOW = 4009
     HEARTBEAT_TIMEOUT = 4010
 

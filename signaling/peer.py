@@ -31,6 +31,8 @@ from signaling.writer import FrameWriter
 
 log = logging.getLogger(__name__)
 
+FLOOD_GRACE = 0.25  # seconds between a flood's close frame and the reset
+
 
 class Peer:
     """A WebSocket connection of one (eventually authenticated) device."""
@@ -173,8 +175,14 @@ class Peer:
                 self.close(exc.code or CloseCode.NORMAL, "")  # echo the client's close
                 return
             except ProtocolViolation as exc:
-                self._must_linger = True  # unread input may remain: drain it after closing
                 self.close(exc.close_code, exc.reason)
+                if exc.close_code == CloseCode.FLOOD:
+                    # A flood never ends, so it is not drained: closing over unread input
+                    # resets the connection, so first give the client a moment to read our
+                    # close frame (the flooder meanwhile costs nothing: we stop reading).
+                    gevent.sleep(FLOOD_GRACE)
+                else:
+                    self._must_linger = True  # drain unread input after closing (see linger)
                 return
             except (OSError, ValueError):
                 return  # the connection ended (or we aborted it)

@@ -26,13 +26,14 @@ from signaling import backoff, meetings, metrics
 from signaling.context import Services, build_services
 from signaling.errors import CloseCode
 from signaling.events import OutboxRelay
+from signaling.handshake import handler_class
 from signaling.liveness import Liveness
 from signaling.peer import Peer
 from signaling.protocol import server_message
 from signaling.readiness import Readiness
 from signaling.settings import Settings
 from signaling.store import Store, dedicated_runner, threadpool_runner
-from signaling.websocket import handler_class, origin_policy
+from signaling.websocket import origin_policy
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,7 @@ class SignalingServer:
             self._every(settings.ring_sweep_interval, store.expire_unanswered),
             self._every(settings.node_refresh_interval, self.liveness.beat),
         ]
-        handler = handler_class(
-            "/ws", settings.max_message_bytes, origin_policy(settings.allowed_origins)
-        )
+        handler = handler_class("/ws", settings, origin_policy(settings.allowed_origins))
         self.wsgi_server = WSGIServer(
             (self.host, self.port),
             self.wsgi,

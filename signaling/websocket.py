@@ -1,10 +1,12 @@
-"""Hardened WebSocket framing over gevent-websocket's handshake (see FIELD-NOTES.md).
+"""Hardened WebSocket framing for the daemon's connections (see FIELD-NOTES.md).
 
 gevent-websocket 0.10.1 trusts a frame's declared length, unmasks byte by byte, validates
-UTF-8 twice in Python, never writes close status codes and answers a bad handshake key with
-a 500. This module keeps its HTTP upgrade plumbing and replaces the rest: the header is read
-and checked against the size limit before any payload byte is read, unmasking is one
-big-integer XOR, text is decoded once, and close frames carry their 2-byte status.
+UTF-8 twice in Python, never writes close status codes and keeps fragments without bound.
+Here the header is read and checked against the limits before any payload byte is read,
+every frame (control frames and empty fragments too) is counted against the connection's
+frame budget, a message's fragments go into one bytearray and are capped in number,
+unmasking is one big-integer XOR, text is decoded once, and close frames carry their
+2-byte status. The HTTP upgrade itself is `signaling.handshake`'s.
 
 Reading belongs to one greenlet (the connection's reader); writing to one at a time, which
 `signaling.writer` arranges.
@@ -12,10 +14,6 @@ Reading belongs to one greenlet (the connection's reader); writing to one at a t
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import logging
 import socket
 import struct
 from collections.abc import Callable, Iterable
@@ -23,16 +21,17 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import gevent
-from geventwebsocket.handler import WebSocketHandler
 
 from signaling.errors import CloseCode, PeerClosed, ProtocolViolation
-
-log = logging.getLogger(__name__)
+from signaling.limits import TokenBucket
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 CONTROL_OPCODES = (OP_CLOSE, OP_PING, OP_PONG)
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# The reader gives other greenlets a turn after this much work: a frame costs one unit and
+# one more per KiB of payload. Frames already in the buffered reader are parsed without
+# touching the socket, so without this a client that keeps bytes waiting holds the hub.
+YIELD_WORK = 64
 
 
 def unmask(payload: bytes, mask: bytes) -> bytes:
@@ -60,21 +59,45 @@ def close_payload(code: int, reason: str = "") -> bytes:
     return struct.pack("!H", code) + reason.encode()[:123]
 
 
+def _decode(data: bytes | bytearray) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolViolation(CloseCode.INVALID_PAYLOAD, "invalid UTF-8") from None
+
+
 def _valid_close_code(code: int) -> bool:
     """RFC 6455 section 7.4: codes a peer may send in a close frame."""
     return (1000 <= code <= 1014 and code not in (1004, 1005, 1006)) or 3000 <= code <= 4999
 
 
 class WebSocket:
-    """One server-side WebSocket over a connected socket and its buffered reader."""
+    """One server-side WebSocket over a connected socket and its buffered reader.
 
-    def __init__(self, rfile: BinaryIO, sock: Any, max_message: int) -> None:
+    `budget` takes one token per frame received, whatever its kind; when it runs dry the
+    read raises ProtocolViolation(4008). A message may be sliced into at most
+    `max_fragments` frames (else 1008) and `max_message` bytes (else 1009), so the input a
+    connection buffers is at most one message plus the reader's buffer.
+    """
+
+    def __init__(
+        self,
+        rfile: BinaryIO,
+        sock: Any,
+        max_message: int,
+        *,
+        max_fragments: int = 64,
+        budget: TokenBucket | None = None,
+    ) -> None:
         self.rfile = rfile
         self.sock = sock
         self.max_message = max_message
+        self.max_fragments = max_fragments
         self.closed = False
-        self._fragments: list[bytes] = []
-        self._fragment_size = 0
+        self._budget = budget
+        self._fragments: bytearray | None = None  # the message being reassembled
+        self._fragment_count = 0
+        self._work = 0  # since the reader last gave the hub a turn (YIELD_WORK)
 
     # -- reading (the reader greenlet only) -------------------------------------------
     def _read_exact(self, size: int) -> bytes:
@@ -97,16 +120,34 @@ class WebSocket:
             (length,) = struct.unpack("!H", self._read_exact(2))
         elif length == 127:
             (length,) = struct.unpack("!Q", self._read_exact(8))
+            if length >> 63:  # RFC 6455 5.2: the most significant bit must be 0
+                raise ProtocolViolation(CloseCode.PROTOCOL_ERROR, "bad 64-bit length")
         return fin, opcode, length, self._read_exact(4)
 
+    def _account(self, length: int) -> None:
+        """Charge one frame to the budget, and yield to the hub after YIELD_WORK units."""
+        if self._budget is not None and not self._budget.take():
+            raise ProtocolViolation(CloseCode.FLOOD, "frame flood")
+        self._work += 1 + (length >> 10)
+        if self._work >= YIELD_WORK:
+            self._work = 0
+            gevent.sleep(0)
+
     def _check_data_frame(self, opcode: int, length: int) -> None:
+        if opcode not in (OP_TEXT, OP_BINARY, OP_CONTINUATION):
+            raise ProtocolViolation(CloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode}")
+        fragments = self._fragments
+        if (opcode == OP_CONTINUATION) != (fragments is not None):
+            raise ProtocolViolation(CloseCode.PROTOCOL_ERROR, "bad fragmentation")
         if opcode == OP_BINARY:
             raise ProtocolViolation(CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
-        if opcode not in (OP_TEXT, OP_CONTINUATION):
-            raise ProtocolViolation(CloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode}")
-        if (opcode == OP_CONTINUATION) != bool(self._fragments):
-            raise ProtocolViolation(CloseCode.PROTOCOL_ERROR, "bad fragmentation")
-        if self._fragment_size + length > self.max_message:
+        if fragments is None:
+            size = length
+        else:
+            if self._fragment_count >= self.max_fragments:
+                raise ProtocolViolation(CloseCode.POLICY_VIOLATION, "too many fragments")
+            size = len(fragments) + length
+        if size > self.max_message:
             raise ProtocolViolation(CloseCode.MESSAGE_TOO_BIG, "message too big")
 
     def receive(self) -> tuple[int, Any]:
@@ -117,6 +158,7 @@ class WebSocket:
         """
         while True:
             fin, opcode, length, mask = self._read_header()
+            self._account(length)
             if opcode not in CONTROL_OPCODES:
                 self._check_data_frame(opcode, length)
             payload = unmask(self._read_exact(length), mask)
@@ -124,18 +166,17 @@ class WebSocket:
                 raise self._peer_closed(payload)
             if opcode in (OP_PING, OP_PONG):
                 return opcode, payload
-            self._fragments.append(payload)
-            self._fragment_size += length
-            if fin:
-                return OP_TEXT, self._take_text()
-
-    def _take_text(self) -> str:
-        data = b"".join(self._fragments)
-        self._fragments, self._fragment_size = [], 0
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolViolation(CloseCode.INVALID_PAYLOAD, "invalid UTF-8") from None
+            fragments = self._fragments
+            if fragments is None:
+                if fin:  # the usual case: a whole message in one frame
+                    return OP_TEXT, _decode(payload)
+                self._fragments, self._fragment_count = bytearray(payload), 1
+            else:
+                fragments += payload
+                self._fragment_count += 1
+                if fin:
+                    self._fragments = None
+                    return OP_TEXT, _decode(fragments)
 
     @staticmethod
     def _peer_closed(payload: bytes) -> Exception:
@@ -239,85 +280,3 @@ def origin_policy(allowed: Iterable[str]) -> OriginPolicy:
         return key(origin) in listed if listed else False
 
     return check
-
-
-class HardenedHandler(WebSocketHandler):
-    """gevent-websocket's request handler with a checked handshake and our framing.
-
-    Configure a subclass with `handler_class()`; the WSGI application then finds our
-    `WebSocket` in `environ["wsgi.websocket"]`.
-    """
-
-    websocket_path = "/ws"
-    max_message = 64 * 1024
-    origin_allowed: OriginPolicy = staticmethod(lambda origin, host: True)  # type: ignore[assignment]
-
-    def log_request(self) -> None:
-        # Health probes would flood the log at INFO; WebSocket sessions log themselves.
-        log.debug("%s", self.format_request())
-
-    def _refuse(self, status: str, text: str, headers: list | None = None) -> list[bytes]:
-        log.info("refused WebSocket handshake from %s: %s", self.client_address, text)
-        self.start_response(status, [("Content-Type", "text/plain"), *(headers or [])])
-        return [text.encode()]
-
-    def _handshake_problem(self) -> list[bytes] | None:
-        environ = self.environ
-        if environ.get("PATH_INFO") != self.websocket_path:
-            return self._refuse("404 Not Found", "No WebSocket endpoint here.")
-        if environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13":
-            version = [("Sec-WebSocket-Version", "13")]
-            return self._refuse("426 Upgrade Required", "WebSocket version 13 only.", version)
-        try:
-            key = base64.b64decode(environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip(), validate=True)
-        except (binascii.Error, ValueError):
-            key = b""
-        if len(key) != 16:
-            return self._refuse("400 Bad Request", "Invalid Sec-WebSocket-Key.")
-        origin = environ.get("HTTP_ORIGIN")
-        if origin and not self.origin_allowed(origin, environ.get("HTTP_HOST", "")):
-            return self._refuse("403 Forbidden", "Origin not allowed.")
-        return None
-
-    def upgrade_connection(self) -> list[bytes] | None:
-        """Validate the handshake (400/403/404/426 instead of a 500) and switch protocols."""
-        problem = self._handshake_problem()
-        if problem is not None:
-            return problem
-        key = self.environ["HTTP_SEC_WEBSOCKET_KEY"].strip()
-        # Small frames go out at once: with Nagle on, a second frame sent back to back
-        # (an offer then its candidates, `ringing` then `accepted`) waited ~40 ms for the
-        # client's delayed ACK (measured with chimecast-bench).
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.websocket = WebSocket(self.rfile, self.socket, self.max_message)
-        self.environ.update({"wsgi.websocket_version": "13", "wsgi.websocket": self.websocket})
-        accept = base64.b64encode(hashlib.sha1((key + GUID).encode("latin-1")).digest())
-        headers = [
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", accept.decode("latin-1")),
-        ]
-        self.start_response("101 Switching Protocols", headers)
-        return None
-
-    def run_websocket(self) -> None:
-        """Hand the socket to the application; the server closes it when that returns."""
-        try:
-            for _chunk in self.application(self.environ, lambda *args, **kwargs: None):
-                pass
-        finally:
-            self.environ["wsgi.websocket"] = None
-            self.websocket = None
-
-
-def handler_class(path: str, max_message: int, origin_allowed: OriginPolicy) -> type:
-    """A HardenedHandler subclass configured for one server."""
-    return type(
-        "ConfiguredHandler",
-        (HardenedHandler,),
-        {
-            "websocket_path": path,
-            "max_message": max_message,
-            "origin_allowed": staticmethod(origin_allowed),
-        },
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from signaling.handshake import handler_class
 from signaling.limits import TokenBucket, WindowCounter
 from signaling.settings import Settings
 
@@ -49,3 +50,12 @@ def test_settings_come_from_config_keys_and_default_the_node_id():
     assert settings.node_id.endswith(":8123")
     assert settings.hello_timeout == 5.0
     assert Settings.from_config({"NODE_ID": "n1"}).node_id == "n1"
+
+
+def test_the_handshake_handler_takes_its_limits_from_the_settings():
+    config = {"HANDSHAKE_TIMEOUT": 3, "MAX_FRAGMENTS": 8, "FRAMES_PER_MESSAGE": 2}
+    settings = Settings.from_config({**config, "MESSAGE_RATE": 10, "MESSAGE_BURST": 30})
+    handler = handler_class("/ws", settings, lambda origin, host: True)
+    assert (handler.handshake_timeout, handler.max_fragments) == (3, 8)
+    assert (handler.frame_rate, handler.frame_burst) == (20, 60)  # 2 frames per message
+    assert handler.max_message == settings.max_message_bytes == 64 * 1024

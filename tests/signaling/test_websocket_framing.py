@@ -5,13 +5,18 @@ from __future__ import annotations
 import io
 import os
 import struct
+import tracemalloc
 
+import gevent
 import pytest
 
 from signaling.errors import PeerClosed, ProtocolViolation
+from signaling.limits import TokenBucket
 from signaling.websocket import (
     OP_PING,
+    OP_PONG,
     OP_TEXT,
+    YIELD_WORK,
     WebSocket,
     close_payload,
     frame_header,
@@ -176,3 +181,75 @@ def test_server_frame_headers_encode_the_length(size):
 )
 def test_origin_policy(allowed, origin, host, ok):
     assert origin_policy(allowed)(origin, host) is ok
+
+
+# -- hostile slicing and floods (issue 14) -----------------------------------------------
+def violation(ws: WebSocket, frames: int) -> int:
+    """The close code of the violation raised within `frames` receives."""
+    with pytest.raises(ProtocolViolation) as caught:
+        for _ in range(frames):
+            ws.receive()
+    return caught.value.close_code
+
+
+def test_a_64_bit_length_with_its_top_bit_set_is_a_protocol_error():
+    header = struct.pack("!BBQ", 0x81, 0xFF, 1 << 63) + MASK
+    assert violation(socket_over(header), 1) == 1002
+
+
+def test_a_binary_frame_inside_a_fragmented_text_message_is_a_protocol_error():
+    data = client_frame(OP_TEXT, b"[1", fin=False) + client_frame(0x2, b"\x00")
+    assert violation(socket_over(data), 1) == 1002
+
+
+def test_a_message_in_more_fragments_than_allowed_is_refused_1008():
+    data = client_frame(OP_TEXT, b"[", fin=False) + client_frame(0x0, b"", fin=False) * 10
+    ws = WebSocket(io.BufferedReader(io.BytesIO(data)), RecordingSocket(), 1024, max_fragments=8)
+    assert violation(ws, 1) == 1008
+
+
+def test_every_frame_counts_against_the_budget_control_frames_and_empty_fragments_too():
+    data = client_frame(OP_PONG, b"") * 5 + client_frame(OP_TEXT, b"[", fin=False)
+    data += client_frame(0x0, b"", fin=False) * 5
+    budget = TokenBucket(rate=0.001, burst=10)
+    ws = WebSocket(io.BufferedReader(io.BytesIO(data)), RecordingSocket(), 1024, budget=budget)
+    for _ in range(5):
+        assert ws.receive() == (OP_PONG, b"")
+    assert violation(ws, 1) == 4008  # 5 pongs, a first fragment, 4 empty ones, then dry
+
+
+def test_one_byte_fragments_of_a_whole_message_use_memory_like_the_message():
+    size = 64 * 1024
+    message = b"[" + b"1" * (size - 2) + b"]"
+    data = client_frame(OP_TEXT, message[:1], fin=False)
+    data += b"".join(client_frame(0x0, message[i : i + 1], fin=False) for i in range(1, size - 1))
+    data += client_frame(0x0, message[-1:])
+    reader = io.BufferedReader(io.BytesIO(data))
+    ws = WebSocket(reader, RecordingSocket(), size, max_fragments=size)
+    tracemalloc.start()
+    try:
+        opcode, text = ws.receive()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (opcode, text) == (OP_TEXT, message.decode())
+    assert peak <= 4 * size, peak  # the bytearray, the decoded text, little else
+
+
+def test_the_reader_gives_other_greenlets_a_turn_while_frames_are_buffered():
+    frames = 10_000
+    ws = socket_over(client_frame(OP_PONG, b"") * frames)
+    turns = []
+
+    def bystander() -> None:
+        while True:
+            turns.append(1)
+            gevent.sleep(0)
+
+    other = gevent.spawn(bystander)
+    try:
+        for _ in range(frames):
+            ws.receive()
+    finally:
+        other.kill()
+    assert len(turns) >= frames // YIELD_WORK - 1
