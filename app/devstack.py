@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -76,6 +77,7 @@ class Stack:
     web_workers: int = 2
     web_threads: int = 4
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _metrics_dir: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.web_port = self.web_port or free_port(self.host)
@@ -135,12 +137,13 @@ class Stack:
         )
 
     def start_web(self) -> subprocess.Popen:
-        # as deploy/gunicorn.conf.py does: /metrics sums every worker's samples
-        metrics_dir = self._env.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
-            prefix="chimecast-prom-"
-        )
-        # The shipped production config, with this stack's address and sizes on top.
+        # The shipped production config, with this stack's address and sizes on top. It
+        # makes (and on exit deletes) the directory where /metrics sums every worker.
         config = ["-c", str(GUNICORN_CONFIG)] if GUNICORN_CONFIG.is_file() else []
+        extra = {}
+        if not config and not self._env.get("PROMETHEUS_MULTIPROC_DIR"):
+            self._metrics_dir = tempfile.mkdtemp(prefix="chimecast-prom-")
+            extra["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
         process = self._spawn(
             "web",
             [
@@ -152,7 +155,7 @@ class Stack:
                 "--graceful-timeout", "5",
                 "wsgi:app",
             ],
-            {"PROMETHEUS_MULTIPROC_DIR": metrics_dir},
+            extra,
         )  # fmt: skip
         wait_http_ok(f"{self.web_url}/readyz", 30, process)
         return process
@@ -177,6 +180,9 @@ class Stack:
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
             stop_process(process)
+        if self._metrics_dir is not None:
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+            self._metrics_dir = None
 
     def __enter__(self) -> Stack:
         return self.start()

@@ -152,6 +152,7 @@ class OutboxRelay:
         self.services = services
         self.batch = batch
         self.last_id = 0
+        self.last_poll_ok = time.monotonic()  # for chimecast_signaling_outbox_lag_seconds
         self._gaps: dict[int, float] = {}
         self._clock = clock
 
@@ -164,6 +165,7 @@ class OutboxRelay:
         now = self._clock()
         self._gaps = {i: at for i, at in self._gaps.items() if now - at < self.GAP_TTL}
         events = self.services.store.events_after(self.last_id, sorted(self._gaps), self.batch)
+        self.last_poll_ok = time.monotonic()
         for event in events:
             self._advance(event.id, now)
             self.deliver(event)

@@ -113,7 +113,15 @@ class SignalingServer:
             log.info("removed %s stale connection rows of node %s", removed, settings.node_id)
         self.outbox.start()
         self.services.hub.start()
-        metrics.watch(lambda: len(self.peers), self.services.calls.states)
+        metrics.watch(
+            metrics.Live(
+                connection_states=lambda: [_state_of(peer) for peer in list(self.peers)],
+                call_states=self.services.calls.states,
+                redis_connected=self._redis_connected,
+                outbox_backlog=self._outbox_backlog,
+                outbox_last_poll=lambda: self.outbox.last_poll_ok,
+            )
+        )
         calls = store.active_calls()
         for call in calls:
             self.services.calls.put(call)
@@ -142,6 +150,17 @@ class SignalingServer:
             self.host,
             self.wsgi_server.server_port,
         )
+
+    def _redis_connected(self) -> bool | None:
+        subscribed = getattr(self.services.hub, "subscribed", None)  # RedisHub only
+        return None if subscribed is None else subscribed.is_set()
+
+    def _outbox_backlog(self) -> int | None:
+        """Committed events not read yet: one indexed max(id); None while the database is out."""
+        try:
+            return max(0, self.services.store.last_event_id() - self.outbox.last_id)
+        except Exception:  # a scrape must answer even when the database does not
+            return None
 
     def _every(self, interval: float, task: Callable[[], Any]) -> gevent.Greenlet:
         """A background loop on the database: backs off and logs quietly while it is down."""
@@ -182,6 +201,12 @@ class SignalingServer:
             self.wsgi_server.stop(timeout=0.5)
         log.info("stopped")
         self._stopped.set()
+
+
+def _state_of(peer: Peer) -> str:
+    if peer.closing:
+        return "closing"
+    return "handshake" if peer.identity is None else "open"
 
 
 def _error(code: str) -> bytes:
