@@ -6,7 +6,7 @@ bot. It speaks only the documented HTTP API and PROTOCOL.md, like any other clie
     api = ApiClient("http://127.0.0.1:8000")
     api.register("alice", "a long passphrase")
     api.login("alice", "a long passphrase")
-    async with SignalingClient(api.signaling_url, api.token) as sig:
+    async with SignalingClient("ws://127.0.0.1:8001/ws", api.token) as sig:
         call = api.start_call("bob")
         accepted = await sig.wait_for("accepted", call_id=call["id"])
 

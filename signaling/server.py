@@ -22,6 +22,7 @@ from flask import Flask
 from gevent.event import Event
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
+from app import logs
 from signaling import backoff, meetings, metrics
 from signaling.context import Services, build_services
 from signaling.errors import CloseCode
@@ -110,7 +111,7 @@ class SignalingServer:
         store, settings = self.services.store, self.settings
         removed = store.clear_node(settings.node_id)
         if removed:
-            log.info("removed %s stale connection rows of node %s", removed, settings.node_id)
+            logs.event(log, "node.stale_rows_removed", node=settings.node_id, rows=removed)
         self.outbox.start()
         self.services.hub.start()
         metrics.watch(
@@ -144,12 +145,8 @@ class SignalingServer:
             error_log=LoggingLogAdapter(logging.getLogger("signaling.http"), logging.ERROR),
         )
         self.wsgi_server.start()
-        log.info(
-            "signaling node %s listening on %s:%s (/ws)",
-            settings.node_id,
-            self.host,
-            self.wsgi_server.server_port,
-        )
+        logs.event(log, "listening", node=settings.node_id, host=self.host,
+                   port=self.wsgi_server.server_port, path="/ws")  # fmt: skip
 
     def _redis_connected(self) -> bool | None:
         subscribed = getattr(self.services.hub, "subscribed", None)  # RedisHub only
@@ -180,7 +177,7 @@ class SignalingServer:
             gevent.spawn(self._drain)
 
     def _drain(self) -> None:
-        log.info("shutting down: telling %s connection(s)", len(self.peers))
+        logs.event(log, "draining", connections=len(self.peers))
         if self.wsgi_server is not None:
             self.wsgi_server.close()  # stop accepting; live connections go on
         going_away = server_message("going_away", reason="shutdown")
@@ -196,10 +193,10 @@ class SignalingServer:
         try:
             self.services.store.clear_node(self.settings.node_id)
         except Exception:
-            log.exception("could not delete this node's connection rows")
+            logs.event(log, "node.clear_failed", logging.ERROR, True, node=self.settings.node_id)
         if self.wsgi_server is not None:
             self.wsgi_server.stop(timeout=0.5)
-        log.info("stopped")
+        logs.event(log, "stopped", node=self.settings.node_id)
         self._stopped.set()
 
 
