@@ -33,6 +33,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def _free(host: str, port: int) -> bool:
+    """Whether `port` can be bound on `host` right now."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def wait_http_ok(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
     """Poll `url` until it answers 200; fail early if `process` died."""
     deadline = time.monotonic() + timeout
@@ -195,9 +205,23 @@ def main(argv: list[str] | None = None) -> int:
     """`chimecast-dev`: migrate the SQLite database and run web + signaling until Ctrl-C."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--web-port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--signaling-port", type=int, default=8001, help="0 picks a free port")
+    parser.add_argument(
+        "--web-port", type=int, default=8000, help="0 picks free ports for web and signaling"
+    )
+    parser.add_argument("--signaling-port", type=int, default=None, help="default 8001")
     args = parser.parse_args(argv)
+    if args.signaling_port is None:
+        args.signaling_port = 0 if args.web_port == 0 else 8001
+    busy = [
+        port for port in (args.web_port, args.signaling_port) if port and not _free(args.host, port)
+    ]
+    if busy:
+        print(
+            f"chimecast-dev: port {busy[0]} on {args.host} is in use; "
+            "stop what holds it or pass --web-port 0 for free ports",
+            file=sys.stderr,
+        )
+        return 1
     instance = ROOT / "instance"
     instance.mkdir(exist_ok=True)
     database_url = (
