@@ -29,6 +29,7 @@ def register_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     from app.config import finalize, load_settings
 
     app.config.from_mapping(load_settings())
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     app.config["MIGRATIONS_DIR"] = os.path.join(os.path.dirname(app.root_path), "migrations")
     app.config["JSON_SORT_KEYS"] = False
     if overrides:
@@ -36,7 +37,6 @@ def register_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
     finalize(app.config, app.instance_path)  # type: ignore[arg-type]
     app.testing = app.config["ENV"] == "testing"
-    logs.configure(os.environ.get("CHIMECAST_LOG_LEVEL", "INFO"))
 
 
 def register_extensions(app: Flask) -> None:

@@ -65,6 +65,16 @@ def _registration(raw: str) -> str:
     return value
 
 
+def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in allowed:
+            raise ValueError("expected one of " + ", ".join(allowed))
+        return value
+
+    return parse
+
+
 def _at_least_one(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -177,6 +187,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_SECRET", str, "", "HMAC-SHA256 key for webhook signatures"),
     Setting("WEBHOOK_MAX_ATTEMPTS", int, 8, "deliveries tried before a webhook is marked failed"),
     Setting("WEBHOOK_TIMEOUT", int, 5, "seconds to wait for a webhook endpoint"),
+    Setting(
+        "LOG_LEVEL",
+        _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", upper=True),
+        "INFO",
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL (both processes)",
+    ),
+    Setting(
+        "LOG_FORMAT",
+        _choice("keyvalue", "json"),
+        "keyvalue",
+        "keyvalue (one key=value line per event) or json (one object per line)",
+    ),
 )
 
 
@@ -229,8 +251,9 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
         if config.get("ENV") == "production":
             raise ConfigError("CHIMECAST_SECRET_KEY must be set in production.")
         config["SECRET_KEY"] = secrets.token_hex(32)
-        if config.get("ENV") != "testing":
-            log.warning(DEV_SECRET_NOTICE)
+        # Not a warning: every `flask` command would print it (tokens live in the database,
+        # so a per-process key costs nothing in development).
+        log.debug(DEV_SECRET_NOTICE)
     elif config.get("ENV") == "production" and len(config["SECRET_KEY"]) < 32:
         raise ConfigError("CHIMECAST_SECRET_KEY must be at least 32 characters in production.")
     if config.get("ENV") == "production" and not config.get("PUBLIC_URL"):
@@ -276,3 +299,17 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from SETTINGS (`python -m app.config`)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        default = setting.default
+        shown = "-" if default in (None, "", []) else f"`{default}`"
+        lines.append(f"| `{PREFIX}{setting.key}` | {shown} | {setting.help} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def _free(host: str, port: int) -> bool:
+    """Whether `port` can be bound on `host` right now."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_http_ok(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
@@ -76,6 +87,7 @@ class Stack:
     web_workers: int = 2
     web_threads: int = 4
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _metrics_dir: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.web_port = self.web_port or free_port(self.host)
@@ -135,12 +147,13 @@ class Stack:
         )
 
     def start_web(self) -> subprocess.Popen:
-        # as deploy/gunicorn.conf.py does: /metrics sums every worker's samples
-        metrics_dir = self._env.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
-            prefix="chimecast-prom-"
-        )
-        # The shipped production config, with this stack's address and sizes on top.
+        # The shipped production config, with this stack's address and sizes on top. It
+        # makes (and on exit deletes) the directory where /metrics sums every worker.
         config = ["-c", str(GUNICORN_CONFIG)] if GUNICORN_CONFIG.is_file() else []
+        extra = {}
+        if not config and not self._env.get("PROMETHEUS_MULTIPROC_DIR"):
+            self._metrics_dir = tempfile.mkdtemp(prefix="chimecast-prom-")
+            extra["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
         process = self._spawn(
             "web",
             [
@@ -152,7 +165,7 @@ class Stack:
                 "--graceful-timeout", "5",
                 "wsgi:app",
             ],
-            {"PROMETHEUS_MULTIPROC_DIR": metrics_dir},
+            extra,
         )  # fmt: skip
         wait_http_ok(f"{self.web_url}/readyz", 30, process)
         return process
@@ -177,6 +190,9 @@ class Stack:
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
             stop_process(process)
+        if self._metrics_dir is not None:
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+            self._metrics_dir = None
 
     def __enter__(self) -> Stack:
         return self.start()
@@ -189,9 +205,23 @@ def main(argv: list[str] | None = None) -> int:
     """`chimecast-dev`: migrate the SQLite database and run web + signaling until Ctrl-C."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--web-port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--signaling-port", type=int, default=8001, help="0 picks a free port")
+    parser.add_argument(
+        "--web-port", type=int, default=8000, help="0 picks free ports for web and signaling"
+    )
+    parser.add_argument("--signaling-port", type=int, default=None, help="default 8001")
     args = parser.parse_args(argv)
+    if args.signaling_port is None:
+        args.signaling_port = 0 if args.web_port == 0 else 8001
+    busy = [
+        port for port in (args.web_port, args.signaling_port) if port and not _free(args.host, port)
+    ]
+    if busy:
+        print(
+            f"chimecast-dev: port {busy[0]} on {args.host} is in use; "
+            "stop what holds it or pass --web-port 0 for free ports",
+            file=sys.stderr,
+        )
+        return 1
     instance = ROOT / "instance"
     instance.mkdir(exist_ok=True)
     database_url = (

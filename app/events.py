@@ -13,6 +13,7 @@ from sqlalchemy import insert
 
 from app.clock import utcnow
 from app.extensions import db
+from app.metrics import observe_call_event
 from app.models import Event
 from app.webhooks.delivery import enqueue_webhooks
 
@@ -36,6 +37,8 @@ def publish(
            "user_ids": sorted(set(user_ids)), "data": data}  # fmt: skip
     event_id = db.session.execute(_INSERT_EVENT, row).scalar_one()
     if kind.startswith("call."):
-        enqueue_webhooks(event_id)
+        observe_call_event(kind, data)
+        if not data.get("probe"):  # a monitoring call is nobody's business
+            enqueue_webhooks(event_id)
     db.session.info.setdefault(PUBLISHED, []).append(event_id)
     return event_id

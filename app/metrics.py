@@ -1,15 +1,24 @@
-"""Prometheus metrics of the web app (`GET /metrics`).
+"""Prometheus metrics of the web app (`GET /metrics`), and the call metrics both processes keep.
 
-Request counters and latencies are per process; under gunicorn set PROMETHEUS_MULTIPROC_DIR
-(deploy/gunicorn.conf.py does) so every worker's numbers are summed. Call counts by state
-and end reason are read from the database at scrape time, so they are right whichever
-process changed them.
+Request counters and latencies are per process; under gunicorn PROMETHEUS_MULTIPROC_DIR is
+set (deploy/gunicorn.conf.py does) so every worker's numbers are summed. `process_*` is the
+sum over the gunicorn master and its live workers (`app.procstats`), so it does not flip
+between workers from one scrape to the next.
+
+Call metrics: `chimecast_calls_ended_total{reason}` and `chimecast_call_setup_seconds` are
+counted where a call transition is published (`observe_call_event`), in whichever process
+made it (web worker or daemon); Prometheus sums the processes. Live calls are a gauge read
+at scrape time with an indexed query over ringing and active calls only, never the whole
+table. Probe calls (`chimecast-probe`) count in none of them.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -20,57 +29,102 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import event, func, select
 
+from app import procstats
 from app.extensions import db
-from app.models import Call
+from app.models import Call, CallState, EndReason, WebhookDelivery
+
+# Methods outside this set are counted as "other": a client may send any token there.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LIVE_STATES = (CallState.RINGING.value, CallState.ACTIVE.value)
+END_REASONS = frozenset(reason.value for reason in EndReason)
 
 HTTP_REQUESTS = Counter(
     "chimecast_http_requests_total", "HTTP requests handled", ["method", "endpoint", "status"]
 )
 HTTP_LATENCY = Histogram(
-    "chimecast_http_request_seconds", "HTTP request latency", ["endpoint"],
+    "chimecast_http_request_duration_seconds", "HTTP request latency", ["endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )  # fmt: skip
 API_ERRORS = Counter("chimecast_api_errors_total", "JSON errors returned, by code", ["code"])
 LOGINS = Counter("chimecast_logins_total", "Login attempts by outcome", ["outcome"])
 CALL_SETUP = Histogram(
-    "chimecast_call_setup_seconds", "From call start to answer",
+    "chimecast_call_setup_seconds", "From call start to answer (probe calls excluded)",
     buckets=(0.5, 1, 2, 3, 5, 8, 13, 21, 34, 45),
 )  # fmt: skip
+CALLS_ENDED = Counter(
+    "chimecast_calls_ended_total", "Calls ended, by end reason (probe calls excluded)", ["reason"]
+)
 DB_LATENCY = Histogram(
-    "chimecast_db_query_seconds", "Database statement latency",
+    "chimecast_db_query_duration_seconds", "Database statement latency",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
 )  # fmt: skip
 
+# What either process records when it changes a call: the daemon exposes these too.
+CALL_METRICS = (CALL_SETUP, CALLS_ENDED)
+_LOCAL = (HTTP_REQUESTS, HTTP_LATENCY, API_ERRORS, LOGINS, CALL_SETUP, CALLS_ENDED, DB_LATENCY)
 
-class CallStateCollector(Collector):
-    """`chimecast_calls{state}` and `chimecast_calls_ended{reason}` from the calls table."""
+
+def observe_call_event(kind: str, data: dict[str, Any]) -> None:
+    """Count one published call transition (`app.events.publish` calls this for each)."""
+    if data.get("probe"):
+        return
+    record = data.get("call") or {}
+    if kind == "call.accepted" and record.get("answered_at") and record.get("created_at"):
+        answered = datetime.fromisoformat(record["answered_at"])
+        CALL_SETUP.observe(
+            (answered - datetime.fromisoformat(record["created_at"])).total_seconds()
+        )
+    elif record.get("state") == CallState.ENDED.value and record.get("end_reason") in END_REASONS:
+        CALLS_ENDED.labels(record["end_reason"]).inc()
+
+
+class DatabaseGauges(Collector):
+    """Live calls by state and the webhook queue, read from the database when scraped.
+
+    Both queries read through an index prefix (`ix_calls_state_created`,
+    `ix_webhook_deliveries_due`) and touch only live calls and pending deliveries.
+    """
 
     def __init__(self, app: Flask) -> None:
         self.app = app
 
-    def collect(self):
-        states = GaugeMetricFamily("chimecast_calls", "Calls by state", labels=["state"])
-        reasons = GaugeMetricFamily(
-            "chimecast_calls_ended", "Ended calls by end reason", labels=["reason"]
+    def collect(self) -> Iterator[Metric]:
+        live = GaugeMetricFamily(
+            "chimecast_calls_live",
+            "Ringing and active calls (probe calls excluded)",
+            labels=["state"],
+        )
+        depth = GaugeMetricFamily(
+            "chimecast_webhook_queue_depth", "Webhook deliveries waiting to be sent or retried"
+        )
+        oldest = GaugeMetricFamily(
+            "chimecast_webhook_oldest_pending_age_seconds",
+            "Age of the oldest pending webhook delivery (0 when none)",
         )
         with self.app.app_context():
-            for state, count in db.session.execute(
-                select(Call.state, func.count()).group_by(Call.state)
-            ):
-                states.add_metric([state], count)
-            for reason, count in db.session.execute(
-                select(Call.end_reason, func.count())
-                .where(Call.end_reason.is_not(None))
-                .group_by(Call.end_reason)
-            ):
-                reasons.add_metric([reason], count)
+            counts = dict.fromkeys(LIVE_STATES, 0)
+            rows = db.session.execute(
+                select(Call.state, func.count())
+                .where(Call.state.in_(LIVE_STATES), Call.probe.is_(False))
+                .group_by(Call.state)
+            )
+            counts.update({state: count for state, count in rows})
+            pending, first = db.session.execute(
+                select(func.count(), func.min(WebhookDelivery.created_at)).where(
+                    WebhookDelivery.status == "pending"
+                )
+            ).one()
             db.session.remove()
-        yield states
-        yield reasons
+        for state, count in counts.items():
+            live.add_metric([state], count)
+        depth.add_metric([], pending)
+        age = 0.0 if first is None else max(0.0, time.time() - first.timestamp())
+        oldest.add_metric([], round(age, 3))
+        yield from (live, depth, oldest)
 
 
 def _time_statements(engine) -> None:
@@ -84,14 +138,17 @@ def _time_statements(engine) -> None:
 
 
 def render(app: Flask) -> Response:
-    """The exposition text: this process (or all gunicorn workers) plus the call tables."""
+    """The exposition text: this process (or all gunicorn workers) plus the database gauges."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
+        registry.register(procstats.GunicornProcessCollector())
     else:
-        for collector in (HTTP_REQUESTS, HTTP_LATENCY, API_ERRORS, LOGINS, CALL_SETUP, DB_LATENCY):
+        for collector in _LOCAL:
             registry.register(collector)
-    registry.register(CallStateCollector(app))
+        registry.register(procstats.ProcessCollector(registry=None))
+    registry.register(procstats.BuildInfo())
+    registry.register(DatabaseGauges(app))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
@@ -105,7 +162,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _count(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        method = request.method if request.method in HTTP_METHODS else "other"
+        HTTP_REQUESTS.labels(method, endpoint, str(response.status_code)).inc()
         started = g.get("request_started")
         if started is not None:
             HTTP_LATENCY.labels(endpoint).observe(time.perf_counter() - started)
@@ -115,4 +173,4 @@ def init_app(app: Flask) -> None:
         _time_statements(db.engine)
 
 
-__all__ = ["API_ERRORS", "CALL_SETUP", "LOGINS", "init_app", "render"]
+__all__ = ["API_ERRORS", "CALL_METRICS", "LOGINS", "init_app", "observe_call_event", "render"]

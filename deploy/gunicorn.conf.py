@@ -8,6 +8,7 @@ and let nginx spread `/ws` over them (deploy/nginx.conf).
 
 import multiprocessing
 import os
+import shutil
 import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
@@ -38,12 +39,20 @@ forwarded_allow_ips = "127.0.0.1"
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
 
-# Prometheus: every worker writes its samples here so /metrics sums them.
+# Prometheus: every worker writes its samples here so /metrics sums them. A directory we
+# create is ours to delete when the master exits (one set per operator is left alone).
+_own_metrics_dir = None
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chimecast-prom-")
+    _own_metrics_dir = tempfile.mkdtemp(prefix="chimecast-prom-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
 
 
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir is not None:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)

@@ -7,6 +7,12 @@ monkey.patch_all()
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
+
+# A daemon keeps its own metrics registry. Inherited from gunicorn's environment (one
+# env file for every process), this would make prometheus_client write the daemon's
+# samples into the web app's directory, to be summed into the web app's /metrics.
+os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 # The hub imports its monitor module lazily when it first runs; if a threadpool thread holds
 # the import lock at that moment (the first database job importing the driver), the hub

@@ -19,6 +19,8 @@ import gevent
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from app import logs
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -79,36 +81,26 @@ class Outage:
             self._failing.add(where)
         if self._down_since is None:
             self._down_since, self._last_line, self.failures = now, now, 1
-            log.warning(
-                "%s unavailable: %s in %s (%s); retrying with backoff",
-                self.name,
-                type(exc).__name__,
-                where,
-                _first_line(exc),
-                exc_info=None if isinstance(exc, UNAVAILABLE) else exc,
-            )
+            logs.event(
+                log, "outage.start", logging.WARNING,
+                None if isinstance(exc, UNAVAILABLE) else exc,
+                what=self.name, error=type(exc).__name__, where=where, detail=_first_line(exc),
+            )  # fmt: skip
             return
         self.failures += 1
         if now - self._last_line >= self.every:
             self._last_line = now
-            log.warning(
-                "%s still unavailable: %s failures in %.0f s",
-                self.name,
-                self.failures,
-                now - self._down_since,
-            )
+            logs.event(log, "outage.ongoing", logging.WARNING, what=self.name,
+                       failures=self.failures, seconds=round(now - self._down_since))  # fmt: skip
 
     def succeeded(self, where: str) -> None:
         """`where` got through; once no tracked reporter is failing, the outage is over."""
         self._failing.discard(where)
         if self._down_since is None or self._failing:
             return
-        log.warning(
-            "%s available again after %.1f s (%s failures)",
-            self.name,
-            self._clock() - self._down_since,
-            self.failures,
-        )
+        logs.event(log, "outage.end", logging.WARNING, what=self.name,
+                   seconds=round(self._clock() - self._down_since, 1),
+                   failures=self.failures)  # fmt: skip
         self._down_since = None
 
 

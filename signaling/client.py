@@ -6,7 +6,7 @@ bot. It speaks only the documented HTTP API and PROTOCOL.md, like any other clie
     api = ApiClient("http://127.0.0.1:8000")
     api.register("alice", "a long passphrase")
     api.login("alice", "a long passphrase")
-    async with SignalingClient(api.signaling_url, api.token) as sig:
+    async with SignalingClient("ws://127.0.0.1:8001/ws", api.token) as sig:
         call = api.start_call("bob")
         accepted = await sig.wait_for("accepted", call_id=call["id"])
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections import deque
@@ -41,7 +42,15 @@ class ApiError(RuntimeError):
 class ApiClient:
     """Blocking HTTP client for the ChimeCast API (stdlib only). Holds one session token."""
 
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout: float = 10,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """`ssl_context` verifies https:// against a private CA (ssl.create_default_context)."""
+        self.ssl_context = ssl_context
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -56,7 +65,9 @@ class ApiClient:
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(
+                request, timeout=self.timeout, context=self.ssl_context
+            ) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -129,7 +140,14 @@ class SignalingClient:
     call), leaving the others for later calls, so a test can wait for events in any order.
     """
 
-    def __init__(self, url: str, token: str, origin: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        origin: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.ssl_context = ssl_context
         self.url = url
         self.token = token
         self.origin = origin
@@ -145,7 +163,12 @@ class SignalingClient:
         """Open the socket, send `hello`, and return the `welcome` message."""
         headers = {"Origin": self.origin} if self.origin else None
         self._ws = await asyncio.wait_for(
-            websockets.connect(self.url, origin=headers and headers["Origin"], max_size=2**20),
+            websockets.connect(
+                self.url,
+                origin=headers and headers["Origin"],
+                max_size=2**20,
+                **({"ssl": self.ssl_context} if self.ssl_context is not None else {}),
+            ),
             timeout,
         )
         self._reader = asyncio.create_task(self._read_loop())

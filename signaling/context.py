@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from app import logs
 from signaling.backoff import Outage
 from signaling.calls import CallCache
 from signaling.heartbeats import Heartbeats
@@ -51,7 +52,8 @@ class GeventTimers:
             try:
                 fn(*args)
             except Exception:
-                log.exception("timer %s failed", getattr(fn, "__name__", fn))
+                name = getattr(fn, "__name__", type(fn).__name__)
+                logs.event(log, "timer.failed", logging.ERROR, True, timer=name)
 
         return self._Handle(gevent.spawn_later(delay, guarded))
 

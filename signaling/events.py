@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from app import logs
 from signaling import metrics
 from signaling.calls import Membership
 from signaling.context import Services
@@ -134,7 +135,7 @@ def session_revoked(services: Services, event: OutboxEvent) -> None:
             session_id, message, CloseCode.SESSION_REVOKED
         )
         if closed:
-            log.info("session %s revoked (%s): closed %s socket(s)", session_id, reason, closed)
+            logs.event(log, "session.revoked", session=session_id, reason=reason, closed=closed)
 
 
 class OutboxRelay:
@@ -152,6 +153,7 @@ class OutboxRelay:
         self.services = services
         self.batch = batch
         self.last_id = 0
+        self.last_poll_ok = time.monotonic()  # for chimecast_signaling_outbox_lag_seconds
         self._gaps: dict[int, float] = {}
         self._clock = clock
 
@@ -164,6 +166,7 @@ class OutboxRelay:
         now = self._clock()
         self._gaps = {i: at for i, at in self._gaps.items() if now - at < self.GAP_TTL}
         events = self.services.store.events_after(self.last_id, sorted(self._gaps), self.batch)
+        self.last_poll_ok = time.monotonic()
         for event in events:
             self._advance(event.id, now)
             self.deliver(event)
@@ -181,11 +184,11 @@ class OutboxRelay:
         """Translate one event; a failure is logged and the relay goes on with the next."""
         translator = TRANSLATORS.get(event.kind)
         if translator is None:
-            log.debug("event %s: nothing to push for %s", event.id, event.kind)
+            logs.event(log, "outbox.skipped", logging.DEBUG, event=event.id, kind=event.kind)
             return
         if event.created_at is not None:
             metrics.EVENT_DELAY.observe(max(0.0, time.time() - event.created_at.timestamp()))
         try:
             translator(self.services, event)
         except Exception:
-            log.exception("event %s (%s) could not be delivered", event.id, event.kind)
+            logs.event(log, "outbox.failed", logging.ERROR, True, event=event.id, kind=event.kind)

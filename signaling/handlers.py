@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import gevent
 
+from app.logs import event
 from signaling import errors, metrics
 from signaling.backoff import UNAVAILABLE
 from signaling.calls import ACTIVE, Membership
@@ -85,7 +86,7 @@ def dispatch(services: Services, conn: Conn, message: ClientMessage) -> None:
     except CallServiceError as exc:
         conn.send(error_message(exc.code, exc.message, ref=message.id, call_id=message.call_id))
     except Exception:
-        log.exception("conn %s: %s handler failed", conn.conn_id, message.type)
+        event(log, "handler.failed", logging.ERROR, True, conn=conn.conn_id, type=message.type)
         text = "The server could not handle this message."
         conn.send(
             error_message(errors.INTERNAL_ERROR, text, ref=message.id, call_id=message.call_id)
@@ -177,7 +178,7 @@ def _cannot_check(services: Services, conn: Conn, exc: BaseException, step: str)
         services.database.failed(exc, step, track=False)
         conn.close(CloseCode.INTERNAL_ERROR, RETRY_REASON)
     else:
-        log.error("conn %s: %s failed", conn.conn_id, step, exc_info=exc)
+        event(log, "hello.failed", logging.ERROR, exc, conn=conn.conn_id, step=step)
         conn.close(CloseCode.INTERNAL_ERROR, "server error")
 
 
@@ -193,7 +194,7 @@ def call_control(services: Services, conn: Conn, message: ClientMessage) -> None
     assert conn.identity is not None and message.call_id is not None
     call = services.store.call_action(message.type, conn.identity, message.call_id)
     services.calls.put(call)
-    log.info("conn %s: %s call %s", conn.conn_id, message.type, call.call_id)
+    event(log, f"call.{message.type}", conn=conn.conn_id, user=conn.username, call=call.call_id)
     conn.send(server_message("ack", ref=message.id, call_id=call.call_id, call=call.call))
 
 
@@ -247,11 +248,6 @@ def relay(services: Services, conn: Conn, message: ClientMessage) -> None:
     )
     delivered = services.hub.send_to_user(recipient_id, relayed, session_id=recipient_session)
     metrics.RELAYED.labels(message.type).inc()
-    log.debug(
-        "conn %s: call %s %s seq %s delivered to %s connection(s)",
-        conn.conn_id,
-        call.call_id,
-        message.type,
-        seq,
-        delivered,
-    )
+    if log.isEnabledFor(logging.DEBUG):
+        event(log, "relay", logging.DEBUG, conn=conn.conn_id, call=call.call_id,
+              type=message.type, seq=seq, delivered=delivered)  # fmt: skip

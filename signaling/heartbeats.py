@@ -15,6 +15,8 @@ from typing import Protocol
 
 import gevent
 
+from app import logs
+
 log = logging.getLogger(__name__)
 
 _CHECKING = -1  # the slot of a connection whose check is running
@@ -80,7 +82,8 @@ class Heartbeats:
                 try:
                     due = conn.check(now)
                 except Exception:  # one connection's failure must not stop the others' checks
-                    log.exception("heartbeat check failed")
+                    conn_id = getattr(conn, "conn_id", None)
+                    logs.event(log, "heartbeat.failed", logging.ERROR, True, conn=conn_id)
                     due = now
                 if self._slot_of.get(conn) != _CHECKING:
                     continue  # discarded while it was being checked

@@ -1,17 +1,25 @@
 """Prometheus metrics of a signaling daemon (`GET /metrics` on the daemon's port).
 
 Counters are bumped where things happen (relay, error replies, outbox delivery, database
-jobs, Redis publishes); gauges are read at scrape time from the live objects.
+jobs, Redis publishes); gauges are read at scrape time from the live objects (`Live`).
+The call metrics the shared state machine records in this process (`app.metrics`:
+calls ended, call setup time) are exposed here too, and so are `process_*` and
+`chimecast_build_info`.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter as Tally
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+
+from app import metrics as app_metrics
+from app import procstats
 
 REGISTRY = CollectorRegistry()
 
@@ -32,41 +40,88 @@ EVENT_DELAY = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=REGISTRY,
 )  # fmt: skip
 DB_SECONDS = Histogram(
-    "chimecast_signaling_db_seconds", "Database jobs (threadpool, including queueing)",
+    "chimecast_signaling_db_duration_seconds", "Database jobs (threadpool, including queueing)",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1), registry=REGISTRY,
 )  # fmt: skip
 REDIS_SECONDS = Histogram(
-    "chimecast_signaling_redis_publish_seconds", "Redis PUBLISH latency",
+    "chimecast_signaling_redis_publish_duration_seconds", "Redis PUBLISH latency",
     buckets=(0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25), registry=REGISTRY,
 )  # fmt: skip
 REDIS_FAILURES = Counter(
     "chimecast_signaling_redis_publish_failures_total", "Redis PUBLISH errors", registry=REGISTRY
 )
 
+CONNECTION_STATES = ("handshake", "open", "closing")
+LIVE_CALL_STATES = ("ringing", "active")
+
+
+@dataclass
+class Live:
+    """Readers of the daemon's live objects, called at scrape time (never raising)."""
+
+    connection_states: Callable[[], list[str]]  # one of CONNECTION_STATES per socket
+    call_states: Callable[[], list[str]]  # states of the calls in this daemon's cache
+    redis_connected: Callable[[], bool | None]  # None: no Redis configured
+    outbox_backlog: Callable[[], int | None]  # events committed, not yet read (None: unknown)
+    outbox_last_poll: Callable[[], float]  # time.monotonic() of the last successful poll
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation)
+    family.add_metric([], value)
+    return family
+
 
 class LiveState(Collector):
-    """Connections and cached calls by state, read from the daemon when scraped."""
+    """Connections, live calls, Redis and the outbox, read from the daemon when scraped."""
 
-    def __init__(
-        self, connections: Callable[[], int], call_states: Callable[[], list[str]]
-    ) -> None:
-        self.connections, self.call_states = connections, call_states
+    def __init__(self, live: Live) -> None:
+        self.live = live
 
-    def collect(self):
-        open_now = GaugeMetricFamily("chimecast_signaling_connections", "Open WebSockets")
-        open_now.add_metric([], self.connections())
-        calls = GaugeMetricFamily(
-            "chimecast_signaling_calls", "Calls this daemon tracks, by state", labels=["state"]
+    def collect(self) -> Iterator[Metric]:
+        live = self.live
+        states = Tally(live.connection_states())
+        connections = GaugeMetricFamily(
+            "chimecast_signaling_connections", "Open WebSockets, by state", labels=["state"]
         )
-        for state, count in sorted(Tally(self.call_states()).items()):
-            calls.add_metric([state], count)
-        yield open_now
-        yield calls
+        for state in CONNECTION_STATES:
+            connections.add_metric([state], states.get(state, 0))
+        yield connections
+        calls = Tally(live.call_states())
+        tracked = GaugeMetricFamily(
+            "chimecast_signaling_live_calls",
+            "Ringing and active calls this daemon holds in its cache",
+            labels=["state"],
+        )
+        for state in LIVE_CALL_STATES:
+            tracked.add_metric([state], calls.get(state, 0))
+        yield tracked
+        redis_up = live.redis_connected()
+        if redis_up is not None:
+            yield _gauge(
+                "chimecast_signaling_redis_connected",
+                "1 while subscribed to the Redis bus",
+                int(redis_up),
+            )
+        backlog = live.outbox_backlog()
+        if backlog is not None:
+            yield _gauge(
+                "chimecast_signaling_outbox_backlog",
+                "Outbox events committed that this daemon has not read yet",
+                backlog,
+            )
+        yield _gauge(
+            "chimecast_signaling_outbox_lag_seconds",
+            "Seconds since this daemon last read the outbox successfully",
+            round(time.monotonic() - live.outbox_last_poll(), 3),
+        )
 
 
-def watch(connections: Callable[[], int], call_states: Callable[[], list[str]]) -> None:
-    """Register the live gauges of this daemon (once per process)."""
-    REGISTRY.register(LiveState(connections, call_states))
+def watch(live: Live) -> None:
+    """Register the live gauges and shared metrics of this daemon (once per process)."""
+    for collector in (*app_metrics.CALL_METRICS, LiveState(live), procstats.BuildInfo()):
+        REGISTRY.register(collector)
+    procstats.ProcessCollector(registry=REGISTRY)
 
 
 def exposition() -> tuple[str, str, bytes]:

@@ -1,10 +1,13 @@
 """`chimecast-probe`: a synthetic call through the real system, for monitoring.
 
-Two probe users (created on first use) call each other the way any client does: HTTP
+Two existing probe users (`flask users create --probe probe-caller`, the same for
+`probe-callee`) log in and call each other the way any client does: HTTP
 `POST /call/start`, `incoming` over the signaling socket, `accept`, offer/answer through
-the daemon, then aiortc media both ways, then hang up. It prints what it measured and
-exits 0 when media flowed, 1 when any step failed (with the step's name), so a cron job,
-a Nagios check or a Kubernetes probe can use it as is.
+the daemon, then aiortc media both ways, then hang up. Their calls are marked as probes:
+no webhooks, not in `flask calls stats` nor in the call metrics. It prints what it
+measured and exits 0 when media flowed, or the exit code of the step that failed
+(EXIT_CODES), so a cron job, a Nagios check or a Kubernetes probe can use it as is.
+With `--each-daemon URL...` it makes one call through each daemon, directly.
 """
 
 from __future__ import annotations
@@ -12,11 +15,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 
 from signaling.client import ApiClient, ApiError, SignalingClient, SignalingClosed
+
+# Exit status by failed step (2 is a usage error, as for any command).
+EXIT_CODES = {
+    "login": 3,
+    "connect": 4,
+    "start_call": 5, "ring": 5,
+    "accept": 6, "accepted": 6,
+    "ice_servers": 7, "offer": 7, "connect_media": 7, "first_frame": 7, "media": 7,
+    "hangup": 8, "ended": 8,
+}  # fmt: skip
+EPILOG = (
+    "exit status: 0 ok, 2 usage, 3 login, 4 connect (socket or hello), 5 start_call/ring, "
+    "6 accept, 7 media, 8 hangup, 1 anything else"
+)
 
 
 @dataclass
@@ -30,6 +48,7 @@ class ProbeResult:
     first_frame_seconds: float | None = None  # offer sent -> first remote video frame
     frames: dict[str, dict[str, int]] = field(default_factory=dict)
     call_id: int | None = None
+    signaling_url: str | None = None
 
 
 class ProbeFailed(Exception):
@@ -45,9 +64,18 @@ async def _step(name: str, awaitable, timeout: float):
         raise ProbeFailed(name, exc) from exc
 
 
-def _login(web_url: str, username: str, password: str) -> ApiClient:
-    api = ApiClient(web_url)
-    api.register_and_login(username, password)
+def _login(web_url: str, username: str, password: str, context: ssl.SSLContext | None) -> ApiClient:
+    """Log in as an existing probe user (never registers: registration may be closed)."""
+    api = ApiClient(web_url, ssl_context=context)
+    try:
+        api.login(username, password)
+    except ApiError as exc:
+        if exc.status == 401:
+            raise ApiError(exc.status, {"error": exc.code, "message": (
+                f"{username} cannot log in: create the probe users once with "
+                f"'flask users create --probe {username}'"
+            )}) from exc  # fmt: skip
+        raise
     return api
 
 
@@ -58,6 +86,7 @@ async def _first_frame(peer, started: float) -> float:
 
 
 async def run_probe(args: argparse.Namespace, result: ProbeResult) -> None:
+    """One call through `result.signaling_url`."""
     from signaling.media import MediaPeer, use_loopback_only
 
     if args.loopback_only:
@@ -66,14 +95,15 @@ async def run_probe(args: argparse.Namespace, result: ProbeResult) -> None:
     caller, callee = await _step(
         "login",
         asyncio.gather(
-            asyncio.to_thread(_login, args.web_url, args.caller, args.password),
-            asyncio.to_thread(_login, args.web_url, args.callee, args.password),
+            asyncio.to_thread(_login, args.web_url, args.caller, args.password, args.ssl),
+            asyncio.to_thread(_login, args.web_url, args.callee, args.password, args.ssl),
         ),
         timeout,
     )
+    url = result.signaling_url or args.signaling_url
     a, b = (
-        SignalingClient(args.signaling_url, caller.token),
-        SignalingClient(args.signaling_url, callee.token),
+        SignalingClient(url, caller.token, ssl_context=args.ssl),
+        SignalingClient(url, callee.token, ssl_context=args.ssl),
     )
     peers = []
     try:
@@ -120,7 +150,9 @@ async def run_probe(args: argparse.Namespace, result: ProbeResult) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="chimecast-probe", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="chimecast-probe", description=__doc__.split("\n\n")[0], epilog=EPILOG
+    )
     parser.add_argument("--web-url", default="http://127.0.0.1:8000")
     parser.add_argument("--signaling-url", default="ws://127.0.0.1:8001/ws")
     parser.add_argument("--caller", default="probe-caller")
@@ -135,8 +167,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--loopback-only", action="store_true", help="ICE on 127.0.0.1 only (local tests)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per call")
+    parser.add_argument(
+        "--ca-file", help="PEM file of the CA that signed the servers' certificates (private CA)"
+    )
+    parser.add_argument(
+        "--each-daemon",
+        nargs="+",
+        metavar="URL",
+        help="make one call through each of these daemon URLs (ws://host:port/ws), not nginx",
+    )
     args = parser.parse_args(argv)
+    args.ssl = None
+    if args.ca_file:
+        try:
+            args.ssl = ssl.create_default_context(cafile=args.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            parser.error(f"--ca-file {args.ca_file}: {exc}")
     if args.password is None:
         import os
 
@@ -146,24 +193,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = ProbeResult()
-    try:
-        asyncio.run(run_probe(args, result))
-    except ProbeFailed as exc:
-        result.failed_step, result.error = exc.step, repr(exc.error)
+def _report(args: argparse.Namespace, result: ProbeResult) -> None:
+    where = f" via {result.signaling_url}" if args.each_daemon else ""
     if args.json:
-        print(json.dumps(asdict(result)))
+        print(json.dumps(asdict(result)), flush=True)
     elif result.ok:
         print(
-            f"OK call {result.call_id}: ring {result.ring_seconds}s, setup {result.setup_seconds}s, "
-            f"connected {result.connect_seconds}s, first frame {result.first_frame_seconds}s, "
-            f"frames {result.frames}"
+            f"OK call {result.call_id}{where}: ring {result.ring_seconds}s, "
+            f"setup {result.setup_seconds}s, connected {result.connect_seconds}s, "
+            f"first frame {result.first_frame_seconds}s, frames {result.frames}",
+            flush=True,
         )
     else:
-        print(f"FAILED at {result.failed_step}: {result.error}", file=sys.stderr)
-    return 0 if result.ok else 1
+        print(f"FAILED at {result.failed_step}{where}: {result.error}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Probe once (or once per daemon); the exit status is the first failed step's."""
+    args = parse_args(argv)
+    status = 0
+    for url in args.each_daemon or [args.signaling_url]:
+        result = ProbeResult(signaling_url=url)
+        try:
+            asyncio.run(run_probe(args, result))
+        except ProbeFailed as exc:
+            result.failed_step, result.error = exc.step, repr(exc.error)
+        _report(args, result)
+        if not result.ok and not status:
+            status = EXIT_CODES.get(result.failed_step or "", 1)
+    return status
 
 
 if __name__ == "__main__":

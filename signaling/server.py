@@ -22,6 +22,7 @@ from flask import Flask
 from gevent.event import Event
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
+from app import logs
 from signaling import backoff, meetings, metrics
 from signaling.context import Services, build_services
 from signaling.errors import CloseCode
@@ -119,7 +120,15 @@ class SignalingServer:
         self.liveness.start()  # before listening: this node's row must be live first
         self.outbox.start()
         self.services.hub.start()
-        metrics.watch(lambda: len(self.peers), self.services.calls.states)
+        metrics.watch(
+            metrics.Live(
+                connection_states=lambda: [_state_of(peer) for peer in list(self.peers)],
+                call_states=self.services.calls.states,
+                redis_connected=self._redis_connected,
+                outbox_backlog=self._outbox_backlog,
+                outbox_last_poll=lambda: self.outbox.last_poll_ok,
+            )
+        )
         calls = store.active_calls()
         for call in calls:
             self.services.calls.put(call)
@@ -138,12 +147,19 @@ class SignalingServer:
             error_log=LoggingLogAdapter(logging.getLogger("signaling.http"), logging.ERROR),
         )
         self.wsgi_server.start()
-        log.info(
-            "signaling node %s listening on %s:%s (/ws)",
-            settings.node_id,
-            self.host,
-            self.wsgi_server.server_port,
-        )
+        logs.event(log, "listening", node=settings.node_id, host=self.host,
+                   port=self.wsgi_server.server_port, path="/ws")  # fmt: skip
+
+    def _redis_connected(self) -> bool | None:
+        subscribed = getattr(self.services.hub, "subscribed", None)  # RedisHub only
+        return None if subscribed is None else subscribed.is_set()
+
+    def _outbox_backlog(self) -> int | None:
+        """Committed events not read yet: one indexed max(id); None while the database is out."""
+        try:
+            return max(0, self.services.store.last_event_id() - self.outbox.last_id)
+        except Exception:  # a scrape must answer even when the database does not
+            return None
 
     def _every(self, interval: float, task: Callable[[], Any]) -> gevent.Greenlet:
         """A background loop on the database: backs off and logs quietly while it is down."""
@@ -163,7 +179,7 @@ class SignalingServer:
             gevent.spawn(self._drain)
 
     def _drain(self) -> None:
-        log.info("shutting down: telling %s connection(s)", len(self.peers))
+        logs.event(log, "draining", connections=len(self.peers))
         if self.wsgi_server is not None:
             self.wsgi_server.close()  # stop accepting; live connections go on
         going_away = server_message("going_away", reason="shutdown")
@@ -179,11 +195,17 @@ class SignalingServer:
         try:  # the rows stay: a live daemon's sweep gives their calls the grace period
             self.liveness.retire()
         except Exception:
-            log.exception("could not mark this node as stopping")
+            logs.event(log, "node.retire_failed", logging.ERROR, True, node=self.settings.node_id)
         if self.wsgi_server is not None:
             self.wsgi_server.stop(timeout=0.5)
-        log.info("stopped")
+        logs.event(log, "stopped", node=self.settings.node_id)
         self._stopped.set()
+
+
+def _state_of(peer: Peer) -> str:
+    if peer.closing:
+        return "closing"
+    return "handshake" if peer.identity is None else "open"
 
 
 def _error(code: str) -> bytes:

@@ -37,7 +37,6 @@ from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
 from app.extensions import db
-from app.metrics import CALL_SETUP
 from app.models import Call, CallState, EndReason, User
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ RINGING, ACTIVE, ENDED = CallState.RINGING.value, CallState.ACTIVE.value, CallSt
 # Plain rows (id, username, is_disabled): the start needs no User object.
 _USERS = User.__table__
 _PAIR_LOCKED = (
-    select(_USERS.c.id, _USERS.c.username, _USERS.c.is_disabled)
+    select(_USERS.c.id, _USERS.c.username, _USERS.c.is_disabled, _USERS.c.is_probe)
     .where(or_(_USERS.c.username == bindparam("username"),
                _USERS.c.id == bindparam("caller_id")))
     .order_by(_USERS.c.id)
@@ -82,7 +81,7 @@ _LIVE_CALL_ROWS_OF = union_all(
 _CALLER_OF_CALL, _CALLEE_OF_CALL = _USERS.alias("caller"), _USERS.alias("callee")
 _RINGING_CALL_TO = (
     select(_CALLS.caller_id, _CALLS.caller_session_id, _CALLS.created_at, _CALLS.stats,
-           _CALLER_OF_CALL.c.username.label("caller"))
+           _CALLS.probe, _CALLER_OF_CALL.c.username.label("caller"))
     .select_from(
         Call.__table__.join(_CALLEE_OF_CALL, _CALLEE_OF_CALL.c.id == _CALLS.callee_id)
         .outerjoin(_CALLER_OF_CALL, _CALLER_OF_CALL.c.id == _CALLS.caller_id)
@@ -116,6 +115,7 @@ class _Party(Protocol):
 
     id: int
     username: str
+    is_probe: bool
 
 
 # Outbox event kind announced for each end reason.
@@ -157,14 +157,15 @@ def _announce(kind: str, call: Call, **extra: Any) -> dict[str, Any]:
     """Log the transition and add its outbox event; returns the public record announced."""
     record = _record_of(call)
     _announce_record(kind, record, call.caller_id, call.callee_id, call.caller_session_id,
-                     call.callee_session_id, reason=call.end_reason, **extra)  # fmt: skip
+                     call.callee_session_id, reason=call.end_reason, probe=call.probe,
+                     **extra)  # fmt: skip
     return record
 
 
 def _announce_record(kind: str, record: dict[str, Any], caller_id: int | None,
                      callee_id: int | None, caller_session_id: int | None,
                      callee_session_id: int | None, reason: str | None = None,
-                     **extra: Any) -> None:  # fmt: skip
+                     probe: bool = False, **extra: Any) -> None:  # fmt: skip
     """`_announce` for a call known as its public `record` and routing ids (no object)."""
     logs.event(log, kind, call=record["id"], caller=record["caller"], callee=record["callee"],
                reason=reason)  # fmt: skip
@@ -176,6 +177,7 @@ def _announce_record(kind: str, record: dict[str, Any], caller_id: int | None,
         "callee_id": callee_id,
         "caller_session_id": caller_session_id,
         "callee_session_id": callee_session_id,
+        **({"probe": True} if probe else {}),  # chimecast-probe: no webhooks, no metrics
         **extra,
     }
     participants = [uid for uid in (caller_id, callee_id) if uid is not None]
@@ -311,7 +313,8 @@ def _insert_call(caller: _Party, callee: _Party, session_id: int | None, now: da
     needs one, and building it (and its users) cost more than the statement itself."""
     row = {"caller_id": caller.id, "callee_id": callee.id, "caller_session_id": session_id,
            "callee_session_id": None, "state": RINGING, "end_reason": None, "ended_by_id": None,
-           "created_at": now, "answered_at": None, "ended_at": None, "stats": {}, **outcome}  # fmt: skip
+           "created_at": now, "answered_at": None, "ended_at": None, "stats": {},
+           "probe": caller.is_probe, **outcome}  # fmt: skip
     call_id = db.session.execute(_INSERT_CALL, row).scalar_one()
     record = CallOut(
         id=call_id, state=row["state"], end_reason=row["end_reason"], caller=caller.username,
@@ -324,7 +327,7 @@ def _insert_call(caller: _Party, callee: _Party, session_id: int | None, now: da
 def _announce_new(kind: str, record: dict[str, Any], caller: _Party, callee: _Party,
                   session_id: int | None) -> None:  # fmt: skip
     _announce_record(kind, record, caller.id, callee.id, session_id, None,
-                     reason=record["end_reason"])  # fmt: skip
+                     reason=record["end_reason"], probe=caller.is_probe)  # fmt: skip
 
 
 def start_call(caller_id: int, callee_username: str, session_id: int | None = None,
@@ -409,7 +412,6 @@ def accept_call(user: User, call_id: int, session_id: int | None = None) -> Call
     answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
     if not _transition(call, (RINGING,), **answered):
         raise ApiError(409, "call_not_ringing", f"The call is {call.state}, not ringing.")
-    CALL_SETUP.observe((call.answered_at - call.created_at).total_seconds())
     _announce("call.accepted", call, accepted_by=user.username, session_id=session_id)
     db.session.commit()
     return call
@@ -447,14 +449,14 @@ def accept_ringing(user_id: int, user_name: str, call_id: int,
                           {**answered, "where_id": call_id}).rowcount != 1:  # fmt: skip
         db.session.rollback()
         return None
-    CALL_SETUP.observe((answered["answered_at"] - row.created_at).total_seconds())
     record = CallOut(
         id=call_id, state=ACTIVE, end_reason=None, caller=row.caller, callee=user_name,
         created_at=row.created_at, answered_at=answered["answered_at"], ended_at=None,
         duration_seconds=None, stats=row.stats or {},
     ).model_dump(mode="json")  # fmt: skip
     _announce_record("call.accepted", record, row.caller_id, user_id, row.caller_session_id,
-                     session_id, accepted_by=user_name, session_id=session_id)  # fmt: skip
+                     session_id, probe=row.probe, accepted_by=user_name,
+                     session_id=session_id)  # fmt: skip
     db.session.commit()
     return Accepted(call_id, row.caller_id, user_id, row.caller, user_name,
                     row.caller_session_id, session_id, record)  # fmt: skip

@@ -125,7 +125,10 @@ def _media_text(report: Any) -> str:
 
 def compute_stats(user_id: int | None = None) -> dict[str, Any]:
     """Counts of calls by outcome and the average talk time of answered calls."""
-    statement = select(Call.end_reason, Call.state, Call.answered_at, Call.ended_at)
+    # Probe calls (chimecast-probe) are monitoring, not use: never in the stats.
+    statement = select(Call.end_reason, Call.state, Call.answered_at, Call.ended_at).where(
+        Call.probe.is_(False)
+    )
     if user_id is not None:
         statement = statement.where(or_(Call.caller_id == user_id, Call.callee_id == user_id))
     counts = {"total": 0, "answered": 0, **{reason.value: 0 for reason in OUTCOMES}}

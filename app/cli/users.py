@@ -79,13 +79,19 @@ def _row_json(row: dict[str, Any]) -> dict[str, Any]:
 @users.command("create")
 @click.argument("username")
 @click.option("--display-name", default="", help="Name shown to others (default: username).")
+@click.option(
+    "--probe", is_flag=True, help="A monitoring account for chimecast-probe: its calls are probes."
+)
 @password_stdin_option
 @json_option
-def create_command(username: str, display_name: str, password_stdin: bool, as_json: bool) -> None:
+def create_command(
+    username: str, display_name: str, probe: bool, password_stdin: bool, as_json: bool
+) -> None:
     """Create an account (password prompted, or --password-stdin)."""
     password = read_password(password_stdin)
     with user_errors():
         user = create_user(username, password, display_name)
+        user.is_probe = probe
         try:
             db.session.flush()
         except IntegrityError as exc:

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
@@ -64,6 +64,8 @@ class Call(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # What each side reported about the media path: {"alice": {"path": "direct", "rtt_ms": 3}}
     stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Started by a probe user (chimecast-probe): left out of stats, metrics and webhooks.
+    probe: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     caller: Mapped[User | None] = relationship(foreign_keys=[caller_id], lazy="joined")
     callee: Mapped[User | None] = relationship(foreign_keys=[callee_id], lazy="joined")

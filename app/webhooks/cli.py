@@ -21,8 +21,16 @@ webhooks = AppGroup("webhooks", help="Signed webhooks for call events.")
 @webhooks.command("deliver")
 @click.option("--once", is_flag=True, help="Deliver what is due now and exit.")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
-def deliver(once: bool, interval: float) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT/metrics.",
+)
+def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     """Send due webhook deliveries, retrying failures with backoff."""
+    if metrics_port is not None:
+        serve_metrics(metrics_port)
     while True:
         attempted = deliver_due()
         db.session.remove()
@@ -80,6 +88,23 @@ def retry(delivery_id: int) -> None:
     delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, utcnow()
     db.session.commit()
     click.echo(f"delivery {delivery_id} queued")
+
+
+def serve_metrics(port: int) -> None:
+    """Deliveries by outcome, process_* and build info, from a daemon thread."""
+    from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+
+    from app.procstats import BuildInfo
+    from app.webhooks.delivery import DELIVERIES
+
+    registry = CollectorRegistry()
+    for collector in (DELIVERIES, BuildInfo()):
+        registry.register(collector)
+    ProcessCollector(registry=registry)
+    try:
+        start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve metrics on port {port}: {exc.strerror}") from exc
 
 
 def init_app(app: Flask) -> None:

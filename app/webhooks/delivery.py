@@ -15,6 +15,7 @@ import urllib.request
 from datetime import timedelta
 
 from flask import current_app
+from prometheus_client import Counter
 from sqlalchemy import select, update
 
 from app.clock import utcnow
@@ -26,7 +27,12 @@ log = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(seconds=60)  # a crashed worker's claim expires after this
 MAX_BACKOFF = 3600
-PRIVATE_KEYS = ("caller_session_id", "callee_session_id", "session_id")
+PRIVATE_KEYS = ("caller_session_id", "callee_session_id", "session_id", "probe")
+# delivered; retry (failed, will be tried again); failed (gave up). Served by the worker's
+# own /metrics (`flask webhooks deliver --metrics-port`).
+DELIVERIES = Counter(
+    "chimecast_webhook_deliveries_total", "Webhook delivery attempts, by outcome", ["outcome"]
+)
 
 
 def enqueue_webhooks(event_id: int) -> None:
@@ -91,11 +97,17 @@ def attempt(delivery: WebhookDelivery) -> bool:
     delivery.last_status_code, delivery.last_error = status, error
     if status is not None and 200 <= status < 300:
         delivery.status, delivery.delivered_at = "delivered", utcnow()
+        DELIVERIES.labels("delivered").inc()
     elif delivery.attempts >= current_app.config["WEBHOOK_MAX_ATTEMPTS"]:
         delivery.status = "failed"
-        log.warning("webhook %s to %s failed for good: %s", delivery.id, delivery.url, error)
+        DELIVERIES.labels("failed").inc()
+        log.warning(
+            "webhook.failed",
+            extra={"ctx": {"delivery": delivery.id, "url": delivery.url, "error": error}},
+        )
     else:
         delivery.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(delivery.attempts))
+        DELIVERIES.labels("retry").inc()
     db.session.commit()
     return delivery.status == "delivered"
 

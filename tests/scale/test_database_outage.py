@@ -122,7 +122,7 @@ def test_database_cut_is_quiet_visible_and_recovers_without_restart(proxied):
             proxy.restore()
             await asyncio.to_thread(wait_status, readyz, 200, 10)
             # The loops' next round (at most the 2 s backoff away) logs the recovery.
-            await asyncio.to_thread(wait_for_log, daemon_log, "database available again", 5)
+            await asyncio.to_thread(wait_for_log, daemon_log, "outage.end what=database", 5)
             lines = log_lines_since(daemon_log, offset)
 
             # Everything works again without a restart: hang-up, new login, ring, relay.
@@ -143,8 +143,8 @@ def test_database_cut_is_quiet_visible_and_recovers_without_restart(proxied):
         assert "Traceback" not in text, text[:3000]
         outage = [line for line in lines if " signaling.backoff " in line]
         assert 2 <= len(outage) <= 5, "\n".join(outage)
-        assert "database unavailable" in outage[0], outage
-        assert "database available again" in outage[-1], outage
+        assert "outage.start what=database" in outage[0], outage
+        assert "outage.end what=database" in outage[-1], outage
         assert len(lines) <= 30, f"{len(lines)} log lines during an {CUT_SECONDS}s cut:\n{text}"
 
     asyncio.run(scenario())

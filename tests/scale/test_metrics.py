@@ -33,8 +33,8 @@ def test_web_and_daemon_metrics_count_calls_relays_errors_and_latency(stack, peo
         async with online(stack.signaling_url, alice, bob):
             call_id = await ring_and_answer(alice, bob)
             live = scrape(daemon)
-            assert live[("chimecast_signaling_connections", ())] == 2
-            assert live[("chimecast_signaling_calls", (("state", "active"),))] >= 1
+            assert live[("chimecast_signaling_connections", (("state", "open"),))] == 2
+            assert live[("chimecast_signaling_live_calls", (("state", "active"),))] >= 1
             for _ in range(3):
                 await alice.sig.relay("candidate", call_id, bob.name, None)
             await bob.sig.wait_for("candidate", call_id=call_id)
@@ -51,12 +51,12 @@ def test_web_and_daemon_metrics_count_calls_relays_errors_and_latency(stack, peo
     assert after[("chimecast_signaling_relayed_total", (("type", "candidate"),))] == 3
     assert after[("chimecast_signaling_errors_total", (("code", "not_a_participant"),))] == 1
     assert after[("chimecast_signaling_event_delay_seconds_count", ())] >= 3
-    assert after[("chimecast_signaling_db_seconds_count", ())] > 0
+    assert after[("chimecast_signaling_db_duration_seconds_count", ())] > 0
     web = scrape(stack.web_url + "/metrics")
-    assert web[("chimecast_calls_ended", (("reason", "hangup"),))] == 1
+    assert web[("chimecast_calls_ended_total", (("reason", "hangup"),))] == 1
     started = (
         "chimecast_http_requests_total",
         (("endpoint", "/call/start"), ("method", "POST"), ("status", "201")),
     )
     assert web[started] == 1
-    assert web[("chimecast_db_query_seconds_count", ())] > 0
+    assert web[("chimecast_db_query_duration_seconds_count", ())] > 0

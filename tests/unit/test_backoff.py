@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.exc import OperationalError
 
+from app.logs import KeyValueFormatter
 from signaling.backoff import Backoff, Outage
 
 DOWN = OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
@@ -20,7 +21,13 @@ class Clock:
 
 
 def outage_lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "signaling.backoff"]
+    """The key=value lines as the daemon writes them, without the timestamp and logger."""
+    formatter = KeyValueFormatter()
+    return [
+        formatter.format(r).split(" ", 3)[3]
+        for r in caplog.records
+        if r.name == "signaling.backoff"
+    ]
 
 
 def test_backoff_doubles_to_its_cap_and_starts_over_after_reset():
@@ -45,9 +52,9 @@ def test_outage_logs_its_start_one_line_a_minute_and_its_end(caplog):
     outage.succeeded("poll_once")
     lines = outage_lines(caplog)
     assert len(lines) == 4, lines
-    assert lines[0].startswith("database unavailable: OperationalError in poll_once")
-    assert [line.split(":")[0] for line in lines[1:3]] == ["database still unavailable"] * 2
-    assert lines[-1] == "database available again after 145.0 s (1060 failures)"
+    assert lines[0].startswith("outage.start what=database error=OperationalError where=poll_once")
+    assert [line.split(" ")[:2] for line in lines[1:3]] == [["outage.ongoing", "what=database"]] * 2
+    assert lines[-1] == "outage.end what=database seconds=145.0 failures=1060"
     assert not any(record.exc_info for record in caplog.records), "no traceback for an outage"
 
 

@@ -96,7 +96,7 @@ def test_production_starts_with_a_real_secret_key(tmp_path):
 
 
 def test_development_generates_a_secret_key_and_says_so(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="app.config"):
+    with caplog.at_level(logging.DEBUG, logger="app.config"):
         first = _app(tmp_path, ENV="development")
         second = _app(tmp_path, ENV="development")
     assert len(first.config["SECRET_KEY"]) == 64
