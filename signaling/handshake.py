@@ -22,6 +22,7 @@ from typing import Any
 import gevent
 from geventwebsocket.handler import WebSocketHandler
 
+from app import logs
 from signaling.limits import TokenBucket
 from signaling.settings import Settings
 from signaling.websocket import OriginPolicy, WebSocket
@@ -86,7 +87,9 @@ class HardenedHandler(WebSocketHandler):
             if self.requestline is None:  # the first request: a client too slow to say it
                 self._log_refusal("no request line within the handshake deadline")
             else:  # an idle kept-alive HTTP connection: closing it is routine
-                log.debug("closed an idle HTTP connection from %s", self.client_address)
+                logs.event(
+                    log, "http.idle_closed", logging.DEBUG, remote=_address(self.client_address)
+                )
             # gevent closes the connection quietly on a socket error here.
             raise ConnectionAbortedError("handshake deadline") from None
         if not line.endswith("\n"):  # the client left, or the line is too long: no request
@@ -118,7 +121,7 @@ class HardenedHandler(WebSocketHandler):
         return status.split()[0], _response(status, reason + "\n")
 
     def _log_refusal(self, reason: str) -> None:
-        log.info("refused handshake from %s: %s", self.client_address, reason)
+        logs.event(log, "handshake.refused", remote=_address(self.client_address), reason=reason)
 
     def log_request(self) -> None:
         # Health probes would flood the log at INFO; WebSocket sessions log themselves.
@@ -225,3 +228,10 @@ def handler_class(path: str, settings: Settings, origin_allowed: OriginPolicy) -
         "origin_allowed": staticmethod(origin_allowed),
     }
     return type("ConfiguredHandler", (HardenedHandler,), limits)
+
+
+def _address(client_address: Any) -> str:
+    """`host:port` of a peer address tuple (gevent gives a tuple, or '' for none)."""
+    if isinstance(client_address, tuple) and len(client_address) >= 2:
+        return f"{client_address[0]}:{client_address[1]}"
+    return str(client_address or "")

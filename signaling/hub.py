@@ -14,6 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app import logs
+
 log = logging.getLogger(__name__)
 
 
@@ -117,7 +119,7 @@ class InMemoryHub:
                 if target.close_code is not None:
                     conn.close(target.close_code, message.get("reason", ""))
             except Exception:  # one broken connection must not stop the others' delivery
-                log.exception("delivery to connection %s failed", conn.conn_id)
+                logs.event(log, "hub.delivery_failed", logging.ERROR, True, conn=conn.conn_id)
         return delivered
 
     def _match(self, target: Target) -> list[Connection]:

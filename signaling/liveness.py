@@ -15,6 +15,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from app import logs
+
 if TYPE_CHECKING:
     from signaling.context import Services
     from signaling.store import LostDevice
@@ -38,7 +40,7 @@ class Liveness:
         """Take over what this node's previous run left behind, and beat once."""
         lost = self.services.store.register_node(self.node_id)
         if lost:
-            log.info("node %s: %s device(s) of its previous run lost", self.node_id, len(lost))
+            logs.event(log, "node.previous_run_lost", node=self.node_id, devices=len(lost))
         self._last_beat = time.monotonic()
         self._take_over(lost)
 
@@ -50,8 +52,8 @@ class Liveness:
             # This node could not beat for a while (a database outage?): the others may
             # have been cut off as long. Give them a stale period to beat before sweeping.
             self._quiet_until = now + settings.node_stale_after
-            log.warning("node %s: no beat for %.1fs; not sweeping for a while", self.node_id,
-                        now - self._last_beat)  # fmt: skip
+            logs.event(log, "node.beat_gap", logging.WARNING, node=self.node_id,
+                       seconds=round(now - self._last_beat, 1))  # fmt: skip
         result = store.beat(self.node_id, sweep=now >= self._quiet_until)
         self._last_beat = time.monotonic()
         if not result.node_was_there:
@@ -66,8 +68,7 @@ class Liveness:
         """Another daemon swept this one while it could not beat: put its rows back."""
         conns = [(c.conn_id, c.user_id, c.session_id) for c in self.services.hub.connections()]
         restored = self.services.store.restore_connections(self.node_id, conns)
-        log.warning("node %s was swept as dead; restored %s connection rows", self.node_id,
-                    restored)  # fmt: skip
+        logs.event(log, "node.restored", logging.WARNING, node=self.node_id, rows=restored)
 
     def _take_over(self, lost: list[LostDevice]) -> None:
         for device in lost:

@@ -19,7 +19,9 @@ from typing import Any
 
 import gevent
 
+from app import logs
 from signaling import errors, metrics
+from signaling.backoff import UNAVAILABLE
 from signaling.context import Services
 from signaling.errors import CloseCode, MessageError, PeerClosed, ProtocolViolation
 from signaling.handlers import dispatch
@@ -86,9 +88,9 @@ class Peer:
 
     # -- identity (the hub's and the handlers' view) -----------------------------------
     @property
-    def tag(self) -> str:
-        """Log context: connection id and, once known, the user (never the token)."""
-        return f"conn {self.conn_id} ({self.username or 'unauthenticated'})"
+    def context(self) -> dict[str, Any]:
+        """Log fields: connection id and, once known, the user (never the token)."""
+        return {"conn": self.conn_id, "user": self.username or "-"}
 
     @property
     def user_id(self) -> int:
@@ -114,7 +116,7 @@ class Peer:
         self._push(OP_TEXT, encode(message))
         for data in held:
             self._push(OP_TEXT, data)
-        log.info("%s: connected from %s", self.tag, self.remote)
+        logs.event(log, "conn.open", remote=self.remote, **self.context)
 
     # -- sending (any greenlet) --------------------------------------------------------
     def send(self, message: dict[str, Any]) -> bool:
@@ -133,14 +135,18 @@ class Peer:
         if self._out.put(opcode, payload):
             return True
         if not self.closing:  # not a failed socket (that closed us already): a full backlog
-            log.warning("%s: send queue full, dropping a slow reader", self.tag)
+            logs.event(
+                log, "conn.slow_reader", logging.WARNING, why="send_queue_full", **self.context
+            )
             self.close(CloseCode.TOO_SLOW, "not reading fast enough")
         return False
 
     def _write_failed(self, timed_out: bool) -> None:
         """The writer gave up (and aborted the socket); the reader ends the connection."""
         if timed_out:
-            log.warning("%s: write timed out, dropping a slow reader", self.tag)
+            logs.event(
+                log, "conn.slow_reader", logging.WARNING, why="write_timeout", **self.context
+            )
             self.close_code = CloseCode.TOO_SLOW
         self.closing = True
 
@@ -149,7 +155,7 @@ class Peer:
         if self.closing:
             return
         self.closing, self.close_code = True, code
-        log.info("%s: closing %s %s", self.tag, code, reason)
+        logs.event(log, "conn.closing", code=code, reason=reason, **self.context)
         self._out.close(code, reason)
         # A client that never answers our close frame must not hold the connection open.
         self._linger_timer = gevent.spawn_later(self.settings.close_linger, self.ws.abort)
@@ -161,7 +167,7 @@ class Peer:
         try:
             self._read_loop()
         except Exception:
-            log.exception("%s: reader failed", self.tag)
+            logs.event(log, "conn.reader_failed", logging.ERROR, True, **self.context)
             self.close(CloseCode.INTERNAL_ERROR, "server error")
         finally:
             self.services.heartbeats.discard(self)
@@ -269,13 +275,16 @@ class Peer:
             return
         services = self.services
         remaining = services.hub.remove(self)
-        log.info("%s: disconnected (%s)", self.tag, self.close_code)
+        logs.event(log, "conn.closed", code=self.close_code, **self.context)
         if services.shutting_down:
             return  # rows stay: a live daemon's sweep gives the calls their grace (liveness)
         try:
             calls = services.store.disconnect(self.conn_id, self.user_id)
+        except UNAVAILABLE as exc:  # counted in the outage log, not one traceback per client
+            services.database.failed(exc, "disconnect", track=False)
+            return
         except Exception:
-            log.exception("%s: could not record the disconnect", self.tag)
+            logs.event(log, "conn.disconnect_failed", logging.ERROR, True, **self.context)
             return
         services.presence.disconnected(self, calls, remaining == 0)
         services.rooms.disconnected(self)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from app import logs
 from signaling.calls import ACTIVE, ENDED, Membership
 from signaling.protocol import server_message
 
@@ -75,7 +76,7 @@ class Presence:
             key = (call.call_id, conn.user_id)
             if key in self._grace and _is_device(call, conn):
                 self._grace.pop(key).cancel()
-                log.info("call %s: %s is back", call.call_id, conn.username)
+                logs.event(log, "grace.back", call=call.call_id, user=conn.username)
                 self._tell_other(call, conn.user_id, "peer_reconnected", user=conn.username)
 
     def disconnected(self, conn: Connection, calls: list[Membership], last_of_user: bool) -> None:
@@ -111,7 +112,7 @@ class Presence:
             return
         grace = self.services.settings.reconnect_grace
         username = _username_of(call, user_id)
-        log.info("call %s: %s dropped; waiting %ss", call.call_id, username, grace)
+        logs.event(log, "grace.start", call=call.call_id, user=username, seconds=grace)
         self._tell_other(call, user_id, "peer_disconnected", user=username, grace_seconds=grace)
         session = call.session_of(user_id)
         self._grace[key] = self.services.timers.call_later(
@@ -126,7 +127,7 @@ class Presence:
         if self.services.store.is_connected(user_id, session_id):
             return  # connected to another daemon
         if self.services.store.end_lost_call(call_id, user_id):
-            log.info("call %s: ended, user %s did not come back", call_id, user_id)
+            logs.event(log, "grace.expired", call=call_id, user_id=user_id)
 
     def call_ended(self, call_id: int) -> None:
         """Forget the grace timers of an ended call."""

@@ -29,6 +29,7 @@ import gevent.event
 import orjson
 import redis
 
+from app import logs
 from signaling import metrics
 from signaling.hub import InMemoryHub, Target
 
@@ -107,9 +108,8 @@ class RedisHub(InMemoryHub):
         except redis.RedisError as exc:
             self.publish_failures += 1
             metrics.REDIS_FAILURES.inc()
-            log.warning(
-                "redis publish failed node=%s error=%s", self.node_id, exc.__class__.__name__
-            )
+            logs.event(log, "redis.publish_failed", logging.WARNING, node=self.node_id,
+                       error=type(exc).__name__)  # fmt: skip
             return False
         self.last_publish_seconds = time.perf_counter() - started
         metrics.REDIS_SECONDS.observe(self.last_publish_seconds)
@@ -124,19 +124,15 @@ class RedisHub(InMemoryHub):
                 pubsub.subscribe(self.channel)
                 self.subscribed.set()
                 attempt = 0
-                log.info("redis subscribed node=%s channel=%s", self.node_id, self.channel)
+                logs.event(log, "redis.subscribed", node=self.node_id, channel=self.channel)
                 for item in pubsub.listen():
                     self._on_published(item.get("data"))
             except (redis.RedisError, OSError) as exc:
                 self.subscribed.clear()
                 delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
                 attempt += 1
-                log.warning(
-                    "redis subscription lost node=%s error=%s retry_in=%s",
-                    self.node_id,
-                    exc.__class__.__name__,
-                    delay,
-                )
+                logs.event(log, "redis.subscription_lost", logging.WARNING, node=self.node_id,
+                           error=type(exc).__name__, retry_in=delay)  # fmt: skip
                 gevent.sleep(delay)
             finally:
                 try:
@@ -152,4 +148,6 @@ class RedisHub(InMemoryHub):
                 return  # our own echo: already delivered locally
             self.deliver_local(Target(**envelope["target"]), envelope["message"])
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            log.warning("ignoring bad hub envelope node=%s error=%s", self.node_id, exc)
+            logs.event(
+                log, "redis.bad_envelope", logging.WARNING, node=self.node_id, error=str(exc)
+            )

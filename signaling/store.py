@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from flask import Flask
 from sqlalchemy import bindparam, delete, func, or_, select, update
 
+from app import logs
 from app.api import MAX_ID
 from app.auth.tokens import find_live_session
 from app.calls import liveness, service
@@ -346,7 +347,7 @@ class Store:
                 continue
             rows = _take_rows(dead_id)
             db.session.commit()
-            log.info("swept dead node %s: %s connection rows", dead_id, len(rows))
+            logs.event(log, "node.swept", dead=dead_id, rows=len(rows))
             taken.extend(rows)
         if sweep:
             taken.extend(_take_orphan_rows())
