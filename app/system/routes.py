@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-import os
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from flask import current_app, jsonify
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,8 +38,12 @@ class OpenApiOut(BaseModel):
 
 
 @functools.lru_cache(maxsize=4)
-def _head_revision(directory: str) -> str | None:
-    return ScriptDirectory(directory).get_current_head()
+def _head_revisions(directory: str) -> frozenset[str] | None:
+    """The code's head revisions, or None when its migrations cannot be read."""
+    try:
+        return frozenset(ScriptDirectory(directory).get_heads())
+    except CommandError:
+        return None
 
 
 @bp.get("/healthz")
@@ -61,17 +65,20 @@ def readyz():
     directory = current_app.config["MIGRATIONS_DIR"]
     try:
         with db.engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
+            current = frozenset(MigrationContext.configure(connection).get_current_heads())
     except SQLAlchemyError:
         return error_response(503, "database_unavailable", "The database is not reachable.")
-    head = _head_revision(directory) if os.path.isdir(directory) else current
-    if current != head:
-        return error_response(
-            503,
-            "migrations_pending",
-            f"Database at {current}, code expects {head}; run 'flask db upgrade'.",
-        )
-    return jsonify(status="ready", revision=current)
+    heads = _head_revisions(directory)
+    if heads is None:
+        # Never "ready" on a schema we cannot check (a wheel once shipped without them).
+        message = f"Migrations not found at {directory}; reinstall ChimeCast."
+        return error_response(503, "migrations_pending", message)
+    if current != heads:
+        # Behind, ahead (older code on a newer schema), or on another branch: not ready.
+        found, expected = ",".join(sorted(current)) or None, ",".join(sorted(heads))
+        message = f"Database at {found}, code expects {expected}; run 'flask db upgrade'."
+        return error_response(503, "migrations_pending", message)
+    return jsonify(status="ready", revision=",".join(sorted(current)))
 
 
 @bp.get("/metrics")
