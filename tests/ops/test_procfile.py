@@ -5,45 +5,25 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from app.devstack import wait_http_ok
 from tests.conftest import database_url_for
+from tests.ops.helpers import free_base_port, requests_total
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 UP_FOR = 20  # seconds: the old Procfile stopped everything ~7 s in, when `release` exited
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_base_port() -> int:
-    """A base for honcho's ports: base (web), +100 (signaling), +200 (worker) all free."""
-    for _ in range(200):
-        base = random.randrange(20000, 40000)
-        if all(_port_free(base + offset) for offset in (0, 100, 200)):
-            return base
-    raise RuntimeError("no free port triple")
 
 
 def clean_env(database_url: str) -> dict[str, str]:
@@ -56,13 +36,6 @@ def clean_env(database_url: str) -> dict[str, str]:
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["CHIMECAST_DATABASE_URL"] = database_url
     return env
-
-
-def requests_total(web_url: str) -> float:
-    with urllib.request.urlopen(f"{web_url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    pattern = r'^chimecast_http_requests_total\{[^}]*endpoint="/healthz"[^}]*\} (\S+)$'
-    return sum(float(v) for v in re.findall(pattern, text, re.MULTILINE))
 
 
 def test_honcho_start_keeps_web_signaling_and_worker_up_and_the_page_finds_the_daemon(tmp_path):
