@@ -6,6 +6,7 @@ import functools
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from flask import current_app, jsonify
 from pydantic import BaseModel, ConfigDict
@@ -38,12 +39,27 @@ class OpenApiOut(BaseModel):
 
 
 @functools.lru_cache(maxsize=4)
-def _head_revisions(directory: str) -> frozenset[str] | None:
-    """The code's head revisions, or None when its migrations cannot be read."""
+def _scripts(directory: str) -> ScriptDirectory | None:
+    """The code's migrations, read once (None when they cannot be read)."""
     try:
-        return frozenset(ScriptDirectory(directory).get_heads())
+        script = ScriptDirectory(directory)
+        script.get_heads()  # read them all now: an upgrade replaces the files under us
     except CommandError:
         return None
+    return script
+
+
+def _unapplied_heads(script: ScriptDirectory, current: frozenset[str]) -> list[str]:
+    """The code's heads the database has not reached (behind, or on another branch).
+
+    A database revision the code does not know is a newer release's migration: the upgrade
+    order is "migrate, then web", so the old processes stay ready until they are replaced.
+    """
+    try:
+        applied = {rev.revision for rev in script.revision_map.iterate_revisions(current, "base")}
+    except RevisionError:
+        return []
+    return sorted(set(script.get_heads()) - applied)
 
 
 @bp.get("/healthz")
@@ -68,15 +84,15 @@ def readyz():
             current = frozenset(MigrationContext.configure(connection).get_current_heads())
     except SQLAlchemyError:
         return error_response(503, "database_unavailable", "The database is not reachable.")
-    heads = _head_revisions(directory)
-    if heads is None:
+    script = _scripts(directory)
+    if script is None:
         # Never "ready" on a schema we cannot check (a wheel once shipped without them).
         message = f"Migrations not found at {directory}; reinstall ChimeCast."
         return error_response(503, "migrations_pending", message)
-    if current != heads:
-        # Behind, ahead (older code on a newer schema), or on another branch: not ready.
-        found, expected = ",".join(sorted(current)) or None, ",".join(sorted(heads))
-        message = f"Database at {found}, code expects {expected}; run 'flask db upgrade'."
+    missing = _unapplied_heads(script, current)
+    if missing:
+        found = ",".join(sorted(current)) or None
+        message = f"Database at {found}, code expects {','.join(missing)}; run 'flask db upgrade'."
         return error_response(503, "migrations_pending", message)
     return jsonify(status="ready", revision=",".join(sorted(current)))
 
