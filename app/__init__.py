@@ -25,12 +25,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
-    from app import logs
+    from app import logs, shipped
     from app.config import finalize, load_settings
 
     app.config.from_mapping(load_settings())
     logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
-    app.config["MIGRATIONS_DIR"] = os.path.join(os.path.dirname(app.root_path), "migrations")
+    app.config["MIGRATIONS_DIR"] = shipped.migrations_dir()
     app.config["JSON_SORT_KEYS"] = False
     if overrides:
         app.config.from_mapping(overrides)

@@ -1,4 +1,5 @@
-"""gunicorn settings for the ChimeCast web app (`gunicorn -c deploy/gunicorn.conf.py wsgi:app`).
+"""gunicorn settings for the ChimeCast web app: `chimecast-web` (installed), or
+`gunicorn -c deploy/gunicorn.conf.py` in a checkout.
 
 The signaling daemon is not run under gunicorn: it is its own gevent server
 (`chimecast-signaling`), because it keeps per-process connection state, needs our hardened
@@ -11,6 +12,8 @@ import os
 import shutil
 import tempfile
 
+# The factory, not wsgi.py: wsgi.py exists only in a checkout, the `app` package everywhere.
+wsgi_app = "app:create_app()"
 bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 
 # Sync-style threads, not gevent: Argon2 password hashing is CPU-bound C code that would

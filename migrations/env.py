@@ -1,8 +1,11 @@
+import fcntl
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import text
 
 from app.models.base import UTCDateTime
 
@@ -55,6 +58,35 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+# Any 64-bit number no other application on the server uses for an advisory lock.
+POSTGRES_LOCK_KEY = 0x43484D43415354  # "CHMCAST"
+
+
+@contextmanager
+def one_migrator_at_a_time(connection):
+    """Hold, around reading the version and upgrading, a lock every `db upgrade` takes.
+
+    Every process type may then migrate on start (web, daemons, worker, several dynos): the
+    first upgrades, the others wait, then find the schema at head and do nothing. SQLite: an
+    flock on a file beside the database, taken before any transaction (never on the database
+    file itself: closing a descriptor of it drops SQLite's own POSIX locks in the process).
+    PostgreSQL: a transaction-level advisory lock, taken first thing in Alembic's transaction.
+    """
+    database = connection.engine.url.database
+    if connection.dialect.name == "sqlite" and database and database != ":memory:":
+        with open(f"{database}-migrate.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with context.begin_transaction():
+                yield
+        return
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_LOCK_KEY}
+            )
+        yield
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -102,7 +134,7 @@ def run_migrations_online():
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
-        with context.begin_transaction():
+        with one_migrator_at_a_time(connection):
             context.run_migrations()
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
-import os
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from flask import current_app, jsonify
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
@@ -39,8 +40,27 @@ class OpenApiOut(BaseModel):
 
 
 @functools.lru_cache(maxsize=4)
-def _head_revision(directory: str) -> str | None:
-    return ScriptDirectory(directory).get_current_head()
+def _scripts(directory: str) -> ScriptDirectory | None:
+    """The code's migrations, read once (None when they cannot be read)."""
+    try:
+        script = ScriptDirectory(directory)
+        script.get_heads()  # read them all now: an upgrade replaces the files under us
+    except CommandError:
+        return None
+    return script
+
+
+def _unapplied_heads(script: ScriptDirectory, current: frozenset[str]) -> list[str]:
+    """The code's heads the database has not reached (behind, or on another branch).
+
+    A database revision the code does not know is a newer release's migration: the upgrade
+    order is "migrate, then web", so the old processes stay ready until they are replaced.
+    """
+    try:
+        applied = {rev.revision for rev in script.revision_map.iterate_revisions(current, "base")}
+    except RevisionError:
+        return []
+    return sorted(set(script.get_heads()) - applied)
 
 
 @bp.get("/healthz")
@@ -63,21 +83,24 @@ def readyz():
     directory = current_app.config["MIGRATIONS_DIR"]
     probe = probe_for(current_app._get_current_object())  # type: ignore[attr-defined]
     try:
-        current = probe.check(_revision, current_app.config["READYZ_TIMEOUT"])
+        current = probe.check(_current_heads, current_app.config["READYZ_TIMEOUT"])
     except (SQLAlchemyError, TimeoutError):
         return error_response(503, "database_unavailable", "The database is not reachable.")
-    head = _head_revision(directory) if os.path.isdir(directory) else current
-    if current != head:
-        return error_response(
-            503,
-            "migrations_pending",
-            f"Database at {current}, code expects {head}; run 'flask db upgrade'.",
-        )
-    return jsonify(status="ready", revision=current)
+    script = _scripts(directory)
+    if script is None:
+        # Never "ready" on a schema we cannot check (a wheel once shipped without them).
+        message = f"Migrations not found at {directory}; reinstall ChimeCast."
+        return error_response(503, "migrations_pending", message)
+    missing = _unapplied_heads(script, current)
+    if missing:
+        found = ",".join(sorted(current)) or None
+        message = f"Database at {found}, code expects {','.join(missing)}; run 'flask db upgrade'."
+        return error_response(503, "migrations_pending", message)
+    return jsonify(status="ready", revision=",".join(sorted(current)))
 
 
-def _revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def _current_heads(connection: Connection) -> frozenset[str]:
+    return frozenset(MigrationContext.configure(connection).get_current_heads())
 
 
 @bp.get("/metrics")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -162,19 +163,22 @@ http {{
 
 
 def render_nginx_conf(web_port: int, daemon_ports: list[int], listen_port: int) -> str:
-    """deploy/nginx.conf with this test's ports: the file we ship is the file we test."""
+    """deploy/nginx.conf with this test's ports and upstreams (their parameters as shipped),
+    its TLS server on plain HTTP at `listen_port`: the file we ship is the file we test, but
+    for TLS, which tests/scale/test_nginx.py covers."""
     text = (Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text()
     text = text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{web_port};")
-    servers = "\n".join(
-        f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in daemon_ports
+    shipped = re.search(
+        r"^    server 127\.0\.0\.1:8001( [^;\n]*)?;\n    server 127\.0\.0\.1:8002\1;\n", text, re.M
     )
-    text = text.replace(
-        "    server 127.0.0.1:8001 max_fails=1 fail_timeout=5s;\n"
-        "    server 127.0.0.1:8002 max_fails=1 fail_timeout=5s;",
-        servers,
-    )
-    assert "listen 80;" in text
-    return text.replace("listen 80;", f"listen 127.0.0.1:{listen_port};")
+    assert shipped, "deploy/nginx.conf no longer lists daemons on 8001 and 8002"
+    params = shipped.group(1) or ""
+    servers = "".join(f"    server 127.0.0.1:{port}{params};\n" for port in daemon_ports)
+    text = text[: shipped.start()] + servers + text[shipped.end() :]
+    assert "listen 80;" in text and "listen 443 ssl;" in text
+    text = text.replace("listen 80;", f"listen 127.0.0.1:{free_port()};")  # the redirect
+    text = re.sub(r"^\s*ssl_certificate(_key)? .*;\n", "", text, flags=re.M)
+    return text.replace("listen 443 ssl;", f"listen 127.0.0.1:{listen_port};")
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Deployment files; shipped inside the wheel as `app.deploy` (see setup.py)."""

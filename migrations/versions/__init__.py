@@ -1,0 +1,1 @@
+"""Alembic revisions; alembic reads every file here but this one."""
