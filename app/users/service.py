@@ -14,17 +14,19 @@ from app.clock import utcnow
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Call, Connection, User
-from app.users.schemas import USERNAME_PATTERN, USERNAME_RULES
+from app.users.schemas import USERNAME_INPUT_PATTERN, USERNAME_RULES
 
 PRESENCE_FRESHNESS = timedelta(seconds=90)  # a daemon refreshes its rows every 30 s
 
 
 def normalize_username(raw: str) -> str:
-    """Lower-cased username, or ApiError 400 `invalid_username`."""
-    username = raw.strip().lower()
-    if not re.fullmatch(USERNAME_PATTERN, username):
+    """Lower-cased username, or ApiError 400 `invalid_username`.
+
+    `raw` must match USERNAME_INPUT_PATTERN as typed (the pattern the API documents): ASCII
+    only before lower-casing, so no non-ASCII letter can lower-case into a valid name."""
+    if not re.fullmatch(USERNAME_INPUT_PATTERN, raw):
         raise ApiError(400, "invalid_username", f"Usernames are {USERNAME_RULES}.")
-    return username
+    return raw.strip(" ").lower()
 
 
 def clean_display_name(raw: str) -> str:
