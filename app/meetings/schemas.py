@@ -31,7 +31,9 @@ class MeetingOut(BaseModel):
     participants: list[str] = Field(description="usernames admitted right now")
     waiting_count: int
     waiting: list[str] | None = Field(default=None, description="who is waiting (host only)")
-    history: list[SeatOut]
+    history: list[SeatOut] | None = Field(
+        default=None, description="every seat: who came, waited, left and why (host only)"
+    )
 
 
 class MeetingCreateIn(Input):
