@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
@@ -93,6 +93,15 @@ def register_error_handlers(app: Flask) -> None:
             503, "database_unavailable", "The database is unavailable; retry shortly.",
             {"Retry-After": "1"},
         )  # fmt: skip
+
+    @app.errorhandler(DataError)
+    def _data_refused(exc: DataError) -> Response:
+        # A value the database would not take (text with NUL, a number out of range) that
+        # validation let through: the client's input, so a 400, never a 500. Validation
+        # (app/api.py) is the rule; this is the net under it, and it logs so the gap is seen.
+        db.session.rollback()
+        log.warning("database refused a value: %s", exc.orig.__class__.__name__)
+        return error_response(400, "invalid_request", "A value in the request is not valid.")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -9,7 +9,7 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.api import MAX_ID, Declaration, ErrorOut, PlainText, declarations
+from app.api import CONFIG_MAXIMUM, MAX_ID, Declaration, ErrorOut, PlainText, declarations
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 CONVERTER = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
@@ -17,6 +17,24 @@ PARAM_SCHEMAS = {
     "int": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
     None: {"type": "string"},
 }
+
+
+def _state_config_maxima(node: Any, config: Any) -> None:
+    """Replace each CONFIG_MAXIMUM marker with the `maximum` its setting has in `config`
+    (on the integer branch of an optional field), so the document says what is enforced."""
+    if isinstance(node, list):
+        for item in node:
+            _state_config_maxima(item, config)
+        return
+    if not isinstance(node, dict):
+        return
+    setting = node.pop(CONFIG_MAXIMUM, None)
+    if setting is not None:
+        branches = [b for b in node.get("anyOf", [node]) if b.get("type") == "integer"]
+        for branch in branches:
+            branch["maximum"] = config[setting]
+    for value in node.values():
+        _state_config_maxima(value, config)
 
 
 def _path_and_params(rule: str) -> tuple[str, list[dict[str, Any]]]:
@@ -101,7 +119,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             operation["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[method.lower()] = operation
 
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "ChimeCast",
@@ -114,3 +132,5 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+    _state_config_maxima(document, app.config)
+    return document

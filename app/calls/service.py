@@ -20,6 +20,7 @@ from flask import current_app
 from sqlalchemy import (
     Update,
     bindparam,
+    exists,
     func,
     insert,
     literal,
@@ -37,7 +38,7 @@ from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
 from app.extensions import db
-from app.models import Call, CallState, EndReason, User
+from app.models import Call, CallState, EndReason, Meeting, MeetingParticipant, User
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,47 @@ _AFTER_INSERT = select(
     .where(_CALLS.caller_id == bindparam("caller_id"), _CALLS.created_at > bindparam("since"))
     .scalar_subquery()
     .label("recent_starts"),
+    # Another ringing call from the caller to the callee: a concurrent start of the same
+    # call committed first (SQLite; PostgreSQL's pair lock already made this start see it).
+    select(_CALLS.id)
+    .where(_CALLS.caller_id == bindparam("caller_id"), _CALLS.state == RINGING,
+           _CALLS.callee_id == bindparam("callee_id"), _CALLS.id != bindparam("call_id"))
+    .limit(1)
+    .scalar_subquery()
+    .label("duplicate_id"),
+    # The callee sits admitted in an open meeting: the call ends busy, as for a call.
+    exists()
+    .where(MeetingParticipant.user_id == bindparam("callee_id"),
+           MeetingParticipant.state == literal("admitted"),
+           MeetingParticipant.meeting_id == Meeting.id, Meeting.state == literal("open"))
+    .label("callee_in_meeting"),
+    # The caller is in an active call (nobody is in two): one indexed lookup per side.
+    or_(*(exists().where(side == bindparam("caller_id"), _CALLS.state == literal(ACTIVE))
+          for side in (_CALLS.caller_id, _CALLS.callee_id))).label("caller_in_call"),
 )  # fmt: skip
+# Ringing -> active, only while neither side is in another active call: one statement, so
+# two accepts (or an accept and a glare merge) for one person cannot both win. SQLite runs
+# it under its one write lock; on PostgreSQL `_lock_parties` orders the deciders first.
+_OTHER_CALL = Call.__table__.alias("other_call")
+
+
+def _in_active_call(user_id: Any) -> Any:
+    """SQL: `user_id` is a side of an active call (one indexed lookup per side)."""
+    return or_(*(exists().where(side == user_id, _OTHER_CALL.c.state == literal(ACTIVE))
+                 for side in (_OTHER_CALL.c.caller_id, _OTHER_CALL.c.callee_id)))  # fmt: skip
+
+
+_ANSWER = (
+    update(Call.__table__)
+    .where(_CALLS.id == bindparam("where_id"), _CALLS.state == literal(RINGING),
+           ~_in_active_call(_CALLS.caller_id), ~_in_active_call(_CALLS.callee_id))
+)  # fmt: skip
+_PARTIES_LOCKED = (
+    select(_USERS.c.id)
+    .where(_USERS.c.id.in_(bindparam("user_ids", expanding=True)))
+    .order_by(_USERS.c.id)
+    .with_for_update(key_share=True)
+)
 
 
 class _Party(Protocol):
@@ -249,16 +290,39 @@ def _too_many_calls() -> ApiError:
                     headers={"Retry-After": str(window)})  # fmt: skip
 
 
-def _after_insert(caller_id: int, callee_id: int) -> Any:
-    """The new call's (crossing_id, recent_starts), read in its transaction; a start over
-    CALL_START_LIMIT is rolled back here and refused with 429, so nothing is recorded."""
+def _already_in_call() -> ApiError:
+    return ApiError(409, "already_in_call", "You are in another call; hang up first.")
+
+
+def _after_insert(caller_id: int, callee_id: int, call_id: int) -> Any:
+    """The new call's (crossing_id, recent_starts, duplicate_id, caller_in_call), read in
+    its transaction; a start over CALL_START_LIMIT, or by a caller in an active call, is
+    rolled back here and refused (429, 409 already_in_call), so nothing is recorded."""
     found = db.session.execute(_AFTER_INSERT, {
-        "caller_id": caller_id, "callee_id": callee_id, "since": _start_window()
+        "caller_id": caller_id, "callee_id": callee_id, "since": _start_window(),
+        "call_id": call_id,
     }).one()  # fmt: skip
+    if found.caller_in_call:
+        db.session.rollback()
+        raise _already_in_call()
     if found.recent_starts > current_app.config["CALL_START_LIMIT"]:
         db.session.rollback()
         raise _too_many_calls()
     return found
+
+
+def _lock_parties(*user_ids: int | None) -> None:
+    """PostgreSQL: take the users' row locks (id order, the mode `_PAIR_LOCKED` takes), so
+    whoever decides whether they are free to talk decides after the last one committed.
+    SQLite serializes writers already."""
+    ids = sorted({uid for uid in user_ids if uid is not None})
+    if ids and db.session.get_bind().dialect.name != "sqlite":
+        db.session.execute(_PARTIES_LOCKED, {"user_ids": ids}).all()
+
+
+def _answer(call_id: int, values: dict[str, Any]) -> bool:
+    """Ringing -> active with `values`, if neither side is in another active call."""
+    return db.session.execute(_ANSWER, {**values, "where_id": call_id}).rowcount == 1
 
 
 @dataclass
@@ -358,16 +422,16 @@ def start_call(caller_id: int, callee_username: str, session_id: int | None = No
             return StartResult(live.crossing.id, "merged", record)
     now = utcnow()
     if live.callee_busy:
-        _call_id, record = _insert_call(caller, callee, session_id, now, state=ENDED,
-                                        end_reason=EndReason.BUSY.value, ended_at=now)  # fmt: skip
-        _after_insert(caller.id, callee.id)
-        _announce_new(END_EVENTS[EndReason.BUSY], record, caller, callee, session_id)
-        db.session.commit()
-        raise ApiError(
-            409, "callee_busy", f"{callee.username} is in another call.", body={"call": record}
-        )
+        _busy(caller, callee, session_id, now)
     call_id, record = _insert_call(caller, callee, session_id, now)
-    found = _after_insert(caller.id, callee.id)
+    found = _after_insert(caller.id, callee.id, call_id)
+    if found.duplicate_id is not None:  # the same start, made at the same instant, won
+        db.session.rollback()
+        existing = _load(found.duplicate_id)
+        return StartResult(existing.id, "existing", _record_of(existing))
+    if found.callee_in_meeting:  # rare: asked after the INSERT, to keep a start 5 statements
+        db.session.rollback()
+        _busy(caller, callee, session_id, now)
     if found.crossing_id is not None and _attempts > 1:
         return _give_way(found.crossing_id, caller, callee_username, session_id, _attempts)
     _announce_new("call.ringing", record, caller, callee, session_id)
@@ -375,12 +439,28 @@ def start_call(caller_id: int, callee_username: str, session_id: int | None = No
     return StartResult(call_id, "ringing", record)
 
 
+def _busy(caller: _Party, callee: _Party, session_id: int | None, now: datetime) -> None:
+    """Record the call as ended busy (the callee is in a call or a meeting); raise 409."""
+    busy_id, record = _insert_call(caller, callee, session_id, now, state=ENDED,
+                                   end_reason=EndReason.BUSY.value, ended_at=now)  # fmt: skip
+    _after_insert(caller.id, callee.id, busy_id)
+    _announce_new(END_EVENTS[EndReason.BUSY], record, caller, callee, session_id)
+    db.session.commit()
+    raise ApiError(
+        409, "callee_busy", f"{callee.username} is in another call.", body={"call": record}
+    )
+
+
 def _merge(crossing: Call, caller: _Party, session_id: int | None) -> dict[str, Any] | None:
     """Answer the callee's ringing call to `caller` on `caller`'s behalf (glare); returns
     the merged call's record, or None if the call was no longer ringing."""
     answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
-    if not _transition(crossing, (RINGING,), **answered):
+    _lock_parties(crossing.caller_id, crossing.callee_id)
+    if not _answer(crossing.id, answered):
+        db.session.rollback()
         return None
+    for key, value in answered.items():
+        set_committed_value(crossing, key, value)
     record = _announce(
         "call.accepted", crossing, merged=True, accepted_by=caller.username, session_id=session_id
     )
@@ -410,8 +490,15 @@ def accept_call(user: User, call_id: int, session_id: int | None = None) -> Call
     if call.callee_id != user.id:
         raise ApiError(409, "not_callee", "Only the person being called can accept.")
     answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
-    if not _transition(call, (RINGING,), **answered):
+    _lock_parties(call.caller_id, call.callee_id)
+    if not _answer(call.id, answered):
+        db.session.rollback()
+        db.session.refresh(call)
+        if call.state == RINGING:
+            raise _already_in_call()  # or the caller is: either way, not now
         raise ApiError(409, "call_not_ringing", f"The call is {call.state}, not ringing.")
+    for key, value in answered.items():
+        set_committed_value(call, key, value)
     _announce("call.accepted", call, accepted_by=user.username, session_id=session_id)
     db.session.commit()
     return call
@@ -445,8 +532,8 @@ def accept_ringing(user_id: int, user_name: str, call_id: int,
     if row is None:
         return None
     answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
-    if db.session.execute(_conditional_update((RINGING,)),
-                          {**answered, "where_id": call_id}).rowcount != 1:  # fmt: skip
+    _lock_parties(row.caller_id, user_id)
+    if not _answer(call_id, answered):
         db.session.rollback()
         return None
     record = CallOut(

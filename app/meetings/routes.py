@@ -67,7 +67,7 @@ def index(query: MeetingPageQuery):
 )
 def show(meeting_id: int):
     user = require_login()
-    return _out(service.get_meeting_for(user.id, meeting_id), user.id)
+    return _out(service.visible_meeting(user.id, meeting_id), user.id)
 
 
 @bp.post("/meetings/<int:meeting_id>/join")

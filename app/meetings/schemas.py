@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.api import Input, Query
+from app.api import CONFIG_MAXIMUM, Input, Query
 
 
 class SeatOut(BaseModel):
@@ -31,13 +31,19 @@ class MeetingOut(BaseModel):
     participants: list[str] = Field(description="usernames admitted right now")
     waiting_count: int
     waiting: list[str] | None = Field(default=None, description="who is waiting (host only)")
-    history: list[SeatOut]
+    history: list[SeatOut] | None = Field(
+        default=None, description="every seat: who came, waited, left and why (host only)"
+    )
 
 
 class MeetingCreateIn(Input):
     name: str = Field(default="", max_length=100)
     waiting_room: bool = False
-    max_participants: int | None = Field(default=None, ge=2, le=1000)
+    # The upper bound is the configured MEETING_MAX_SIZE, checked by the service; the
+    # OpenAPI document states the configured value (app/openapi.py, CONFIG_MAXIMUM).
+    max_participants: int | None = Field(
+        default=None, ge=2, json_schema_extra={CONFIG_MAXIMUM: "MEETING_MAX_SIZE"}
+    )
     invite_ttl_seconds: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
     invite_max_uses: int | None = Field(default=None, ge=1, le=10_000)
 

@@ -7,7 +7,10 @@ people concerned, so the daemon can tell them. Errors are ApiError with stable c
 Rules: the host is never kept waiting; with a waiting room everyone else waits for the
 host to admit them, even if they arrive first; a user denied MEETING_MAX_DENIALS times or
 removed cannot ask again; a locked meeting takes nobody new; when the host leaves, the
-longest-present participant becomes host; when the last participant leaves, it ends.
+longest-present participant becomes host; when the last admitted participant leaves, it
+ends (a waiting guest who gives up ends nothing); a deleted or disabled account leaves
+every meeting it is in, as if it had left. Only the host sees who waits and the seat
+history; someone denied or removed sees the meeting no more.
 """
 
 from __future__ import annotations
@@ -45,8 +48,12 @@ def meeting_not_found() -> ApiError:
 
 
 def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
-    """The public shape of a meeting; the host also sees who is waiting."""
+    """The public shape of a meeting; the host also sees who is waiting and the seat
+    history (who came, waited, left and why). Without a viewer (outbox events, which go
+    to every participant) neither is included."""
     seats = meeting.seats
+    own = _seat(meeting, viewer_id) if viewer_id is not None else None
+    shut_out = own is not None and own.state in (DENIED, REMOVED) and viewer_id != meeting.host_id
     data: dict[str, Any] = {
         "id": meeting.id,
         "name": meeting.name,
@@ -58,12 +65,12 @@ def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
         "max_participants": meeting.max_participants,
         "created_at": meeting.created_at.isoformat(),
         "ended_at": meeting.ended_at.isoformat() if meeting.ended_at else None,
-        "participants": [s.username for s in _admitted(meeting)],
+        "participants": [] if shut_out else [s.username for s in _admitted(meeting)],
         "waiting_count": sum(1 for s in seats if s.state == WAITING),
-        "history": [_seat_view(s) for s in seats],
     }
     if viewer_id is not None and viewer_id == meeting.host_id:
         data["waiting"] = [s.username for s in seats if s.state == WAITING]
+        data["history"] = [_seat_view(s) for s in seats]
     return data
 
 
@@ -170,6 +177,16 @@ def get_meeting_for(user_id: int, meeting_id: int, lock: bool = False) -> Meetin
     `lock` for changes (see `_locked`)."""
     meeting = _locked(meeting_id) if lock else db.session.get(Meeting, meeting_id)
     if meeting is None or (meeting.host_id != user_id and _seat(meeting, user_id) is None):
+        raise meeting_not_found()
+    return meeting
+
+
+def visible_meeting(user_id: int, meeting_id: int) -> Meeting:
+    """`get_meeting_for` for reading: someone denied or removed is shown nothing (404),
+    like anyone without a seat."""
+    meeting = get_meeting_for(user_id, meeting_id)
+    seat = _seat(meeting, user_id)
+    if meeting.host_id != user_id and seat is not None and seat.state in (DENIED, REMOVED):
         raise meeting_not_found()
     return meeting
 
@@ -306,14 +323,22 @@ def deny(host: User, meeting_id: int, username: str) -> MeetingParticipant:
 
 
 def _leave(meeting: Meeting, seat: MeetingParticipant, state: str, reason: str) -> None:
+    """`seat` leaves; the host role passes on; the meeting ends when the last admitted
+    participant has left. A waiting guest who gives up changes neither."""
+    was_admitted = seat.state == ADMITTED
     seat.state, seat.left_at, seat.left_reason = state, utcnow(), reason
     if meeting.host_id == seat.user_id:
-        successor = next(iter(_admitted(meeting)), None)
-        if successor is not None:
-            meeting.host = db.session.get(User, successor.user_id)
-            _announce("meeting.host_changed", meeting, user=successor.username)
-    if not _admitted(meeting):
+        _pass_host_role(meeting)
+    if was_admitted and not _admitted(meeting):
         _end(meeting, "empty")
+
+
+def _pass_host_role(meeting: Meeting) -> None:
+    """The participant present longest becomes host (none if nobody is admitted)."""
+    successor = next(iter(_admitted(meeting)), None)
+    if successor is not None:
+        meeting.host = db.session.get(User, successor.user_id)
+        _announce("meeting.host_changed", meeting, user=successor.username)
 
 
 def leave(user: User, meeting_id: int, reason: str = "left") -> Meeting:
@@ -325,6 +350,36 @@ def leave(user: User, meeting_id: int, reason: str = "left") -> Meeting:
         _announce("meeting.left", meeting, [user.id], user=user.username)
         db.session.commit()
     return meeting
+
+
+def leave_all(user: User, reason: str) -> list[int]:
+    """The user leaves every open meeting they sit, wait in or host, with `reason`
+    (account_deleted, account_disabled): seats stop counting toward capacity, the host
+    role passes on, and a meeting left with nobody admitted ends. Committed per meeting;
+    returns the meeting ids touched."""
+    seated = select(MeetingParticipant.meeting_id).where(
+        MeetingParticipant.user_id == user.id,
+        MeetingParticipant.state.in_((ADMITTED, WAITING)),
+    )
+    ids = db.session.scalars(
+        select(Meeting.id)
+        .where(Meeting.state == OPEN, or_(Meeting.host_id == user.id, Meeting.id.in_(seated)))
+        .order_by(Meeting.id)
+    ).all()
+    for meeting_id in ids:
+        meeting = _locked(meeting_id)
+        if meeting is None or meeting.state != OPEN:
+            continue
+        seat = _seat(meeting, user.id)
+        if seat is not None and seat.state in (ADMITTED, WAITING):
+            _leave(meeting, seat, LEFT, reason)
+            _announce("meeting.left", meeting, [user.id], user=user.username)
+        if meeting.state == OPEN and meeting.host_id == user.id:
+            _pass_host_role(meeting)  # a host who was not in the meeting themselves
+        if meeting.state == OPEN and meeting.host_id == user.id:
+            _end(meeting, "empty")  # nobody admitted to take over: nobody could moderate
+        db.session.commit()
+    return list(ids)
 
 
 def remove(host: User, meeting_id: int, username: str) -> MeetingParticipant:

@@ -42,6 +42,8 @@ class Call(Base):
         # A user's ringing and active calls, one lookup per side (app/calls/service.py).
         Index("ix_calls_caller_state", "caller_id", "state"),
         Index("ix_calls_callee_state", "callee_id", "state"),
+        # Ids are never reused (SQLite would hand a deleted row's id to the next insert).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -36,6 +36,8 @@ class Meeting(Base):
     """
 
     __tablename__ = "meetings"
+    # Ids are never reused (SQLite would hand a deleted row's id to the next insert).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))

@@ -16,6 +16,8 @@ class AuthSession(Base):
     """One login. Only the SHA-256 of the token is stored; the token itself is shown once."""
 
     __tablename__ = "sessions"
+    # Ids are never reused (SQLite would hand a deleted row's id to the next insert).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -15,6 +15,8 @@ class User(Base):
     """A person who can log in and call. `username` is stored lower-case and is unique."""
 
     __tablename__ = "users"
+    # Ids are never reused (SQLite would hand a deleted row's id to the next insert).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(32), unique=True, index=True)

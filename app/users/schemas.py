@@ -9,7 +9,10 @@ from pydantic import BaseModel, Field
 from app.api import Input, Query
 from app.models import AuthSession, User
 
-USERNAME_PATTERN = r"^[a-z0-9_.-]{3,32}$"
+USERNAME_PATTERN = r"^[a-z0-9_.-]{3,32}$"  # as stored
+# As accepted, and declared in the OpenAPI document: ASCII letters in either case (stored
+# lower-case), with surrounding spaces ignored. Exactly what `normalize_username` enforces.
+USERNAME_INPUT_PATTERN = r"^ *[A-Za-z0-9_.-]{3,32} *$"
 USERNAME_RULES = "3-32 characters: lower-case letters, digits, '_', '.', '-' (case-insensitive)"
 
 
@@ -39,7 +42,13 @@ class UserListOut(BaseModel):
 
 
 class RegisterIn(Input):
-    username: str = Field(max_length=64, description=USERNAME_RULES)
+    # The pattern is documented, not enforced by pydantic: `normalize_username` applies the
+    # same one and answers with its own code (400 invalid_username).
+    username: str = Field(
+        max_length=64,
+        description=USERNAME_RULES,
+        json_schema_extra={"pattern": USERNAME_INPUT_PATTERN},
+    )
     password: str = Field(max_length=1024)
     display_name: str = Field(default="", max_length=64)
 

@@ -13,16 +13,19 @@ from app.calls.service import ACTIVE, active_calls_of, end_call
 from app.clock import utcnow
 from app.errors import ApiError
 from app.extensions import db
+from app.meetings import service as meetings
 from app.models import Call, Connection, User
-from app.users.schemas import USERNAME_PATTERN, USERNAME_RULES
+from app.users.schemas import USERNAME_INPUT_PATTERN, USERNAME_RULES
 
 
 def normalize_username(raw: str) -> str:
-    """Lower-cased username, or ApiError 400 `invalid_username`."""
-    username = raw.strip().lower()
-    if not re.fullmatch(USERNAME_PATTERN, username):
+    """Lower-cased username, or ApiError 400 `invalid_username`.
+
+    `raw` must match USERNAME_INPUT_PATTERN as typed (the pattern the API documents): ASCII
+    only before lower-casing, so no non-ASCII letter can lower-case into a valid name."""
+    if not re.fullmatch(USERNAME_INPUT_PATTERN, raw):
         raise ApiError(400, "invalid_username", f"Usernames are {USERNAME_RULES}.")
-    return username
+    return raw.strip(" ").lower()
 
 
 def clean_display_name(raw: str) -> str:
@@ -70,21 +73,25 @@ def hang_up_all(user: User) -> None:
 
 
 def set_disabled(user: User, disabled: bool) -> None:
-    """Disable (ending their calls, revoking every session) or re-enable an account.
+    """Disable (ending their calls, leaving their meetings, revoking every session) or
+    re-enable an account.
 
-    The session revocation is not committed; ended calls are.
+    The session revocation is not committed; ended calls and left meetings are.
     """
     if disabled:
         hang_up_all(user)
+        meetings.leave_all(user, "account_disabled")
     user.is_disabled = disabled
     if disabled:
         revoke_user_sessions(user.id, "account_disabled")
 
 
 def delete_user(user: User) -> None:
-    """Delete an account: their calls end, sessions go with it, call records keep the
-    other side's history. The deletion is not committed; ended calls are."""
+    """Delete an account: their calls end, they leave their meetings (the host role
+    passes on; an emptied meeting ends), sessions go with it, call records keep the other
+    side's history. The deletion is not committed; ended calls and left meetings are."""
     hang_up_all(user)
+    meetings.leave_all(user, "account_deleted")
     revoke_user_sessions(user.id, "account_deleted")
     db.session.delete(user)
 
