@@ -59,9 +59,9 @@ def main(url: str, prefix: str, go_file: Path, seconds: float) -> dict:
     print("ready", flush=True)
     while not go_file.exists():
         time.sleep(0.005)
-    started = time.time()
+    began = time.time()
     i = 0
-    while _keep_going(time.time() - started, seconds, len(report["calls"])):
+    while _keep_going(time.time() - began, seconds, len(report["calls"])):
         caller, callee = f"{prefix}a{i}", f"{prefix}b{i}"
         i += 1
         tokens = []
