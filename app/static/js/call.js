@@ -2,8 +2,10 @@
 //
 // The call's recorded caller makes every offer (also after glare and for ICE restarts); the
 // callee only answers. Events: "remote-stream", "state" (connectionState), "quality" (a
-// reading from stats.js), "connected" (first time only), "stats-report" (payload to send).
+// reading from stats.js), "connected" (first time only), "stats-report" (payload to send),
+// "code" (the call code of callcode.js, each time the negotiated fingerprints change).
 
+import { callCode } from "./callcode.js";
 import { readQuality } from "./stats.js";
 
 const DISCONNECTED_GRACE_MS = 3000;
@@ -36,6 +38,7 @@ export class CallSession extends EventTarget {
     this.lastSeq = null;
     this.closed = false;
     this.everConnected = false;
+    this.code = null;
   }
 
   createPeer() {
@@ -81,6 +84,8 @@ export class CallSession extends EventTarget {
     this.remoteStream = new MediaStream();
     this.lastQuality = null;
     this.reported = false;
+    this.code = null;
+    this.emit("code", null); // new keys: the next negotiation gives a new code
     return this.createPeer();
   }
 
@@ -157,6 +162,7 @@ export class CallSession extends EventTarget {
     await this.flushCandidates();
     await pc.setLocalDescription(await pc.createAnswer());
     this.relay("answer", { type: "answer", sdp: pc.localDescription.sdp });
+    await this.updateCode();
   }
 
   async onAnswer(payload) {
@@ -170,7 +176,28 @@ export class CallSession extends EventTarget {
       this.offer();
       return;
     }
+    await this.updateCode(); // before ICE and DTLS: shown even if the connection then fails
     await this.flushCandidates();
+  }
+
+  /**
+   * Recompute the call code from the descriptions this browser negotiated (never from the
+   * messages as relayed: a rewritten fingerprint must change what this side shows).
+   */
+  async updateCode() {
+    const pc = this.pc;
+    const local = pc?.localDescription?.sdp;
+    const remote = pc?.remoteDescription?.sdp;
+    if (!local || !remote) return;
+    let code = null;
+    try {
+      code = await callCode(local, remote);
+    } catch (err) {
+      console.warn(`call ${this.callId}: no call code`, err);
+    }
+    if (this.closed || this.pc !== pc || code === this.code) return;
+    this.code = code;
+    this.emit("code", code);
   }
 
   async onCandidate(payload) {

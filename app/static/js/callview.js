@@ -7,6 +7,9 @@ import { $, formatDuration, setText, showMessage, showScreen } from "./ui.js";
 /** Switch to the in-call screen for a call with `name`, still connecting. */
 export function showCallScreen(name) {
   setText("call-title", name);
+  showCode(null, name);
+  $("call-info-panel").hidden = true;
+  $("call-info-button").setAttribute("aria-expanded", "false");
   setText("call-quality-text", "Connecting…");
   $("call-quality").dataset.level = "unknown";
   $("call-quality").dataset.path = "";
@@ -25,11 +28,27 @@ export function showSession(session) {
     else if (e.detail === "failed") showMessage("call-status", "Connection lost. Retrying…");
     else if (e.detail === "disconnected") showMessage("call-status", "Connection unstable…");
   });
+  session.addEventListener("code", (e) => showCode(e.detail, $("call-title").textContent));
   session.addEventListener("quality", (e) => {
     $("call-quality").dataset.level = e.detail.level;
     $("call-quality").dataset.path = e.detail.path ?? "";
     setText("call-quality-text", describeQuality(e.detail));
   });
+}
+
+/** The call code (callcode.js) in the call's info panel; null while not negotiated yet. */
+export function showCode(code, name) {
+  const element = $("call-code");
+  element.textContent = code ?? "…";
+  element.dataset.code = code ?? "";
+  setText("call-code-help", code ? `Compare this code with ${name}.` : "The code appears once connected.");
+}
+
+/** The "Call info" button opens and closes the panel with the call code. */
+export function toggleInfoPanel() {
+  const panel = $("call-info-panel");
+  panel.hidden = !panel.hidden;
+  $("call-info-button").setAttribute("aria-expanded", String(!panel.hidden));
 }
 
 export function showLocalStream(stream) {

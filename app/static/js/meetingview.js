@@ -41,6 +41,7 @@ export class MeetingView {
     this.meeting = meeting;
     this.onOver = onOver;
     this.tiles = new Map(); // username -> {tile, video, label, quality}
+    this.codes = new Map(); // username -> the call code of my connection to them
     this.abort = new AbortController();
     this.bind();
     this.localTile = this.makeTile(meeting.me, true);
@@ -182,6 +183,19 @@ export class MeetingView {
       if (m.away.has(user)) tags.push("reconnecting…");
       const what = el("span", { className: "what muted", text: tags.filter(Boolean).join(" · ") });
       who.append(name, what);
+      const code = this.codes.get(user);
+      if (user !== m.me && code) {
+        // One code per pair: the two of us see the same one only if no one is in between.
+        const line = el("span", {
+          className: "pair-code",
+          text: `Code ${code} · compare it with ${user}`,
+          attrs: { "data-testid": "pair-code", "data-code": code },
+        });
+        who.append(line);
+        displayName(user).then((shown) => {
+          if (shown) line.textContent = `Code ${code} · compare it with ${shown}`;
+        });
+      }
       item.append(who);
       displayName(user).then((shown) => (name.textContent = fullName(user, shown)));
       if (m.isHost && user !== m.me && !m.away.has(user)) {
@@ -272,6 +286,12 @@ export class MeetingView {
       video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
     });
     peer.addEventListener("state", (e) => (tile.dataset.state = e.detail));
+    peer.addEventListener("code", (e) => {
+      if (this.meeting.peers.get(user) !== peer) return; // an old connection's late answer
+      if (e.detail) this.codes.set(user, e.detail);
+      else this.codes.delete(user);
+      this.renderRoster();
+    });
     peer.addEventListener("quality", (e) => {
       quality.dataset.level = e.detail.level;
       quality.setAttribute("aria-label", describeQuality(e.detail));
@@ -280,6 +300,7 @@ export class MeetingView {
   }
 
   removeTile(user) {
+    this.codes.delete(user);
     const entry = this.tiles.get(user);
     if (!entry) return;
     this.tiles.delete(user);

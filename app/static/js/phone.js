@@ -11,6 +11,7 @@ import {
   showCallScreen,
   showLocalStream,
   showSession,
+  toggleInfoPanel,
   toggleTrack,
 } from "./callview.js";
 import { $, CallTimer, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
@@ -76,6 +77,7 @@ export class Phone {
     bind("decline-button", this.decline);
     bind("mute-button", this.toggleMic);
     bind("camera-button", this.toggleCamera);
+    bind("call-info-button", toggleInfoPanel);
   }
 
   /** Detach from the page (logout). */
