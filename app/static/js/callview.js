@@ -1,6 +1,7 @@
 // The in-call screen: videos, status line, quality indicator, mute/camera buttons, and
 // the words shown when a call ends. No call logic here, only what the person sees.
 
+import { applySpeaker } from "./devicepanel.js";
 import { describeQuality } from "./stats.js";
 import { $, formatDuration, setText, showMessage, showScreen } from "./ui.js";
 
@@ -22,6 +23,7 @@ export function showSession(session) {
   session.addEventListener("remote-stream", (e) => {
     const video = $("remote-video");
     if (video.srcObject !== e.detail) video.srcObject = e.detail;
+    applySpeaker(video);
   });
   session.addEventListener("state", (e) => {
     if (e.detail === "connected") showMessage("call-status", "");
@@ -49,6 +51,15 @@ export function toggleInfoPanel() {
   const panel = $("call-info-panel");
   panel.hidden = !panel.hidden;
   $("call-info-button").setAttribute("aria-expanded", String(!panel.hidden));
+}
+
+/** While sharing, my inset shows the shared screen and the button says "Stop sharing". */
+export function showSharing(sharing, local) {
+  const button = $("share-button");
+  button.setAttribute("aria-pressed", String(sharing));
+  button.textContent = sharing ? "Stop sharing" : "Share screen";
+  $("local-video").classList.toggle("sharing", sharing);
+  if (local) $("local-video").srcObject = sharing ? new MediaStream([local.screen]) : local.stream;
 }
 
 export function showLocalStream(stream) {

@@ -4,6 +4,7 @@
 // Names go in through textContent only.
 
 import { api } from "./api.js";
+import { applySpeaker, devicePanel } from "./devicepanel.js";
 import { describeQuality } from "./stats.js";
 import { $, el, notice, setText, showScreen } from "./ui.js";
 
@@ -63,6 +64,8 @@ export class MeetingView {
     const on = (id, handler) => $(id).addEventListener("click", handler, { signal });
     on("meeting-mic", () => m.toggle("audio"));
     on("meeting-camera", () => m.toggle("video"));
+    on("meeting-share", () => m.toggleShare());
+    on("meeting-devices-button", () => this.toggleDevices());
     on("meeting-lock", () => m.setLocked(!m.locked));
     on("meeting-leave", () => m.leave());
     on("waiting-leave", () => m.leave());
@@ -98,6 +101,7 @@ export class MeetingView {
     listen("host", () => this.renderHost());
     listen("locked", () => this.renderLocked());
     listen("local-stream", (detail) => this.onLocalStream(detail));
+    listen("sharing", (sharing) => this.renderSharing(sharing));
     listen("peer", ({ user, peer }) => this.showPeer(user, peer));
     listen("peer-gone", ({ user }) => this.removeTile(user));
     listen("mute-request", ({ from }) => this.onMuteRequest(from));
@@ -109,6 +113,7 @@ export class MeetingView {
     const m = this.meeting;
     this.renderTitle();
     if (m.state === "in") {
+      devicePanel.hide();
       showScreen("meeting", "meeting-leave");
     } else if (m.state === "joining" || m.state === "waiting") {
       const waiting = m.state === "waiting";
@@ -118,6 +123,7 @@ export class MeetingView {
         waiting ? "The host will let you in soon. Please wait…" : "Joining…",
       );
       showScreen("waiting", "waiting-leave");
+      devicePanel.show("waiting-devices", m.media);
     }
   }
 
@@ -283,6 +289,7 @@ export class MeetingView {
     tile.dataset.state = "connecting";
     peer.addEventListener("remote-stream", (e) => {
       if (video.srcObject !== e.detail) video.srcObject = e.detail;
+      applySpeaker(video);
       video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
     });
     peer.addEventListener("state", (e) => (tile.dataset.state = e.detail));
@@ -314,9 +321,30 @@ export class MeetingView {
     $("meeting-grid").dataset.count = String(this.tiles.size + 1);
   }
 
-  onLocalStream({ stream, error }) {
-    if (error) notice(`Camera or microphone unavailable: ${error.message}`, { kind: "error" });
-    if (this.localTile.video.srcObject !== stream) this.localTile.video.srcObject = stream;
+  /** The "Devices" drawer: switch camera, microphone or speaker during the meeting. */
+  toggleDevices() {
+    const drawer = $("meeting-devices");
+    const open = drawer.hidden && Boolean(this.meeting.local);
+    drawer.hidden = !open;
+    $("meeting-devices-button").setAttribute("aria-expanded", String(open));
+    if (open) devicePanel.show("meeting-devices", this.meeting.local);
+    else devicePanel.hide();
+  }
+
+  /** While sharing: the button says "Stop sharing" and my tile shows the screen. */
+  renderSharing(sharing) {
+    const share = $("meeting-share");
+    share.setAttribute("aria-pressed", String(sharing));
+    share.textContent = sharing ? "Stop sharing" : "Share screen";
+    const local = this.meeting.local;
+    this.localTile.tile.classList.toggle("sharing", sharing);
+    this.localTile.video.srcObject = sharing && local ? new MediaStream([local.screen]) : this.meeting.stream;
+  }
+
+  onLocalStream({ stream, message }) {
+    if (message) notice(message, { kind: "error", ms: 12000 });
+    const sharing = Boolean(this.meeting.local?.screen);
+    if (!sharing && this.localTile.video.srcObject !== stream) this.localTile.video.srcObject = stream;
     if ($("waiting-preview").srcObject !== stream) $("waiting-preview").srcObject = stream;
     this.renderToggles();
   }
@@ -350,6 +378,10 @@ export class MeetingView {
 
   close(detail) {
     this.abort.abort();
+    devicePanel.hide();
+    $("meeting-devices").hidden = true;
+    $("meeting-devices-button").setAttribute("aria-expanded", "false");
+    this.renderSharing(false);
     for (const user of [...this.tiles.keys()]) this.removeTile(user);
     this.localTile.video.srcObject = null;
     $("waiting-preview").srcObject = null;

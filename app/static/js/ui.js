@@ -2,7 +2,7 @@
 
 export const $ = (id) => document.getElementById(id);
 
-const SCREENS = ["auth", "home", "outgoing", "incoming", "call", "waiting", "meeting"];
+const SCREENS = ["auth", "home", "outgoing", "incoming", "call", "waiting", "meeting", "settings"];
 
 /** Show one screen, hide the others, and move keyboard focus to `focus` (an element id). */
 export function showScreen(name, focus = null) {
