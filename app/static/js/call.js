@@ -2,8 +2,11 @@
 //
 // The call's recorded caller makes every offer (also after glare and for ICE restarts); the
 // callee only answers. Events: "remote-stream", "state" (connectionState), "quality" (a
-// reading from stats.js), "connected" (first time only), "stats-report" (payload to send).
+// reading from stats.js), "connected" (first time only), "stats-report" (payload to send),
+// "code" (the call code of callcode.js, each time the negotiated fingerprints change).
 
+import { callCode } from "./callcode.js";
+import { LocalMedia } from "./localmedia.js";
 import { readQuality } from "./stats.js";
 
 const DISCONNECTED_GRACE_MS = 3000;
@@ -36,17 +39,40 @@ export class CallSession extends EventTarget {
     this.lastSeq = null;
     this.closed = false;
     this.everConnected = false;
+    this.code = null;
+    this.outgoing = {}; // kind -> track sent instead of the stream's own (screen, new device)
+  }
+
+  /**
+   * Send `track` (or nothing, for null) for `kind` from now on, on the same sender: no
+   * renegotiation, the other side keeps its receiver and its frame counters keep rising.
+   */
+  async replaceTrack(kind, track) {
+    this.outgoing[kind] = track;
+    const sender = this.senderFor(kind);
+    if (sender && sender.track !== track) await sender.replaceTrack(track);
+  }
+
+  /** The sender of the negotiated transceiver of `kind` (audio or video), or null. */
+  senderFor(kind) {
+    const live = (this.pc?.getTransceivers() ?? []).filter(
+      (t) => t.receiver.track?.kind === kind && t.currentDirection !== "stopped",
+    );
+    const negotiated = live.find((t) => t.mid != null) ?? live[0];
+    return negotiated?.sender ?? null;
   }
 
   createPeer() {
     if (this.pc) return this.pc;
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     this.pc = pc;
-    const tracks = this.localStream ? this.localStream.getTracks() : [];
-    for (const track of tracks) pc.addTrack(track, this.localStream);
-    // Without a camera or microphone we still want to receive both.
+    const stream = this.localStream ?? new MediaStream();
     for (const kind of ["audio", "video"]) {
-      if (!tracks.some((t) => t.kind === kind)) pc.addTransceiver(kind, { direction: "recvonly" });
+      const track = kind in this.outgoing ? this.outgoing[kind] : stream.getTracks().find((t) => t.kind === kind);
+      // Without a camera or microphone: still send-and-receive, with nothing to send yet, so
+      // a device (or a shared screen) can start sending later by replaceTrack alone.
+      if (track) pc.addTrack(track, stream);
+      else pc.addTransceiver(kind, { direction: "sendrecv", streams: [stream] });
     }
     pc.ontrack = (event) => {
       if (!this.remoteStream.getTracks().includes(event.track)) {
@@ -81,6 +107,8 @@ export class CallSession extends EventTarget {
     this.remoteStream = new MediaStream();
     this.lastQuality = null;
     this.reported = false;
+    this.code = null;
+    this.emit("code", null); // new keys: the next negotiation gives a new code
     return this.createPeer();
   }
 
@@ -155,8 +183,25 @@ export class CallSession extends EventTarget {
       await pc.setRemoteDescription({ type: "offer", sdp: payload.sdp });
     }
     await this.flushCandidates();
+    this.sendOnEveryKind(pc);
     await pc.setLocalDescription(await pc.createAnswer());
     this.relay("answer", { type: "answer", sdp: pc.localDescription.sdp });
+    await this.updateCode();
+  }
+
+  /**
+   * The answerer's transceivers for kinds it has no device for are created by the offer as
+   * receive-only: make them send-and-receive (sending nothing yet), so that replaceTrack
+   * alone can later send a camera or a shared screen.
+   */
+  sendOnEveryKind(pc) {
+    for (const t of pc.getTransceivers()) {
+      if (t.mid != null && t.direction === "recvonly") {
+        t.direction = "sendrecv";
+        const track = this.outgoing[t.receiver.track.kind];
+        if (track) t.sender.replaceTrack(track).catch(() => {});
+      }
+    }
   }
 
   async onAnswer(payload) {
@@ -170,7 +215,28 @@ export class CallSession extends EventTarget {
       this.offer();
       return;
     }
+    await this.updateCode(); // before ICE and DTLS: shown even if the connection then fails
     await this.flushCandidates();
+  }
+
+  /**
+   * Recompute the call code from the descriptions this browser negotiated (never from the
+   * messages as relayed: a rewritten fingerprint must change what this side shows).
+   */
+  async updateCode() {
+    const pc = this.pc;
+    const local = pc?.localDescription?.sdp;
+    const remote = pc?.remoteDescription?.sdp;
+    if (!local || !remote) return;
+    let code = null;
+    try {
+      code = await callCode(local, remote);
+    } catch (err) {
+      console.warn(`call ${this.callId}: no call code`, err);
+    }
+    if (this.closed || this.pc !== pc || code === this.code) return;
+    this.code = code;
+    this.emit("code", code);
   }
 
   async onCandidate(payload) {
@@ -273,19 +339,10 @@ export class CallSession extends EventTarget {
   }
 }
 
-/** Camera and microphone, falling back to microphone only, then to nothing (receive only). */
-export async function getLocalMedia() {
-  const attempts = [
-    { audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } },
-    { audio: true, video: false },
-  ];
-  let lastError = null;
-  for (const constraints of attempts) {
-    try {
-      return { stream: await navigator.mediaDevices.getUserMedia(constraints), error: null };
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  return { stream: null, error: lastError };
+/**
+ * Camera and microphone as chosen in the device panel (a LocalMedia: `stream`, `error`,
+ * `message`); whichever is denied or missing is left out, down to receive-only.
+ */
+export function getLocalMedia() {
+  return LocalMedia.open();
 }

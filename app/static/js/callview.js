@@ -1,12 +1,16 @@
 // The in-call screen: videos, status line, quality indicator, mute/camera buttons, and
 // the words shown when a call ends. No call logic here, only what the person sees.
 
+import { applySpeaker } from "./devicepanel.js";
 import { describeQuality } from "./stats.js";
 import { $, formatDuration, setText, showMessage, showScreen } from "./ui.js";
 
 /** Switch to the in-call screen for a call with `name`, still connecting. */
 export function showCallScreen(name) {
   setText("call-title", name);
+  showCode(null, name);
+  $("call-info-panel").hidden = true;
+  $("call-info-button").setAttribute("aria-expanded", "false");
   setText("call-quality-text", "Connecting…");
   $("call-quality").dataset.level = "unknown";
   $("call-quality").dataset.path = "";
@@ -19,17 +23,43 @@ export function showSession(session) {
   session.addEventListener("remote-stream", (e) => {
     const video = $("remote-video");
     if (video.srcObject !== e.detail) video.srcObject = e.detail;
+    applySpeaker(video);
   });
   session.addEventListener("state", (e) => {
     if (e.detail === "connected") showMessage("call-status", "");
     else if (e.detail === "failed") showMessage("call-status", "Connection lost. Retrying…");
     else if (e.detail === "disconnected") showMessage("call-status", "Connection unstable…");
   });
+  session.addEventListener("code", (e) => showCode(e.detail, $("call-title").textContent));
   session.addEventListener("quality", (e) => {
     $("call-quality").dataset.level = e.detail.level;
     $("call-quality").dataset.path = e.detail.path ?? "";
     setText("call-quality-text", describeQuality(e.detail));
   });
+}
+
+/** The call code (callcode.js) in the call's info panel; null while not negotiated yet. */
+export function showCode(code, name) {
+  const element = $("call-code");
+  element.textContent = code ?? "…";
+  element.dataset.code = code ?? "";
+  setText("call-code-help", code ? `Compare this code with ${name}.` : "The code appears once connected.");
+}
+
+/** The "Call info" button opens and closes the panel with the call code. */
+export function toggleInfoPanel() {
+  const panel = $("call-info-panel");
+  panel.hidden = !panel.hidden;
+  $("call-info-button").setAttribute("aria-expanded", String(!panel.hidden));
+}
+
+/** While sharing, my inset shows the shared screen and the button says "Stop sharing". */
+export function showSharing(sharing, local) {
+  const button = $("share-button");
+  button.setAttribute("aria-pressed", String(sharing));
+  button.textContent = sharing ? "Stop sharing" : "Share screen";
+  $("local-video").classList.toggle("sharing", sharing);
+  if (local) $("local-video").srcObject = sharing ? new MediaStream([local.screen]) : local.stream;
 }
 
 export function showLocalStream(stream) {

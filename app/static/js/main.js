@@ -2,6 +2,8 @@
 // the phone.
 
 import { ApiError, api, session } from "./api.js";
+import { getLocalMedia } from "./call.js";
+import { devicePanel } from "./devicepanel.js";
 import { Meeting } from "./meeting.js";
 import { MeetingView } from "./meetingview.js";
 import { Phone } from "./phone.js";
@@ -73,6 +75,8 @@ function bindForms() {
   $("meeting-form").addEventListener("submit", onNewMeeting);
   $("history-refresh").addEventListener("click", () => refreshHistory());
   $("logout-button").addEventListener("click", onLogout);
+  $("settings-button").addEventListener("click", openSettings);
+  $("settings-done").addEventListener("click", closeSettings);
   $("reconnect-now").addEventListener("click", () => state.signaling?.retryNow());
 }
 
@@ -170,8 +174,36 @@ function signedIn(user) {
   else if (resume > 0) openMeeting({ id: resume, invite: null });
 }
 
+// --- Settings: the device panel with a preview of its own ------------------------------
+
+function openSettings() {
+  if (state.phone?.call || state.meeting) {
+    notice("Use “Devices” in the call or meeting to change devices now.");
+    return;
+  }
+  if (state.settingsMedia) return;
+  state.settingsMedia = getLocalMedia();
+  showScreen("settings", "camera-select");
+  devicePanel.show("settings-devices", state.settingsMedia);
+}
+
+function closeSettings() {
+  const media = state.settingsMedia;
+  state.settingsMedia = null;
+  devicePanel.hide();
+  media?.then((local) => local.stop());
+  if (state.me) {
+    showScreen("home", "search-input");
+    refreshHistory();
+  }
+}
+
 function goHome() {
   if (!state.me) return;
+  if (currentScreen() === "settings") return; // still choosing devices
+  // A call or meeting took the screen from the settings: their preview is no longer needed.
+  state.settingsMedia?.then((local) => local.stop());
+  state.settingsMedia = null;
   const busy = state.phone?.call || state.meeting;
   if (!busy && currentScreen() !== "home") showScreen("home", "search-input");
   refreshHistory();
@@ -326,6 +358,7 @@ async function onLogout() {
 }
 
 function signedOut(message) {
+  if (state.settingsMedia) closeSettings();
   const meeting = state.meeting;
   state.meeting = null;
   meeting?.leave(); // its "over" is not shown: the logout message is

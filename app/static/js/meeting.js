@@ -4,7 +4,8 @@
 //
 // States: joining -> waiting -> in -> over (waiting is skipped without a waiting room).
 // Events: "state", "roster" (participants, away), "waiting" (the host's list), "host",
-// "locked", "local-stream", "peer" ({user, peer}: a new MeetingPeer), "mute-request"
+// "locked", "local-stream" (the LocalMedia), "sharing" (true | false),
+// "peer" ({user, peer}: a new MeetingPeer), "mute-request"
 // ({from}), "error" ({text}: an action was refused), "over" ({text, kind}).
 //
 // The invite token is a private field: it goes into join_meeting and, for the meeting's
@@ -121,13 +122,19 @@ export class Meeting extends EventTarget {
     }
     // A new socket: join again (after a drop we are a newcomer once more).
     this.signaling.addEventListener("welcome", () => this.join(), { signal });
-    this.media = getLocalMedia().then((result) => {
-      if (this.state === "over") result.stream?.getTracks().forEach((t) => t.stop());
+    this.media = getLocalMedia().then((local) => {
+      if (this.state === "over") local.stop();
       else {
-        this.stream = result.stream;
-        this.emit("local-stream", result);
+        this.local = local;
+        this.stream = local.stream;
+        // A new device or a shared screen goes out on every connection's existing sender.
+        local.addEventListener("track", ({ detail }) => {
+          for (const peer of this.peers.values()) peer.replaceTrack(detail.kind, detail.track);
+        });
+        local.addEventListener("sharing", ({ detail }) => this.emit("sharing", detail));
+        this.emit("local-stream", local);
       }
-      return result;
+      return local;
     });
     this.iceServers = api.iceServers().then(
       (answer) => answer.ice_servers,
@@ -264,7 +271,8 @@ export class Meeting extends EventTarget {
 
   /** A fresh MeetingPeer for `user` (closing any old one), once camera and ICE are known. */
   async replacePeer(user, isOfferer) {
-    const [{ stream }, iceServers] = await Promise.all([this.media, this.iceServers]);
+    const [local, iceServers] = await Promise.all([this.media, this.iceServers]);
+    const stream = local.stream;
     if (this.state !== "in") return null;
     this.dropPeer(user);
     const peer = new MeetingPeer({
@@ -276,6 +284,7 @@ export class Meeting extends EventTarget {
       localStream: stream,
     });
     this.peers.set(user, peer);
+    for (const kind of ["audio", "video"]) peer.outgoing[kind] = local.outgoing(kind);
     peer.createPeer();
     this.emit("peer", { user, peer });
     return peer;
@@ -298,6 +307,21 @@ export class Meeting extends EventTarget {
     track.enabled = on ?? !track.enabled;
     this.emit("local-stream", { stream: this.stream, error: null });
     return track.enabled;
+  }
+
+  /** "Share screen" / "Stop sharing"; true while sharing. */
+  async toggleShare() {
+    const local = this.local;
+    if (!local) return false;
+    if (local.screen) local.stopSharing();
+    else {
+      try {
+        await local.startSharing();
+      } catch (err) {
+        if (err.name !== "NotAllowedError") this.emit("error", { text: `Cannot share the screen: ${err.message}` });
+      }
+    }
+    return Boolean(local.screen);
   }
 
   /** A host action over the socket; a refusal is told through "error". */
@@ -360,7 +384,7 @@ export class Meeting extends EventTarget {
     this.abort.abort();
     for (const user of [...this.peers.keys()]) this.dropPeer(user);
     this.stream?.getTracks().forEach((t) => t.stop());
-    this.media?.then(({ stream }) => stream?.getTracks().forEach((t) => t.stop()));
+    this.media?.then((local) => local.stop());
     this.emit("over", { text: silent ? null : text, kind });
   }
 }

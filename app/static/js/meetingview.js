@@ -4,6 +4,7 @@
 // Names go in through textContent only.
 
 import { api } from "./api.js";
+import { applySpeaker, devicePanel } from "./devicepanel.js";
 import { describeQuality } from "./stats.js";
 import { $, el, notice, setText, showScreen } from "./ui.js";
 
@@ -41,6 +42,7 @@ export class MeetingView {
     this.meeting = meeting;
     this.onOver = onOver;
     this.tiles = new Map(); // username -> {tile, video, label, quality}
+    this.codes = new Map(); // username -> the call code of my connection to them
     this.abort = new AbortController();
     this.bind();
     this.localTile = this.makeTile(meeting.me, true);
@@ -62,6 +64,8 @@ export class MeetingView {
     const on = (id, handler) => $(id).addEventListener("click", handler, { signal });
     on("meeting-mic", () => m.toggle("audio"));
     on("meeting-camera", () => m.toggle("video"));
+    on("meeting-share", () => m.toggleShare());
+    on("meeting-devices-button", () => this.toggleDevices());
     on("meeting-lock", () => m.setLocked(!m.locked));
     on("meeting-leave", () => m.leave());
     on("waiting-leave", () => m.leave());
@@ -97,6 +101,7 @@ export class MeetingView {
     listen("host", () => this.renderHost());
     listen("locked", () => this.renderLocked());
     listen("local-stream", (detail) => this.onLocalStream(detail));
+    listen("sharing", (sharing) => this.renderSharing(sharing));
     listen("peer", ({ user, peer }) => this.showPeer(user, peer));
     listen("peer-gone", ({ user }) => this.removeTile(user));
     listen("mute-request", ({ from }) => this.onMuteRequest(from));
@@ -108,6 +113,7 @@ export class MeetingView {
     const m = this.meeting;
     this.renderTitle();
     if (m.state === "in") {
+      devicePanel.hide();
       showScreen("meeting", "meeting-leave");
     } else if (m.state === "joining" || m.state === "waiting") {
       const waiting = m.state === "waiting";
@@ -117,6 +123,7 @@ export class MeetingView {
         waiting ? "The host will let you in soon. Please wait…" : "Joining…",
       );
       showScreen("waiting", "waiting-leave");
+      devicePanel.show("waiting-devices", m.media);
     }
   }
 
@@ -182,6 +189,19 @@ export class MeetingView {
       if (m.away.has(user)) tags.push("reconnecting…");
       const what = el("span", { className: "what muted", text: tags.filter(Boolean).join(" · ") });
       who.append(name, what);
+      const code = this.codes.get(user);
+      if (user !== m.me && code) {
+        // One code per pair: the two of us see the same one only if no one is in between.
+        const line = el("span", {
+          className: "pair-code",
+          text: `Code ${code} · compare it with ${user}`,
+          attrs: { "data-testid": "pair-code", "data-code": code },
+        });
+        who.append(line);
+        displayName(user).then((shown) => {
+          if (shown) line.textContent = `Code ${code} · compare it with ${shown}`;
+        });
+      }
       item.append(who);
       displayName(user).then((shown) => (name.textContent = fullName(user, shown)));
       if (m.isHost && user !== m.me && !m.away.has(user)) {
@@ -269,9 +289,16 @@ export class MeetingView {
     tile.dataset.state = "connecting";
     peer.addEventListener("remote-stream", (e) => {
       if (video.srcObject !== e.detail) video.srcObject = e.detail;
+      applySpeaker(video);
       video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
     });
     peer.addEventListener("state", (e) => (tile.dataset.state = e.detail));
+    peer.addEventListener("code", (e) => {
+      if (this.meeting.peers.get(user) !== peer) return; // an old connection's late answer
+      if (e.detail) this.codes.set(user, e.detail);
+      else this.codes.delete(user);
+      this.renderRoster();
+    });
     peer.addEventListener("quality", (e) => {
       quality.dataset.level = e.detail.level;
       quality.setAttribute("aria-label", describeQuality(e.detail));
@@ -280,6 +307,7 @@ export class MeetingView {
   }
 
   removeTile(user) {
+    this.codes.delete(user);
     const entry = this.tiles.get(user);
     if (!entry) return;
     this.tiles.delete(user);
@@ -293,9 +321,30 @@ export class MeetingView {
     $("meeting-grid").dataset.count = String(this.tiles.size + 1);
   }
 
-  onLocalStream({ stream, error }) {
-    if (error) notice(`Camera or microphone unavailable: ${error.message}`, { kind: "error" });
-    if (this.localTile.video.srcObject !== stream) this.localTile.video.srcObject = stream;
+  /** The "Devices" drawer: switch camera, microphone or speaker during the meeting. */
+  toggleDevices() {
+    const drawer = $("meeting-devices");
+    const open = drawer.hidden && Boolean(this.meeting.local);
+    drawer.hidden = !open;
+    $("meeting-devices-button").setAttribute("aria-expanded", String(open));
+    if (open) devicePanel.show("meeting-devices", this.meeting.local);
+    else devicePanel.hide();
+  }
+
+  /** While sharing: the button says "Stop sharing" and my tile shows the screen. */
+  renderSharing(sharing) {
+    const share = $("meeting-share");
+    share.setAttribute("aria-pressed", String(sharing));
+    share.textContent = sharing ? "Stop sharing" : "Share screen";
+    const local = this.meeting.local;
+    this.localTile.tile.classList.toggle("sharing", sharing);
+    this.localTile.video.srcObject = sharing && local ? new MediaStream([local.screen]) : this.meeting.stream;
+  }
+
+  onLocalStream({ stream, message }) {
+    if (message) notice(message, { kind: "error", ms: 12000 });
+    const sharing = Boolean(this.meeting.local?.screen);
+    if (!sharing && this.localTile.video.srcObject !== stream) this.localTile.video.srcObject = stream;
     if ($("waiting-preview").srcObject !== stream) $("waiting-preview").srcObject = stream;
     this.renderToggles();
   }
@@ -329,6 +378,10 @@ export class MeetingView {
 
   close(detail) {
     this.abort.abort();
+    devicePanel.hide();
+    $("meeting-devices").hidden = true;
+    $("meeting-devices-button").setAttribute("aria-expanded", "false");
+    this.renderSharing(false);
     for (const user of [...this.tiles.keys()]) this.removeTile(user);
     this.localTile.video.srcObject = null;
     $("waiting-preview").srcObject = null;

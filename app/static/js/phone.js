@@ -11,8 +11,11 @@ import {
   showCallScreen,
   showLocalStream,
   showSession,
+  showSharing,
+  toggleInfoPanel,
   toggleTrack,
 } from "./callview.js";
+import { devicePanel } from "./devicepanel.js";
 import { $, CallTimer, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
 import { Ringtone } from "./ringtone.js";
 
@@ -76,6 +79,9 @@ export class Phone {
     bind("decline-button", this.decline);
     bind("mute-button", this.toggleMic);
     bind("camera-button", this.toggleCamera);
+    bind("call-info-button", toggleInfoPanel);
+    bind("share-button", this.toggleShare);
+    bind("call-devices-button", this.toggleDevices);
   }
 
   /** Detach from the page (logout). */
@@ -187,6 +193,9 @@ export class Phone {
     setText("incoming-username", `@${message.from}`);
     showScreen("incoming", "accept-button");
     this.ringtone.start();
+    // Before answering: the preview and the device choices (the answer then uses this media).
+    call.media = getLocalMedia();
+    devicePanel.show("incoming-devices", call.media);
     api.user(message.from).then(
       (user) => {
         if (this.call !== call || !user.display_name) return;
@@ -256,13 +265,16 @@ export class Phone {
     showCallScreen(call.name);
     this.timer.start();
     call.media ??= getLocalMedia();
-    const [{ stream, error }, iceServers] = await Promise.all([call.media, this.iceServers()]);
+    devicePanel.hide();
+    const [local, iceServers] = await Promise.all([call.media, this.iceServers()]);
+    const stream = local.stream;
     if (this.call !== call) {
-      stream?.getTracks().forEach((t) => t.stop());
+      local.stop();
       return;
     }
     call.stream = stream;
-    if (error) notice(`Camera or microphone unavailable: ${error.message}`, { kind: "error" });
+    call.local = local;
+    if (local.message) notice(local.message, { kind: "error", ms: 12000 });
     showLocalStream(stream);
     const session = new CallSession({
       callId: call.id,
@@ -274,6 +286,11 @@ export class Phone {
     });
     call.session = session;
     showSession(session);
+    // A new device or a shared screen goes out on the same senders (no renegotiation).
+    local.addEventListener("track", (e) => {
+      if (call.session === session) session.replaceTrack(e.detail.kind, e.detail.track);
+    });
+    local.addEventListener("sharing", (e) => showSharing(e.detail, local));
     session.addEventListener("stats-report", (e) => {
       this.signaling.send({ type: "stats", call_id: call.id, id: "stats", payload: e.detail });
     });
@@ -314,6 +331,31 @@ export class Phone {
 
   toggleCamera() {
     toggleTrack(this.call?.stream, "video");
+  }
+
+  /** "Share screen" / "Stop sharing" (the browser's own stop button ends it too). */
+  async toggleShare() {
+    const local = this.call?.local;
+    if (!local) return;
+    if (local.screen) {
+      local.stopSharing();
+      return;
+    }
+    try {
+      await local.startSharing();
+    } catch (err) {
+      if (err.name !== "NotAllowedError") notice(`Cannot share the screen: ${err.message}`, { kind: "error" });
+    }
+  }
+
+  /** The in-call "Devices" drawer: switch camera, microphone or speaker mid-call. */
+  toggleDevices() {
+    const drawer = $("call-devices");
+    const open = drawer.hidden && Boolean(this.call?.local);
+    drawer.hidden = !open;
+    $("call-devices-button").setAttribute("aria-expanded", String(open));
+    if (open) devicePanel.show("call-devices", this.call.local);
+    else devicePanel.hide();
   }
 
   // --- Ending ---------------------------------------------------------------------------
@@ -387,9 +429,13 @@ export class Phone {
     this.ringtone.stop();
     this.timer.stop();
     if (!call) return;
+    devicePanel.hide();
+    $("call-devices").hidden = true;
+    $("call-devices-button").setAttribute("aria-expanded", "false");
+    showSharing(false, null);
     call.session?.close();
     call.stream?.getTracks().forEach((t) => t.stop());
-    call.media?.then(({ stream }) => stream?.getTracks().forEach((t) => t.stop()));
+    call.media?.then((local) => local.stop());
     clearVideos();
   }
 }

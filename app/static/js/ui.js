@@ -2,7 +2,7 @@
 
 export const $ = (id) => document.getElementById(id);
 
-const SCREENS = ["auth", "home", "outgoing", "incoming", "call", "waiting", "meeting"];
+const SCREENS = ["auth", "home", "outgoing", "incoming", "call", "waiting", "meeting", "settings"];
 
 /** Show one screen, hide the others, and move keyboard focus to `focus` (an element id). */
 export function showScreen(name, focus = null) {
@@ -118,7 +118,8 @@ export function describeCall(call, me) {
   const labels = outgoing
     ? { missed: "No answer", cancelled: "Cancelled", declined: "Declined", busy: "Busy" }
     : { missed: "Missed call", cancelled: "Missed call", declined: "Declined", busy: "Missed call (busy)" };
-  const missed = reason === "missed" || (!outgoing && (reason === "cancelled" || reason === "busy"));
+  // Only an incoming call can be missed: my own unanswered call is "No answer", not red.
+  const missed = !outgoing && ["missed", "cancelled", "busy"].includes(reason);
   return { label: labels[reason] ?? reason ?? "Ended", missed, outgoing };
 }
 

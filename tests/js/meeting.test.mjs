@@ -1,0 +1,53 @@
+// The meeting roster and call descriptions, driven by server events with a fake signaling
+// object (app/static/js/meeting.js, ui.js). No browser: peer connections are never made.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { Meeting } from "../../app/static/js/meeting.js";
+import { describeCall } from "../../app/static/js/ui.js";
+
+function meetingIn() {
+  const signaling = new EventTarget();
+  signaling.ready = false;
+  const meeting = new Meeting({ id: 7, signaling, me: "ann", info: { host: "host" } });
+  meeting.media = new Promise(() => {}); // camera never answers: no peers are built
+  meeting.iceServers = Promise.resolve([]);
+  return meeting;
+}
+
+test("joining lists me first, then the others; leaving and dropping update the roster", () => {
+  const m = meetingIn();
+  const rosters = [];
+  m.addEventListener("roster", () => rosters.push([...m.participants]));
+  m.onJoined({ meeting: { host: "host", locked: false }, participants: ["host", "ann", "ben"] });
+  assert.equal(m.state, "in");
+  assert.deepEqual(m.participants, ["ann", "host", "ben"]);
+  assert.equal(m.isHost, false);
+  m.onParticipantJoined({ user: "cat" });
+  m.onParticipantDisconnected({ user: "ben" });
+  assert.ok(m.away.has("ben"));
+  m.onParticipantLeft({ user: "ben" });
+  assert.deepEqual(m.participants, ["ann", "host", "cat"]);
+  assert.ok(!m.away.has("ben"));
+  assert.deepEqual(rosters.at(-1), ["ann", "host", "cat"]);
+});
+
+test("host changes and the end of the meeting are told once", () => {
+  const m = meetingIn();
+  m.onJoined({ meeting: { host: "host" }, participants: ["host", "ann"] });
+  m.onHostChanged({ host: "ann" });
+  assert.equal(m.isHost, true);
+  const over = [];
+  m.addEventListener("over", (e) => over.push(e.detail));
+  m.onEnded({ meeting: { end_reason: "ended_by_host" } });
+  m.onEnded({ meeting: { end_reason: "ended_by_host" } });
+  assert.deepEqual(over, [{ text: "You ended the meeting for everyone.", kind: "info" }]);
+});
+
+test("history labels: my unanswered call is not a missed one", () => {
+  const mine = { caller: "ann", callee: "bob", state: "ended", end_reason: "missed" };
+  assert.deepEqual(describeCall(mine, "ann"), { label: "No answer", missed: false, outgoing: true });
+  assert.equal(describeCall(mine, "bob").missed, true);
+  const talked = { ...mine, end_reason: "hangup", answered_at: "x", duration_seconds: 65 };
+  assert.equal(describeCall(talked, "bob").label, "Incoming call · 1:05");
+});
