@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import click
@@ -13,7 +14,11 @@ from sqlalchemy import select
 from app.clock import utcnow
 from app.extensions import db
 from app.models import WebhookDelivery
+from app.outage import UNAVAILABLE, Backoff, Outage, first_line
 from app.webhooks.delivery import deliver_due
+
+log = logging.getLogger(__name__)
+OUTAGE_BACKOFF_CAP = 10.0  # seconds between polls at worst while the database is down
 
 webhooks = AppGroup("webhooks", help="Signed webhooks for call events.")
 
@@ -31,14 +36,45 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     """Send due webhook deliveries, retrying failures with backoff."""
     if metrics_port is not None:
         serve_metrics(metrics_port)
+    if once:
+        click.echo(f"attempted {_deliver_or_explain()}")
+        return
+    # A database outage is ridden out: the poll backs off from `interval` to ~10 s and the
+    # log gets outage.start / outage.ongoing (once a minute) / outage.end, no tracebacks.
+    outage = Outage("database", logger=log)
+    backoff = Backoff(first=interval, cap=max(interval, OUTAGE_BACKOFF_CAP))
     while True:
-        attempted = deliver_due()
-        db.session.remove()
-        if once:
-            click.echo(f"attempted {attempted}")
-            return
+        try:
+            attempted = deliver_due()
+        except UNAVAILABLE as exc:
+            _forget_session()
+            outage.failed(exc, "webhooks.deliver")
+            time.sleep(backoff.next_delay())
+            continue
+        _forget_session()
+        outage.succeeded("webhooks.deliver")
+        backoff.reset()
         if not attempted:
             time.sleep(interval)
+
+
+def _deliver_or_explain() -> int:
+    """One round of `deliver_due()`; an unreachable database is one line, exit status 1."""
+    try:
+        return deliver_due()
+    except UNAVAILABLE as exc:
+        raise click.ClickException(f"database unavailable: {first_line(exc)}") from None
+    finally:
+        _forget_session()
+
+
+def _forget_session() -> None:
+    """Drop the session (and its connection) so the next round starts on a fresh one;
+    rolling back a connection the outage already broke must not kill the worker."""
+    try:
+        db.session.remove()
+    except UNAVAILABLE:
+        pass
 
 
 def _rows(status: str) -> list[dict]:
