@@ -141,6 +141,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MESSAGE_BURST", int, 100, "messages a WebSocket may send at once"),
     Setting("FRAMES_PER_MESSAGE", int, 4, "frames of any kind per message allowed (else 4008)"),
     Setting("MAX_FRAGMENTS", int, 64, "frames one message may be sliced into (else 1008)"),
+    Setting(
+        "LISTEN_BACKLOG",
+        _at_least_one,
+        4096,
+        "signaling accept queue (connections not yet accepted); the kernel caps it at "
+        "net.core.somaxconn",
+    ),
     Setting("HANDSHAKE_TIMEOUT", float, 10.0, "seconds an HTTP upgrade request has to arrive"),
     Setting("NODE_ID", str, "", "this signaling daemon's id; default <hostname>:<port>"),
     Setting("NODE_REFRESH_INTERVAL", float, 2.0, "seconds between a daemon's liveness beats"),

@@ -143,6 +143,9 @@ class SignalingServer:
             (self.host, self.port),
             self.wsgi,
             handler_class=handler,
+            # gevent's default is 128: a reconnect storm overflowed it (ListenDrops, clients
+            # waiting 1 s / 3 s / 7 s for SYN retransmits). The kernel caps it at somaxconn.
+            backlog=settings.listen_backlog,
             log=LoggingLogAdapter(logging.getLogger("signaling.access"), logging.DEBUG),
             error_log=LoggingLogAdapter(logging.getLogger("signaling.http"), logging.ERROR),
         )

@@ -20,6 +20,7 @@ class Settings:
     max_fragments: int = 64  # frames one message may be sliced into (else 1008)
     frames_per_message: int = 4  # frame budget (any frame, control frames too): this many
     # per message the rate allows, so MESSAGE_RATE x 4 a second in bursts of MESSAGE_BURST x 4
+    listen_backlog: int = 4096  # accept queue for arrival bursts; capped by net.core.somaxconn
     handshake_timeout: float = 10.0  # the HTTP upgrade request must be complete by then
     hello_timeout: float = 5.0
     heartbeat_interval: float = 20.0  # ping a connection idle this long

@@ -13,8 +13,6 @@ import time
 from collections import Counter
 from typing import Any
 
-import orjson
-
 from signaling.bench.load_client import BenchConn, close_all
 from signaling.bench.measure import Progress, percentiles, probe_for, scaled, tree_cpu_seconds
 from signaling.bench.population import Population, User, answer
@@ -34,7 +32,7 @@ def _negotiation(kind: str, call_id: int, to: str, index: int = 0) -> dict[str, 
 
 async def _send_all(conn: BenchConn, messages: list[dict[str, Any]]) -> None:
     for message in messages:
-        await conn.send_text(orjson.dumps(message).decode())
+        await conn.send(message)  # in the target's dialect
 
 
 class SetupRun:

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from signaling.bench.load_client import BenchConn, close_all
-from signaling.bench.measure import Progress, cpu_between, probe_for
+from signaling.bench.measure import Progress, cpu_between, listen_drops, probe_for
 from signaling.bench.population import Population
 
 
@@ -43,7 +43,7 @@ async def run_capacity(
         progress.stop()
     probe = probe_for(population.target.server_pid)
     await asyncio.sleep(0.5)
-    before = probe.sample()
+    before, drops_before = probe.sample(), listen_drops()
     conns = [population.conn(users[i // per_user]) for i in range(connections)]
     failures: Counter[str] = Counter()
     connected: list[BenchConn] = []
@@ -66,6 +66,7 @@ async def run_capacity(
     finally:
         progress.stop()
     connect_seconds = time.monotonic() - started
+    accepted, drops_after = probe.sample(), listen_drops()
     await asyncio.sleep(1.0)  # let the server settle after the burst before the idle figures
     loaded = probe.sample()
     held_from = time.monotonic()
@@ -94,6 +95,10 @@ async def run_capacity(
         "connect_rate_per_s": round(len(connected) / connect_seconds, 1)
         if connect_seconds
         else None,
+        "server_cpu_ms_per_conn": round(cpu_between(before, accepted) / len(connected) * 1e3, 3)
+        if before and accepted and connected
+        else None,
+        "listen_drops": drops_after - drops_before if drops_before is not None else None,
         "hold_s": round(hold_seconds, 1),
         "dropped_during_hold": sum(dropped.values()),
         "drop_close_codes": {str(k): v for k, v in dropped.items()},

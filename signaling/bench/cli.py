@@ -24,12 +24,13 @@ try:  # the tool's own CPU shares the machine with the servers it measures
 except ImportError:  # pragma: no cover - a platform without uvloop's wheels
     uvloop = None
 
-from signaling.bench import report
+from signaling.bench import peerjs, report
 from signaling.bench.http_pool import HttpPool
 from signaling.bench.load_client import CLIENTS, DEFAULT_CLIENT
-from signaling.bench.measure import Progress
+from signaling.bench.measure import Progress, pin
 from signaling.bench.population import Population
 from signaling.bench.target import (
+    REFERENCES,
     WEB_THREADS,
     OwnSystem,
     ReferenceRelay,
@@ -54,6 +55,24 @@ def _env_pair(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _references(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(REFERENCES))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown reference {', '.join(unknown) or text!r}; choose from {', '.join(REFERENCES)}"
+        )
+    return names
+
+
+def chosen_references(args: argparse.Namespace) -> list[str]:
+    """The references to run, in order, each once (gevent alone for a bare --reference-only)."""
+    names = [name for group in args.reference for name in group]
+    if args.reference_only and not names:
+        names = ["gevent"]
+    return list(dict.fromkeys(names))
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_argument_group("where to run (default: a temporary system on SQLite)")
@@ -65,10 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--web-pid", type=int, help="the API's (gunicorn master's) pid: its CPU in `setup`"
     )
-    where.add_argument("--reference", action="store_true",
-                       help="also run against a bare gevent-websocket relay and print ratios")  # fmt: skip
     where.add_argument(
-        "--reference-only", action="store_true", help="run against the bare relay only"
+        "--reference",
+        type=_references,
+        nargs="?",
+        const=["gevent"],
+        action="append",
+        default=[],
+        metavar="NAME[,NAME]",
+        help="also run the same scenario against a reference and print ratios: gevent (a bare "
+        "gevent-websocket relay, the default when no name is given) or peerjs (PeerJS server "
+        f"{peerjs.VERSION}, installed from npm on first use); repeatable",
+    )
+    where.add_argument(
+        "--reference-only", action="store_true", help="run against the reference(s) only"
+    )
+    where.add_argument(
+        "--pin",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="bind each server under test to CPU 0 and this tool to the other CPUs "
+        "(as `taskset` does); auto: on when the machine has 2 or more CPUs",
     )
     where.add_argument(
         "--reference-nodelay",
@@ -144,6 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument(
         "--concurrency", type=_positive, default=100, help="handshakes in flight while connecting"
     )
+    arrivals = sub.add_parser(
+        "arrivals", parents=[common],
+        help="N pairs connect, authenticate, set up a call and negotiate, all at once (timed)",
+    )  # fmt: skip
+    arrivals.add_argument("--pairs", type=_positive, default=100)
+    arrivals.add_argument("--timeout", type=float, default=60, help="bound on each pair, s")
+    storm = sub.add_parser(
+        "storm", parents=[common],
+        help="N connected clients dropped at once, timed until all are welcomed again",
+    )  # fmt: skip
+    storm.add_argument("--connections", type=_positive, default=1000)
+    storm.add_argument("--concurrency", type=_positive, default=100,
+                       help="handshakes in flight while first connecting (not during the storm)")  # fmt: skip
+    storm.add_argument("--timeout", type=float, default=60, help="bound on the storm, s")
     media = sub.add_parser(
         "media", parents=[common], help="a few aiortc pairs through the full stack"
     )
@@ -160,8 +210,11 @@ def targets(args: argparse.Namespace) -> list[Any]:
             chosen.append(Running(args.web_url, args.signaling_url, args.server_pid, args.web_pid))
         else:
             chosen.append(OwnSystem(dict(args.env), args.logs, args.web_workers, args.web_threads))
-    if args.reference or args.reference_only:
-        chosen.append(ReferenceRelay(nodelay=args.reference_nodelay))
+    for name in chosen_references(args):
+        if name == "peerjs":
+            chosen.append(peerjs.PeerJSServer())
+        else:
+            chosen.append(ReferenceRelay(nodelay=args.reference_nodelay))
     return chosen
 
 
@@ -184,6 +237,17 @@ async def scenario(
 
             return [await run_setup(population, calls=args.calls, rate=args.rate, timeout=args.timeout,
                                     connect_concurrency=args.concurrency, progress=progress)]  # fmt: skip
+        if args.scenario == "arrivals":
+            from signaling.bench.arrivals import run_arrivals
+
+            return [await run_arrivals(population, pairs=args.pairs, timeout=args.timeout,
+                                       progress=progress)]  # fmt: skip
+        if args.scenario == "storm":
+            from signaling.bench.storm import run_storm
+
+            return [await run_storm(population, connections=args.connections,
+                                    concurrency=args.concurrency, timeout=args.timeout,
+                                    progress=progress)]  # fmt: skip
         from signaling.bench.media import run_media
 
         return [
@@ -240,6 +304,7 @@ def emit(args: argparse.Namespace, result: dict[str, Any]) -> None:
         result.setdefault("loop", args.loop)
         # The machine may be shared: say how busy it was (1-minute load average, all cores).
         result.setdefault("loadavg_1m", round(os.getloadavg()[0], 2))
+        result.setdefault("pinned", getattr(args, "pinned", False))
     print(report.as_json(result) if args.json else report.human(result), flush=True)
 
 
@@ -257,23 +322,47 @@ def _run_on(loop: str, main: Any) -> int:
     return asyncio.run(main)
 
 
+def pinning(args: argparse.Namespace) -> tuple[set[int], set[int]] | None:
+    """(server CPUs, tool CPUs), or None when not pinning: servers on CPU 0, tool on the rest."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.pin == "off" or (args.pin == "auto" and len(cpus) < 2):
+        return None
+    if len(cpus) < 2:
+        raise SystemExit("chimecast-bench: --pin on needs at least 2 CPUs")
+    return {cpus[0]}, set(cpus[1:])
+
+
+def _pin_target(target: Target, server_cpus: set[int], progress: Progress) -> None:
+    threads = sum(pin(pid, server_cpus) for pid in (target.server_pid, target.web_pid) if pid)
+    progress.note(f"chimecast-bench: {target.name}: {threads} server threads pinned to CPU "
+                  f"{sorted(server_cpus)}")  # fmt: skip
+
+
 async def run(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not args.no_progress)
     by_target: dict[str, dict[str, Any]] = {}
     status = 0
+    cpus = pinning(args)
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus[1])  # this tool, its threads to come and its children
     for manager in targets(args):
         progress.note(f"chimecast-bench: starting {type(manager).__name__} ...")
         with manager as target:
             for note in target.notes:
                 progress.note(f"chimecast-bench: {target.name}: {note}")
+            args.pinned = cpus is not None and not (args.web_url and target.name == "chimecast")
+            if args.pinned:
+                _pin_target(target, cpus[0], progress)
             results = await scenario(args, target, progress)
         for result in results:
             if args.scenario != "relay":
                 emit(args, result)
             status |= failed(result)
         by_target[target.name] = results[0]
-    if {"chimecast", "reference"} <= by_target.keys():
-        emit(args, report.ratios(by_target["chimecast"], by_target["reference"]))
+    if "chimecast" in by_target:
+        for name in chosen_references(args):
+            if name in by_target:
+                emit(args, report.ratios(by_target["chimecast"], by_target[name], name))
     return int(status)
 
 

@@ -53,6 +53,10 @@ class BenchConn:
     async def close(self) -> None:
         raise NotImplementedError
 
+    def abort(self) -> None:
+        """Drop the TCP connection at once (a reset), with no close handshake."""
+        raise NotImplementedError
+
     # -- protocol ----------------------------------------------------------------------
     async def open(self, timeout: float = 10) -> dict[str, Any]:
         """Connect, send `hello`, and return `welcome` (raises on timeout, close or refusal)."""
@@ -67,7 +71,9 @@ class BenchConn:
 
     def _on_message(self, raw: str | bytes) -> None:
         arrived = time.perf_counter_ns()
-        message = orjson.loads(raw)
+        self._dispatch(orjson.loads(raw), arrived)
+
+    def _dispatch(self, message: dict[str, Any], arrived: int) -> None:
         if self.on_relay is not None and message.get("type") in RELAYED:
             self.on_relay(message, arrived)
             return
@@ -125,6 +131,13 @@ class BenchConn:
     async def send(self, message: dict[str, Any]) -> None:
         await self.send_text(orjson.dumps(message).decode())
 
+    @staticmethod
+    def relay_prefix(kind: str, call_id: int, to: str) -> str:
+        """The JSON text of a relayed message up to and including `"payload":{`."""
+        return (
+            f'{{"type":"{kind}","call_id":{call_id},"to":{orjson.dumps(to).decode()},"payload":{{'
+        )
+
     async def request(self, message: dict[str, Any], ref: str, timeout: float = 10) -> dict:
         """Send `message` with id `ref` and return the reply that carries it (ack or error)."""
         reply = self.expect(None, ref=ref)
@@ -162,6 +175,10 @@ class WebsocketsConn(BenchConn):
     async def send_text(self, text: str) -> None:
         await self._ws.send(text)
 
+    def abort(self) -> None:
+        if self._ws is not None:
+            self._ws.transport.abort()
+
     async def close(self) -> None:
         if self._ws is not None:
             await self._ws.close()
@@ -180,10 +197,82 @@ class RawConn(BenchConn):
     async def send_text(self, text: str) -> None:
         self._ws.send_text(text)
 
+    def abort(self) -> None:
+        if self._ws is not None:
+            self._ws.abort()
+
     async def close(self) -> None:
         if self._ws is not None:
             await self._ws.close()
 
+
+class PeerJSConn(RawConn):
+    """PeerJS server's protocol (peer 1.0.2) over `RawWebSocket`, translated at the edges.
+
+    The id and a token ride in the URL and the server answers `OPEN` (no hello); relayed
+    messages go out as `{"type": "OFFER"|"ANSWER"|"CANDIDATE", "dst": id, "payload": ...}`
+    and come back with `src` stamped. The call number travels in the payload as
+    `connectionId`, as PeerJS clients do. `HEARTBEAT` every `HEARTBEAT_S` like the PeerJS
+    browser client (the server drops a client that has not sent one for 60 s).
+    """
+
+    HEARTBEAT_S = 5.0
+    _beat: asyncio.TimerHandle | None = None
+
+    async def _connect(self) -> None:
+        url = f"{self.url}&id={self.token}&token=bench"
+        self._ws = await RawWebSocket.connect(url, self._on_message, self._on_closed)
+        self._beat = asyncio.get_running_loop().call_later(self.HEARTBEAT_S, self._heartbeat)
+
+    async def open(self, timeout: float = 10) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            opened = self.expect("welcome")
+            await self._connect()
+            self.welcome = await opened
+        if self.welcome.get("type") != "welcome":
+            raise ConnectionError(f"PeerJS refused the connection: {self.welcome}")
+        return self.welcome
+
+    def _heartbeat(self) -> None:
+        if self._ws is None or self.closed.is_set():
+            return
+        self._ws.send_text('{"type":"HEARTBEAT"}')
+        self._beat = asyncio.get_running_loop().call_later(self.HEARTBEAT_S, self._heartbeat)
+
+    def _on_message(self, raw: str | bytes) -> None:
+        arrived = time.perf_counter_ns()
+        message = orjson.loads(raw)
+        kind = str(message.get("type", ""))
+        payload = message.get("payload")
+        if kind in PEERJS_RELAYED:
+            payload = payload if isinstance(payload, dict) else {}
+            message = {"type": kind.lower(), "from": message.get("src"),
+                       "call_id": payload.get("connectionId"), "payload": payload}  # fmt: skip
+        elif kind == "OPEN":
+            message = {"type": "welcome"}
+        else:  # ERROR, ID-TAKEN, EXPIRE, LEAVE: a refusal or an error
+            message = {"type": "error", "code": kind, "message": payload}
+        self._dispatch(message, arrived)
+
+    @staticmethod
+    def relay_prefix(kind: str, call_id: int, to: str) -> str:
+        return (f'{{"type":"{kind.upper()}","dst":{orjson.dumps(to).decode()},'
+                f'"payload":{{"connectionId":{call_id},')  # fmt: skip
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message.get("type") in RELAYED:
+            message = {"type": message["type"].upper(), "dst": message.get("to"),
+                       "payload": {"connectionId": message.get("call_id"),
+                                   **(message.get("payload") or {})}}  # fmt: skip
+        await self.send_text(orjson.dumps(message).decode())
+
+    async def close(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+        await super().close()
+
+
+PEERJS_RELAYED = frozenset({"OFFER", "ANSWER", "CANDIDATE"})
 
 CLIENTS: dict[str, type[BenchConn]] = {"raw": RawConn, "websockets": WebsocketsConn}
 DEFAULT_CLIENT = "raw"

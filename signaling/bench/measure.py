@@ -199,3 +199,39 @@ class Progress:
         if self.enabled:
             self.stream.write(("\r" if self.tty else "") + text + "\n")
             self.stream.flush()
+
+
+def listen_drops() -> int | None:
+    """The machine's TcpExt ListenDrops counter (SYNs dropped by full accept queues), or None.
+
+    Machine-wide: deltas taken around a scenario count every listener's drops, so they are
+    meaningful on a machine where nothing else is being flooded at the same moment.
+    """
+    try:
+        with open("/proc/net/netstat") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(table["ListenDrops"]) if "ListenDrops" in table else None
+    return None
+
+
+def pin(pid: int, cpus: set[int]) -> int:
+    """Bind every thread of `pid` and of its descendants to `cpus` (what `taskset -a -p`
+    does); threads and children created later inherit it. Returns the threads pinned."""
+    pinned = 0
+    for member in process_tree(pid):
+        try:
+            tasks = os.listdir(f"/proc/{member}/task")
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                os.sched_setaffinity(int(task), cpus)
+                pinned += 1
+            except (ProcessLookupError, PermissionError, OSError):
+                pass
+    return pinned

@@ -15,7 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from signaling.bench.http_pool import HttpPool
-from signaling.bench.load_client import CLIENTS, DEFAULT_CLIENT, BenchConn, RelayHandler
+from signaling.bench.load_client import (
+    CLIENTS,
+    DEFAULT_CLIENT,
+    BenchConn,
+    PeerJSConn,
+    RelayHandler,
+)
 from signaling.bench.target import Target
 from signaling.client import ApiError
 
@@ -74,7 +80,8 @@ class Population:
 
     def conn(self, user: User, on_relay: RelayHandler | None = None) -> BenchConn:
         """A (not yet opened) signaling connection for `user`."""
-        return self.conn_class(self.target.signaling_url, user.token, on_relay)
+        kind = PeerJSConn if self.target.protocol == "peerjs" else self.conn_class
+        return kind(self.target.signaling_url, user.token, on_relay)
 
     def fake_call_id(self) -> int:
         """A call number for the reference relay, which has no calls."""

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import os
 import random
+import socket
 import struct
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -165,6 +166,16 @@ class RawWebSocket:
         if self._close_sent or self._gone.is_set():
             raise ConnectionError("the connection is closed")
         self._write(OP_TEXT, text.encode())
+
+    def abort(self) -> None:
+        """Reset the TCP connection now (no close frame), as a dead network path would."""
+        if self._transport is not None:
+            sock = self._transport.get_extra_info("socket")
+            try:  # linger 0: the close sends a reset, not a FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except (AttributeError, OSError):
+                pass
+            self._transport.abort()
 
     async def close(self, code: int = 1000, timeout: float = 2) -> None:
         """Send a close frame, wait for the server's (or the end), then drop the socket."""

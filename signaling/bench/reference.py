@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.host, args.port),
         application(Relay(), args.nodelay),
         handler_class=WebSocketHandler,
+        backlog=4096,  # as the daemon (CHIMECAST_LISTEN_BACKLOG): gevent's 128 drops bursts
         log=None,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):

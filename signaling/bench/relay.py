@@ -61,15 +61,14 @@ class Side:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        head = f'{{"type":"{{kind}}","call_id":{self.call_id},"to":{orjson.dumps(self.peer_name).decode()},'
+        prefix = self.conn.relay_prefix  # the target's dialect (load_client)
         sdp = orjson.dumps(SDP_BODY).decode()[1:-1]
-        self._big = (
-            head.replace("{kind}", self.description)
-            + f'"payload":{{"type":"{self.description}","sdp":"{sdp}a={MARK}'
+        self._big = prefix(self.description, self.call_id, self.peer_name) + (
+            f'"type":"{self.description}","sdp":"{sdp}a={MARK}'
         )
         self._big_tail = '\\r\\n"}}'
-        self._small = head.replace("{kind}", "candidate") + (
-            f'"payload":{{"sdpMid":"0","sdpMLineIndex":0,"candidate":"{CANDIDATE_BODY}{MARK}'
+        self._small = prefix("candidate", self.call_id, self.peer_name) + (
+            f'"sdpMid":"0","sdpMLineIndex":0,"candidate":"{CANDIDATE_BODY}{MARK}'
         )
         self._small_tail = '"}}'
 
@@ -101,8 +100,8 @@ class RelayRun:
                 self.latencies.append(arrived - int(text[at + len(MARK) :]))
             if message.get("from") != side.peer_name:
                 side.wrong_from += 1
-            seq = message.get("seq")
-            if side.last_seq is not None and seq != side.last_seq + 1:
+            seq = message.get("seq")  # PeerJS stamps none: nothing to check there
+            if seq is not None and side.last_seq is not None and seq != side.last_seq + 1:
                 side.seq_gaps += 1
             side.last_seq = seq
             side.received += 1

@@ -8,8 +8,15 @@ from typing import Any
 # The figures compared between ChimeCast and the reference relay, per scenario.
 RATIO_KEYS = {
     "relay": ("server_cpu_us_per_msg", "msgs_per_s", "latency_ms.p50", "latency_ms.p99"),
-    "capacity": ("rss_kb_per_conn", "idle_cpu_percent", "connect_rate_per_s"),
+    "capacity": (
+        "rss_kb_per_conn",
+        "idle_cpu_percent",
+        "connect_rate_per_s",
+        "server_cpu_ms_per_conn",
+    ),
     "setup": ("complete_all_s", "setup_ms.p50", "setup_ms.p95", "setup_ms.p99"),
+    "arrivals": ("complete_all_s", "all_connected_s", "server_cpu_ms_per_pair"),
+    "storm": ("all_back_s", "server_cpu_ms_per_conn", "reconnect_rate_per_s"),
     "media": ("offer_to_connected_ms.p50", "offer_to_first_frame_ms.p50"),
 }
 
@@ -21,10 +28,12 @@ def lookup(result: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def ratios(system: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
-    """ChimeCast's figure divided by the reference relay's, for the scenario's key figures."""
-    out: dict[str, Any] = {"scenario": system["scenario"], "target": "ratio",
-                           "meaning": "chimecast / reference, same scenario, same run"}  # fmt: skip
+def ratios(
+    system: dict[str, Any], reference: dict[str, Any], name: str = "gevent"
+) -> dict[str, Any]:
+    """ChimeCast's figure divided by reference `name`'s, for the scenario's key figures."""
+    out: dict[str, Any] = {"scenario": system["scenario"], "target": "ratio", "reference": name,
+                           "meaning": f"chimecast / {name}, same scenario, same run"}  # fmt: skip
     for key in RATIO_KEYS.get(system["scenario"], ()):
         a, b = lookup(system, key), lookup(reference, key)
         out[key] = (
@@ -57,9 +66,11 @@ def human(result: dict[str, Any]) -> str:
     kind, target = result["scenario"], result["target"]
     if target == "ratio":
         pairs = [
-            f"{k} x{_v(v)}" for k, v in result.items() if k not in ("scenario", "target", "meaning")
+            f"{k} x{_v(v)}"
+            for k, v in result.items()
+            if k not in ("scenario", "target", "meaning", "reference")
         ]
-        return f"{kind}: chimecast / reference: " + ", ".join(pairs)
+        return f"{kind}: chimecast / {result.get('reference', 'reference')}: " + ", ".join(pairs)
     lines = [f"== {kind} on {target}" + (f" (run {result['run']})" if "run" in result else "")]
     add = lines.append
     if kind == "relay":
@@ -92,7 +103,9 @@ def human(result: dict[str, Any]) -> str:
             f"  connected      {result['connected']}/{result['connections']} ({result['per_user']} per user), "
             f"failures {result['failures']} {result['failure_kinds'] or ''}"
         )
-        add(f"  connect rate   {_v(result['connect_rate_per_s'], '/s')} ({result['connect_s']} s)")
+        add(f"  connect rate   {_v(result['connect_rate_per_s'], '/s')} ({result['connect_s']} s); "
+            f"server CPU {_v(result.get('server_cpu_ms_per_conn'), 'ms/conn')}, listen drops "
+            f"{_v(result.get('listen_drops'))}")  # fmt: skip
         add(
             f"  server RSS     {_v(result['server_rss_mb_before'])} -> {_v(result['server_rss_mb_loaded'])} MB: "
             f"{_v(result['rss_kb_per_conn'], 'kB/conn')}, {_v(result['rss_mb_per_1000'], 'MB per 1,000')}"
@@ -119,6 +132,23 @@ def human(result: dict[str, Any]) -> str:
             f"API (gunicorn) CPU {_v(result.get('web_cpu_s'), 's')}; "
             f"this tool {_v(result.get('client_cpu_s'), 's')}"
         )
+    elif kind == "arrivals":
+        add(f"  {result['pairs']} pairs at once: completed {result['completed']}, failures "
+            f"{result['failures']} {result['failure_kinds'] or ''}")  # fmt: skip
+        add(f"  all connected  {_v(result['all_connected_s'], 's')}; all negotiated "
+            f"{_v(result['complete_all_s'], 's')}")  # fmt: skip
+        add(f"  per pair       {_pct(result['setup_ms'])} (after connecting)")
+        add(f"  server CPU     {_v(result['server_cpu_s'], 's')} "
+            f"({_v(result['server_cpu_ms_per_pair'], 'ms/pair')}); API CPU "
+            f"{_v(result['web_cpu_s'], 's')}; listen drops {_v(result['listen_drops'])}")  # fmt: skip
+    elif kind == "storm":
+        add(f"  {result['connections']} dropped at once: welcomed again {result['welcomed_again']}, "
+            f"failures {result['failures']}, retries {result['retries']} {result['retry_kinds'] or ''}")  # fmt: skip
+        add(f"  all back in    {_v(result['all_back_s'], 's')} "
+            f"({_v(result['reconnect_rate_per_s'], '/s')}); {_pct(result['back_ms'])}")  # fmt: skip
+        add(f"  server CPU     {_v(result['server_cpu_s'], 's')} "
+            f"({_v(result['server_cpu_ms_per_conn'], 'ms/conn')}); listen drops "
+            f"{_v(result['listen_drops'])}")  # fmt: skip
     elif kind == "media":
         add(
             f"  {result['connected']}/{result['pairs']} pairs connected, failures {result['failures']} "

@@ -32,6 +32,9 @@ BENCH_ENV = {
 }
 
 
+# What `--reference` may name: the bare relay of signaling.bench.reference, PeerJS server.
+REFERENCES = ("gevent", "peerjs")
+
 # Threads per gunicorn worker of the temporary system: under a burst each extra thread of a
 # worker adds GIL hand-offs to every request (signaling/bench/RESULTS.md).
 WEB_THREADS = 1
@@ -47,6 +50,7 @@ class Target:
     server_pid: int | None = None
     notes: list[str] = field(default_factory=list)
     web_pid: int | None = None  # gunicorn's master: CPU of the API, workers included
+    protocol: str = "chimecast"  # or "peerjs": what the load client speaks (load_client)
 
     @property
     def has_api(self) -> bool:
@@ -132,7 +136,7 @@ class ReferenceRelay:
         except BaseException:
             stop_process(self.process)
             raise
-        return Target("reference", f"ws://{self.host}:{self.port}/ws", None, self.process.pid,
+        return Target("gevent", f"ws://{self.host}:{self.port}/ws", None, self.process.pid,
                       ["bare gevent-websocket relay, no auth, no database"
                        + (", TCP_NODELAY set" if self.nodelay else "")])  # fmt: skip
 

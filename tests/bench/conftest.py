@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,21 @@ def run_bench(*args: str, timeout: float = 60) -> tuple[int, list[dict]]:
 def result_for(results: list[dict], target: str) -> dict:
     [found] = [r for r in results if r["target"] == target]
     return found
+
+
+@pytest.fixture(scope="session")
+def peerjs_installed() -> None:
+    """PeerJS server installed in the bench cache (npm on first use). Outside CI a machine
+    without Node.js/npm or without the npm registry skips; in CI (CI=true) it must work."""
+    from signaling.bench import peerjs
+
+    in_ci = os.environ.get("CI") == "true"
+    reason = peerjs.unavailable()
+    if reason and not in_ci:
+        pytest.skip(f"PeerJS reference needs Node.js and npm: {reason}")
+    try:
+        peerjs.ensure_installed()
+    except RuntimeError as exc:
+        if in_ci:
+            raise
+        pytest.skip(f"could not install peer@{peerjs.VERSION} from npm: {str(exc)[:200]}")

@@ -17,7 +17,7 @@ def test_relay_closed_loop_on_reference_relays_every_message_in_order(client, lo
         "relay", "--reference-only", "--pairs", "3", "--messages", "40", "--client", client,
         "--loop", loop,
     )  # fmt: skip
-    relay = result_for(results, "reference")
+    relay = result_for(results, "gevent")
     assert status == 0 and (relay["client"], relay["loop"]) == (client, loop)
     assert relay["sent"] == 3 * 2 * 40 == relay["relayed"]
     assert relay["lost"] == relay["wrong_from"] == relay["seq_gaps"] == 0
@@ -33,7 +33,7 @@ def test_relay_open_loop_on_reference_keeps_to_the_offered_rate():
     _, results = run_bench(
         "relay", "--reference-only", "--pairs", "2", "--messages", "25", "--rate", "200"
     )
-    relay = result_for(results, "reference")
+    relay = result_for(results, "gevent")
     assert relay["mode"] == "open" and relay["relayed"] == relay["sent"] == 100
     assert 0.4 < relay["duration_s"] < 5  # 100 messages at 200/s is half a second
     assert relay["latency_ms"]["max"] > 0
@@ -43,7 +43,7 @@ def test_capacity_on_reference_holds_every_connection():
     status, results = run_bench(
         "capacity", "--reference-only", "--connections", "60", "--hold", "1"
     )
-    capacity = result_for(results, "reference")
+    capacity = result_for(results, "gevent")
     assert status == 0
     assert capacity["connected"] == 60 and capacity["failures"] == 0
     assert capacity["dropped_during_hold"] == 0
