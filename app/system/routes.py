@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
-from flask import current_app, jsonify
+from flask import Blueprint, current_app, jsonify
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,7 +18,8 @@ from app.dbprobe import probe_for
 from app.errors import error_response
 from app.metrics import render as render_metrics
 from app.openapi import build_openapi
-from app.system import bp
+
+bp = Blueprint("system", __name__)
 
 
 class HealthOut(BaseModel):

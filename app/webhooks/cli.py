@@ -13,7 +13,8 @@ from sqlalchemy import select
 from app.clock import utcnow
 from app.extensions import db
 from app.models import WebhookDelivery
-from app.webhooks.delivery import deliver_due
+from app.procstats import BuildInfo
+from app.webhooks.delivery import DELIVERIES, deliver_due
 
 webhooks = AppGroup("webhooks", help="Signed webhooks for call events.")
 
@@ -93,9 +94,6 @@ def retry(delivery_id: int) -> None:
 def serve_metrics(port: int) -> None:
     """Deliveries by outcome, process_* and build info, from a daemon thread."""
     from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
-
-    from app.procstats import BuildInfo
-    from app.webhooks.delivery import DELIVERIES
 
     registry = CollectorRegistry()
     for collector in (DELIVERIES, BuildInfo()):

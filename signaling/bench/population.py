@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from signaling.bench.http_pool import HttpPool
 from signaling.bench.load_client import CLIENTS, DEFAULT_CLIENT, BenchConn, RelayHandler
 from signaling.bench.target import Target
-from signaling.client import ApiError
+from signaling.client.api import ApiError
 
 
 @dataclass
