@@ -9,6 +9,27 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import (
+    auth,
+    calls,
+    cli,
+    headers,
+    ice,
+    logs,
+    meetings,
+    metrics,
+    shipped,
+    sqlite_writer,
+    system,
+    users,
+    web,
+)
+from app.auth import current
+from app.config import finalize, load_settings
+from app.errors import register_error_handlers
+from app.extensions import db, migrate
+from app.webhooks import cli as webhook_cli
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from `CHIMECAST_*` settings, overridden by `config` (tests)."""
@@ -25,9 +46,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
-    from app import logs, shipped
-    from app.config import finalize, load_settings
-
     app.config.from_mapping(load_settings())
     logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     app.config["MIGRATIONS_DIR"] = shipped.migrations_dir()
@@ -40,43 +58,30 @@ def register_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app.auth import current
-    from app.extensions import db, migrate
-
+    sqlite_writer.install()  # SQLite writes serialized per process; idempotent
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"], render_as_batch=True)
     current.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from app import auth, calls, ice, meetings, system, users, web
-
     for package in (auth, users, calls, meetings, ice, system, web):
         app.register_blueprint(package.bp)
 
 
 def register_errors(app: Flask) -> None:
-    from app.errors import register_error_handlers
-
     register_error_handlers(app)
 
 
 def register_headers(app: Flask) -> None:
-    from app import headers
-
     headers.init_app(app)
 
 
 def register_metrics(app: Flask) -> None:
-    from app import metrics
-
     metrics.init_app(app)
 
 
 def register_commands(app: Flask) -> None:
-    from app import cli
-    from app.webhooks import cli as webhook_cli
-
     cli.init_app(app)
     webhook_cli.init_app(app)
 

@@ -23,6 +23,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from app.auth.current import require_principal
 from app.errors import ApiError
 
 
@@ -198,8 +199,6 @@ def endpoint(
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             if declaration.auth:
-                from app.auth.current import require_principal
-
                 require_principal()
             check_request_text()
             if any(isinstance(v, int) and v > MAX_ID for v in kwargs.values()):

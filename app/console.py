@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import sys
 
-from app import shipped
+from app import create_app, shipped
 
 
 def main() -> None:
     """`chimecast <command>`: the admin and database commands (`flask --app app ...`)."""
     from flask.cli import FlaskGroup
-
-    from app import create_app
 
     FlaskGroup(name="chimecast", create_app=create_app, help=main.__doc__)(prog_name="chimecast")
 

@@ -22,6 +22,8 @@ from gevent.monkey import get_original
 from sqlalchemy import URL, Connection, create_engine
 from sqlalchemy.pool import NullPool
 
+from app.extensions import db
+
 T = TypeVar("T")
 
 
@@ -90,8 +92,6 @@ def probe_for(app: Any) -> DatabaseProbe:
     """The app's probe, made on first use from its engine's URL and connection arguments."""
     probe = app.extensions.get("chimecast_db_probe")
     if probe is None:
-        from app.extensions import db
-
         options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
         with app.app_context():
             url = db.engine.url

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError, SQLAlche
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
+from app.metrics import API_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,6 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra
 ) -> Response:
-    from app.metrics import API_ERRORS
-
     API_ERRORS.labels(code).inc()
     response = jsonify({"error": code, "message": message, **extra})
     response.status_code = status

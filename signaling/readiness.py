@@ -21,7 +21,7 @@ from gevent.threadpool import ThreadPool
 from sqlalchemy import Connection, text
 
 from app.dbprobe import probe_for
-from signaling.context import Services
+from signaling.state.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The signaling daemon: a plain WSGI function on gevent's server, and its background tasks.
 
-`/ws` is the WebSocket (handshake checked by `signaling.websocket`), `GET /healthz` says the
+`/ws` is the WebSocket (handshake checked by `signaling.transport.websocket`), `GET /healthz` says the
 daemon is up, `GET /readyz` whether its database (and Redis) answer. Background greenlets
-tail the outbox, expire unanswered calls and beat this node's liveness (signaling.liveness),
+tail the outbox, expire unanswered calls and beat this node's liveness (signaling.state.liveness),
 backing off while the database is down (`signaling.backoff`). SIGTERM drains: every client
 gets `going_away` and close 1001, the node is marked stopping (its users' calls get their
 grace from a live daemon), then the process exits.
@@ -23,26 +23,23 @@ from gevent.event import Event
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
 from app import logs
-from signaling import backoff, meetings, metrics
-from signaling.context import Services, build_services
+from signaling import backoff, metrics
 from signaling.errors import CloseCode
-from signaling.events import OutboxRelay
-from signaling.handshake import handler_class
-from signaling.liveness import Liveness
-from signaling.peer import Peer
+from signaling.outbox.tail import OutboxRelay
 from signaling.protocol import server_message
 from signaling.readiness import Readiness
 from signaling.settings import Settings
-from signaling.store import Store, dedicated_runner, threadpool_runner
-from signaling.websocket import origin_policy
+from signaling.state.liveness import Liveness
+from signaling.state.services import Services, build_services
+from signaling.state.store import Store, dedicated_runner, threadpool_runner
+from signaling.transport.handshake import handler_class
+from signaling.transport.peer import Peer
+from signaling.transport.websocket import origin_policy
 
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 DRAIN_SECONDS = 3.0
-
-
-MESSAGE_MODULES = (meetings,)  # imported for their @handles / @translates registrations
 
 
 class SignalingServer:
@@ -150,8 +147,8 @@ class SignalingServer:
             error_log=LoggingLogAdapter(logging.getLogger("signaling.http"), logging.ERROR),
         )
         self.wsgi_server.start()
-        logs.event(log, "listening", node=settings.node_id, host=self.host,
-                   port=self.wsgi_server.server_port, path="/ws")  # fmt: skip
+        port = self.wsgi_server.server_port
+        logs.event(log, "listening", node=settings.node_id, host=self.host, port=port, path="/ws")
 
     def _redis_connected(self) -> bool | None:
         subscribed = getattr(self.services.hub, "subscribed", None)  # RedisHub only

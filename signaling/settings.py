@@ -36,12 +36,12 @@ class Settings:
     reconnect_grace: float = 30.0
     ring_sweep_interval: float = 1.0
     outbox_poll_interval: float = 0.025  # an HTTP call start rings within ~25-35 ms
-    node_refresh_interval: float = 2.0  # liveness beat (signaling.liveness)
+    node_refresh_interval: float = 2.0  # liveness beat (signaling.state.liveness)
     node_stale_after: float = 6.0  # a node silent this long is swept by a live one
     db_threads: int = 4  # from the app config: 2 on SQLite, 4 otherwise (app/config.py)
     allowed_origins: tuple[str, ...] = ()
     node_id: str = ""
-    redis_url: str = ""  # set: daemons share a Redis bus (signaling.redis_hub)
+    redis_url: str = ""  # set: daemons share a Redis bus (signaling.state.redis_hub)
     redis_namespace: str = ""  # default: a hash of the database URL (namespace_for below)
 
     @classmethod

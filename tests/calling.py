@@ -7,8 +7,9 @@ import contextlib
 import itertools
 from dataclasses import dataclass
 
-from signaling.client import ApiClient, SignalingClient
-from signaling.media import MediaPeer
+from signaling.client.api import ApiClient
+from signaling.client.media import MediaPeer
+from signaling.client.socket import SignalingClient
 from tests.conftest import PASSWORD
 
 _names = itertools.count(1)

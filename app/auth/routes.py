@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import Blueprint, current_app
 from sqlalchemy.exc import IntegrityError
 
 from app.api import ErrorOut, endpoint
-from app.auth import audit, bp
+from app.auth import audit
 from app.auth.audit import AuthEventKind
 from app.auth.current import client_ip, current_session, require_login, user_agent
 from app.auth.passwords import burn_verification_time, hash_password, needs_rehash, verify_password
@@ -18,6 +18,8 @@ from app.metrics import LOGINS
 from app.models import AuthEvent
 from app.users.schemas import LoginIn, LoginOut, RegisterIn, UserOut
 from app.users.service import create_user, find_user
+
+bp = Blueprint("auth", __name__)
 
 
 def invalid_credentials() -> ApiError:

@@ -1,7 +1,5 @@
 """Call records: start, accept, decline, end, history."""
 
-from flask import Blueprint
+from app.calls.routes import bp
 
-bp = Blueprint("calls", __name__)
-
-from app.calls import routes  # noqa: E402,F401  (routes attach themselves to bp)
+__all__ = ["bp"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from flask import Blueprint
+
 from app.api import ErrorOut, endpoint
 from app.auth.current import current_session, require_login, require_principal
-from app.calls import bp, service
+from app.calls import service
 from app.calls.schemas import (
     CallBusyOut,
     CallHistoryQuery,
@@ -14,6 +16,8 @@ from app.calls.schemas import (
     CallStartIn,
     CallStartOut,
 )
+
+bp = Blueprint("calls", __name__)
 
 ACTION_ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
 

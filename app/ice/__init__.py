@@ -1,7 +1,5 @@
 """STUN/TURN configuration for clients, with coturn REST-API credentials."""
 
-from flask import Blueprint
+from app.ice.routes import bp
 
-bp = Blueprint("ice", __name__)
-
-from app.ice import routes  # noqa: E402,F401  (routes attach themselves to bp)
+__all__ = ["bp"]

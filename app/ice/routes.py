@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Blueprint
 from pydantic import BaseModel, Field
 
 from app.api import ErrorOut, endpoint
 from app.auth.current import require_login
-from app.ice import bp
 from app.ice.credentials import ice_servers_for
+
+bp = Blueprint("ice", __name__)
 
 
 class IceServersOut(BaseModel):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from flask import Blueprint
+
 from app.api import ErrorOut, endpoint
 from app.auth.current import current_session, require_login
-from app.meetings import bp, service
+from app.meetings import service
 from app.meetings.schemas import (
     AdmitIn,
     JoinIn,
@@ -17,6 +19,8 @@ from app.meetings.schemas import (
     SeatStateOut,
     UsernameIn,
 )
+
+bp = Blueprint("meetings", __name__)
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
 

@@ -1,7 +1,5 @@
 """Operational endpoints: health, readiness, the OpenAPI document."""
 
-from flask import Blueprint
+from app.system.routes import bp
 
-bp = Blueprint("system", __name__)
-
-from app.system import routes  # noqa: E402,F401  (routes attach themselves to bp)
+__all__ = ["bp"]

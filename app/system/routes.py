@@ -7,7 +7,7 @@ import functools
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
-from flask import current_app, jsonify
+from flask import Blueprint, current_app, jsonify
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,7 +17,8 @@ from app.dbprobe import probe_for
 from app.errors import error_response
 from app.metrics import render as render_metrics
 from app.openapi import build_openapi
-from app.system import bp
+
+bp = Blueprint("system", __name__)
 
 
 class HealthOut(BaseModel):

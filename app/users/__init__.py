@@ -1,7 +1,5 @@
 """The signed-in user's account and sessions, and finding other users."""
 
-from flask import Blueprint
+from app.users.routes import bp
 
-bp = Blueprint("users", __name__)
-
-from app.users import routes  # noqa: E402,F401  (routes attach themselves to bp)
+__all__ = ["bp"]

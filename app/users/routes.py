@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import Blueprint
 from sqlalchemy import select
 
 from app.api import ErrorOut, endpoint
@@ -13,7 +14,6 @@ from app.auth.tokens import is_live, revoke_sessions
 from app.errors import ApiError
 from app.extensions import db
 from app.models import AuthSession
-from app.users import bp
 from app.users.schemas import (
     PasswordChangeIn,
     PasswordConfirmIn,
@@ -33,6 +33,8 @@ from app.users.service import (
     search_users,
     set_password,
 )
+
+bp = Blueprint("users", __name__)
 
 
 def wrong_password() -> ApiError:

@@ -1,7 +1,5 @@
 """The single-page web client: `/`, its security headers and `/client-config`."""
 
-from flask import Blueprint
+from app.web.routes import bp
 
-bp = Blueprint("web", __name__)
-
-from app.web import routes  # noqa: E402,F401  (routes attach themselves to bp)
+__all__ = ["bp"]

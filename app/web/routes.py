@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, make_response, render_template, request
+from flask import Blueprint, current_app, make_response, render_template, request
 from pydantic import BaseModel, Field
 
 from app.api import endpoint
-from app.web import bp
+
+bp = Blueprint("web", __name__)
 
 
 class ClientConfigOut(BaseModel):

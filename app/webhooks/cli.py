@@ -15,7 +15,8 @@ from app.clock import utcnow
 from app.extensions import db
 from app.models import WebhookDelivery
 from app.outage import UNAVAILABLE, Backoff, Outage, first_line
-from app.webhooks.delivery import deliver_due
+from app.procstats import BuildInfo
+from app.webhooks.delivery import DELIVERIES, deliver_due
 
 log = logging.getLogger(__name__)
 OUTAGE_BACKOFF_CAP = 10.0  # seconds between polls at worst while the database is down
@@ -129,9 +130,6 @@ def retry(delivery_id: int) -> None:
 def serve_metrics(port: int) -> None:
     """Deliveries by outcome, process_* and build info, from a daemon thread."""
     from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
-
-    from app.procstats import BuildInfo
-    from app.webhooks.delivery import DELIVERIES
 
     registry = CollectorRegistry()
     for collector in (DELIVERIES, BuildInfo()):

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from signaling.client import ApiError
+from signaling.client.api import ApiError
 
 
 class _Connection:

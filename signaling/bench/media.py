@@ -1,7 +1,7 @@
 """The `media` scenario (small): a few aiortc call pairs negotiate through the full stack.
 
 Each pair rings and answers like the other scenarios, then an aiortc offerer and answerer
-(`signaling.media.MediaPeer`, host candidates on 127.0.0.1 only) negotiate through the
+(`signaling.client.media.MediaPeer`, host candidates on 127.0.0.1 only) negotiate through the
 daemon. Reports offer-to-connected (both sides ICE+DTLS connected) and first-frame (both
 sides decoded a video frame) times, measured from the moment the offer is created.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from signaling.bench.measure import Progress, percentiles, probe_for, scaled
 from signaling.bench.population import Population, User
-from signaling.client import SignalingClient
+from signaling.client.socket import SignalingClient
 
 
 async def _first_frames(*peers, poll: float = 0.005) -> None:
@@ -26,7 +26,7 @@ async def _first_frames(*peers, poll: float = 0.005) -> None:
 async def _pair(
     population: Population, caller: User, callee: User, timeout: float
 ) -> tuple[float, float]:
-    from signaling.media import MediaPeer
+    from signaling.client.media import MediaPeer
 
     url = population.target.signaling_url
     a, b = SignalingClient(url, caller.token), SignalingClient(url, callee.token)
@@ -67,7 +67,7 @@ async def run_media(
     population: Population, *, pairs: int, timeout: float, progress: Progress
 ) -> dict[str, Any]:
     """`pairs` aiortc calls at once through the target; figures in milliseconds."""
-    from signaling.media import use_loopback_only
+    from signaling.client.media import use_loopback_only
 
     use_loopback_only()
     users = await population.users(2 * pairs)

@@ -23,7 +23,7 @@ from signaling.bench.load_client import (
     RelayHandler,
 )
 from signaling.bench.target import Target
-from signaling.client import ApiError
+from signaling.client.api import ApiError
 
 
 @dataclass

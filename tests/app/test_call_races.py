@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app.devstack import Stack
-from signaling.client import ApiClient
+from signaling.client.api import ApiClient
 from tests.conftest import PASSWORD, database_url_for
 
 TRIALS = 20

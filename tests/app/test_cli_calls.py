@@ -115,6 +115,9 @@ def test_list_marks_overdue_ringing_calls_missed(runner, history, clock, app):
     clock.advance(seconds=app.config["RING_TIMEOUT"] + 1)
     calls = json.loads(runner.invoke(args=["calls", "list", "--state", "ringing", "--json"]).stdout)
     assert calls == []
+    ended = json.loads(runner.invoke(args=["calls", "list", "--state", "ended", "--json"]).stdout)
+    overdue = next(c for c in ended if c["id"] == history["ringing"])
+    assert (overdue["state"], overdue["end_reason"]) == ("ended", "missed")
 
 
 def test_list_when_empty(runner):

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from signaling.bench.http_pool import HttpPool
-from signaling.client import ApiError
+from signaling.client.api import ApiError
 
 
 class Server:

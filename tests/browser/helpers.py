@@ -58,7 +58,7 @@ async def launch(pw: Playwright, fake_video: Path | None = None) -> Browser:
 
 def write_y4m(path: Path, rgb: tuple[int, int, int], frames: int = 15) -> Path:
     """A 320x240 4:2:0 Y4M clip of one solid colour (Chromium loops it as a camera)."""
-    from signaling.media import rgb_to_yuv
+    from signaling.client.media import rgb_to_yuv
 
     y, u, v = rgb_to_yuv(rgb)
     frame = b"FRAME\n" + bytes([y]) * 320 * 240 + bytes([u]) * 160 * 120 + bytes([v]) * 160 * 120

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from signaling.client import ApiClient
+from signaling.client.api import ApiClient
 from tests.browser.helpers import (
     User,
     chromium,

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from signaling.client import ApiClient, SignalingClient
-from signaling.media import MediaPeer, rgb_to_yuv, use_loopback_only
+from signaling.client.api import ApiClient
+from signaling.client.media import MediaPeer, rgb_to_yuv, use_loopback_only
+from signaling.client.socket import SignalingClient
 from tests.browser.helpers import (
     User,
     chromium,

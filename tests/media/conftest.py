@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signaling.media import use_loopback_only
+from signaling.client.media import use_loopback_only
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from signaling.media import MediaPeer, rgb_to_yuv
+from signaling.client.media import MediaPeer, rgb_to_yuv
 from tests.calling import close_all
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from signaling.media import rgb_to_yuv
+from signaling.client.media import rgb_to_yuv
 from tests.calling import media_pair, online, ring_and_answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]

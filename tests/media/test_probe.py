@@ -41,7 +41,7 @@ def probe_users(stack):
 
 def run_probe(stack, *extra: str) -> subprocess.CompletedProcess:
     argv = [
-        sys.executable, "-m", "signaling.probe", "--web-url", stack.web_url,
+        sys.executable, "-m", "signaling.client.probe", "--web-url", stack.web_url,
         "--signaling-url", stack.signaling_url, "--password", PASSWORD,
         "--loopback-only", "--json", "--timeout", "10", *extra,
     ]  # fmt: skip

@@ -14,7 +14,8 @@ import secrets
 import sys
 
 from signaling import client
-from signaling.client import ApiClient, SignalingClient
+from signaling.client.api import ApiClient
+from signaling.client.socket import SignalingClient
 
 PASSWORD = "correct horse battery staple"
 

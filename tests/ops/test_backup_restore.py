@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from app.devstack import Stack
-from signaling.client import ApiClient
+from signaling.client.api import ApiClient
 from tests.conftest import PASSWORD, database_url_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

@@ -15,8 +15,8 @@ import urllib.request
 import pytest
 
 from app.devstack import Stack
-from signaling.client import ApiClient
-from signaling.media import use_loopback_only
+from signaling.client.api import ApiClient
+from signaling.client.media import use_loopback_only
 from tests.calling import Person, close_all, make_person, media_pair, online, ring_and_answer
 from tests.conftest import PASSWORD
 

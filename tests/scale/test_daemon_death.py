@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from app.config import normalize_database_url
 from app.devstack import Stack
-from signaling.client import ApiError
+from signaling.client.api import ApiError
 from tests.calling import Person, close_all, make_person, ring_and_answer
 from tests.conftest import database_url_for
 

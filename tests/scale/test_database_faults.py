@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.devstack import Stack
-from signaling.client import ApiClient
+from signaling.client.api import ApiClient
 from tests.conftest import PASSWORD
 from tests.scale.tcpproxy import TcpProxy
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.devstack import Stack
-from signaling.client import SignalingClient, SignalingClosed
+from signaling.client.socket import SignalingClient, SignalingClosed
 from tests.calling import close_all, make_person, ring_and_answer
 from tests.scale.conftest import wait_for_log
 from tests.scale.tcpproxy import TcpProxy

@@ -9,7 +9,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
-from signaling.media import use_loopback_only
+from signaling.client.media import use_loopback_only
 from tests.calling import media_pair, online, ring_and_answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]

@@ -11,12 +11,12 @@ import itertools
 import time
 from typing import Any
 
-from signaling.calls import ACTIVE, ENDED, RINGING, Membership
-from signaling.context import Services, build_services
 from signaling.errors import CallServiceError
 from signaling.protocol import check_server_message, parse
 from signaling.settings import Settings
-from signaling.store import ConnectInfo, Identity, OutboxEvent
+from signaling.state.call_cache import ACTIVE, ENDED, RINGING, Membership
+from signaling.state.services import Services, build_services
+from signaling.state.store import ConnectInfo, Identity, OutboxEvent
 
 _conn_ids = itertools.count(1)
 

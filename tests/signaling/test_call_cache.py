@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from signaling.calls import ACTIVE, ENDED, RINGING, CallCache, Membership
+from signaling.state.call_cache import ACTIVE, ENDED, RINGING, CallCache, Membership
 
 
 def membership(call_id: int, state: str = ACTIVE) -> Membership:

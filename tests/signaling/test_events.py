@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from signaling.calls import ACTIVE
 from signaling.errors import CloseCode
-from signaling.events import OutboxRelay
 from signaling.handlers import dispatch
-from signaling.store import OutboxEvent
+from signaling.outbox.tail import OutboxRelay
+from signaling.state.call_cache import ACTIVE
+from signaling.state.store import OutboxEvent
 from tests.signaling.fakes import FakeConn, make_services, message
 
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from signaling.calls import ACTIVE, ENDED
-from signaling.context import Services
 from signaling.errors import CloseCode
 from signaling.handlers import HANDLERS, dispatch
-from signaling.protocol import CLIENT_SCHEMAS
-from signaling.store import Identity
+from signaling.protocol import CLIENT_SCHEMAS, ClientMessage
+from signaling.state.call_cache import ACTIVE, ENDED
+from signaling.state.services import Services
+from signaling.state.store import Identity
 from tests.signaling.fakes import FakeConn, FakeStore, make_services, message
 
 
@@ -60,9 +60,15 @@ def offer(call_id: int, to: str, **extra) -> dict:
 
 
 def test_every_client_message_type_has_a_handler():
-    import signaling.server  # noqa: F401  (imports every module that registers handlers)
-
     assert set(HANDLERS) == set(CLIENT_SCHEMAS)
+
+
+def test_a_type_without_a_handler_is_an_error_reply_and_the_connection_stays(world):
+    conn = world.join(world.alice)
+    dispatch(world.services, conn, ClientMessage(type="no_such_type", id=7))
+    assert conn.closed is None
+    reply = conn.sent[-1]
+    assert (reply["type"], reply["code"], reply["ref"]) == ("error", "internal_error", 7)
 
 
 def test_hello_with_valid_token_gets_welcome_and_registers_the_connection(world):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from signaling.heartbeats import Heartbeats
+from signaling.transport.heartbeats import Heartbeats
 
 
 class Watched:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from signaling.hub import InMemoryHub, Target
-from signaling.store import Identity
+from signaling.state.hub import InMemoryHub, Target
+from signaling.state.store import Identity
 from tests.signaling.fakes import FakeConn
 
 ALICE_PHONE = Identity(1, "alice", "Alice", 11)

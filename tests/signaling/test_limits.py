@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from signaling.handshake import handler_class
-from signaling.limits import TokenBucket, WindowCounter
 from signaling.settings import Settings
+from signaling.transport.handshake import handler_class
+from signaling.transport.limits import TokenBucket, WindowCounter
 
 
 class Clock:

@@ -12,9 +12,9 @@ import gevent
 import pytest
 from gevent import socket as gsocket
 
-from signaling.peer import Peer
-from signaling.store import ConnectInfo
-from signaling.websocket import WebSocket
+from signaling.state.store import ConnectInfo
+from signaling.transport.peer import Peer
+from signaling.transport.websocket import WebSocket
 from tests.signaling.fakes import make_services
 from tests.signaling.test_websocket_framing import client_frame
 

@@ -8,8 +8,8 @@ import time
 import gevent
 import pytest
 
-from signaling.calls import ACTIVE
 from signaling.errors import CloseCode
+from signaling.state.call_cache import ACTIVE
 from tests.signaling.fakes import make_services
 from tests.signaling.test_peer import Client, start_peer
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from signaling.calls import ACTIVE
 from signaling.handlers import dispatch
+from signaling.state.call_cache import ACTIVE
 from tests.signaling.fakes import FakeConn, make_services, message
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Connection, User
 from signaling.errors import CallServiceError
-from signaling.store import Store
+from signaling.state.store import Store
 from tests.app.helpers import statements_run
 
 

@@ -11,8 +11,8 @@ import gevent
 import pytest
 
 from signaling.errors import PeerClosed, ProtocolViolation
-from signaling.limits import TokenBucket
-from signaling.websocket import (
+from signaling.transport.limits import TokenBucket
+from signaling.transport.websocket import (
     OP_PING,
     OP_PONG,
     OP_TEXT,

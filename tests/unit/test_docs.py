@@ -56,7 +56,7 @@ def test_every_setting_has_a_row_in_the_generated_table(setting):
 
 
 def test_the_readme_mentions_no_client_attribute_that_does_not_exist():
-    from signaling.client import ApiClient
+    from signaling.client.api import ApiClient
 
     for attribute in re.findall(r"\bapi\.([a-z_]+)\b", README):
         assert hasattr(ApiClient, attribute), attribute

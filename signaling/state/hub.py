@@ -1,10 +1,12 @@
 """Who is connected where: users and sessions to their live connections, and delivery to them.
 
 The layering follows python-socketio's managers: `InMemoryHub` keeps the indexes and
-delivers to connections of this process; `emit()` is the one entry point for delivery. A
-pub/sub hub (Redis, a later issue) subclasses it and overrides only `emit()` (publish the
-`Target` and message with this node's id) and a `listen()` loop that calls
-`deliver_local()` for what other nodes published, ignoring its own node id.
+delivers to connections of this process; `emit()` is the one entry point for delivery
+(deliver here, then `publish()`). A pub/sub hub (signaling.state.redis_hub) subclasses it
+and implements only `publish()` (the `Target` and message with this node's id) and a
+`listen()` loop that calls `deliver_local()` for what other nodes published, ignoring its
+own node id. `local=True` deliveries (work every daemon does for itself, such as the
+outbox) stay in this process.
 """
 
 from __future__ import annotations
@@ -12,24 +14,42 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app import logs
+
+if TYPE_CHECKING:
+    from signaling.state.store import Identity
 
 log = logging.getLogger(__name__)
 
 
 class Connection(Protocol):
-    """What the hub needs from a connection (a `Peer`, or a fake one in tests)."""
+    """One client connection as the hub, handlers and presence see it (a
+    signaling.transport.peer.Peer, or a fake in tests). `user_id`, `username` and
+    `session_id` are those of `identity` once it is authenticated."""
 
     conn_id: str
-    user_id: int
-    username: str
-    session_id: int
+    identity: Identity | None
+    closing: bool
+    started: float  # time.monotonic() when the connection opened (the hello deadline)
+
+    @property
+    def user_id(self) -> int: ...
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def session_id(self) -> int: ...
 
     def send(self, message: dict[str, Any]) -> bool: ...
 
     def close(self, code: int, reason: str = "") -> None: ...
+
+    def authenticated(self, identity: Identity) -> None: ...
+
+    def welcome(self, message: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -93,11 +113,6 @@ class InMemoryHub:
     def __len__(self) -> int:
         return len(self._all)
 
-    def local_view(self) -> InMemoryHub:
-        """This hub as seen by work every daemon does for itself (the outbox relay): its
-        deliveries stay in this process. The same object here; a pub/sub hub narrows it."""
-        return self
-
     def start(self) -> None:
         """Begin background work (a pub/sub hub's listener); nothing for this one."""
 
@@ -106,8 +121,15 @@ class InMemoryHub:
 
     # -- delivery -----------------------------------------------------------------------
     def emit(self, target: Target, message: dict[str, Any]) -> int:
-        """Deliver `message` to `target`; returns how many local connections got it."""
-        return self.deliver_local(target, message)
+        """Deliver `message` to `target` here, then publish it for the other daemons;
+        returns how many local connections got it."""
+        delivered = self.deliver_local(target, message)
+        self.publish(target, message)
+        return delivered
+
+    def publish(self, target: Target, message: dict[str, Any]) -> bool:
+        """Hand `message` to the other daemons; True if the bus took it. No bus here."""
+        return False
 
     def deliver_local(self, target: Target, message: dict[str, Any]) -> int:
         """Send to the matching connections of this process (and close them if asked)."""
@@ -143,10 +165,21 @@ class InMemoryHub:
         *,
         session_id: int | None = None,
         except_session_id: int | None = None,
+        local: bool = False,
     ) -> int:
-        return self.emit(Target(user_id, session_id, except_session_id), message)
+        """To the user's connections (one session's, or all but one); `local`: this
+        process's only. Returns how many local connections got it."""
+        target = Target(user_id, session_id, except_session_id)
+        return self.deliver_local(target, message) if local else self.emit(target, message)
 
     def send_to_session(
-        self, session_id: int, message: dict[str, Any], close_code: int | None = None
+        self,
+        session_id: int,
+        message: dict[str, Any],
+        close_code: int | None = None,
+        *,
+        local: bool = False,
     ) -> int:
-        return self.emit(Target(session_id=session_id, close_code=close_code), message)
+        """To a login session's connections, closing them after if `close_code`."""
+        target = Target(session_id=session_id, close_code=close_code)
+        return self.deliver_local(target, message) if local else self.emit(target, message)

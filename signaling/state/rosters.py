@@ -1,5 +1,6 @@
 """Meeting rosters kept in memory: who is admitted, on which device, who hosts; plus the
-per-pair relay sequence numbers and the reconnect grace of participants' devices.
+per-pair relay sequence numbers and the reconnect grace of participants' devices (timers in
+`services.grace`, the same as calls').
 
 A roster is loaded with one database read on a miss and replaced by every meeting event
 from the outbox, so relaying inside a meeting costs no query.
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from signaling.protocol import server_message
 
 if TYPE_CHECKING:
-    from signaling.context import Services, Timer
-    from signaling.handlers import Conn
+    from signaling.state.hub import Connection
+    from signaling.state.services import Services
 
 ADMITTED, WAITING, OPEN = "admitted", "waiting", "open"
 
@@ -57,14 +58,13 @@ class Roster:
 
 
 class Rooms:
-    """The roster cache, per-pair relay sequence numbers and reconnect grace timers."""
+    """The roster cache, per-pair relay sequence numbers and participants' reconnect grace."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self._rosters: dict[int, Roster] = {}
         self._versions: dict[int, int] = {}  # meeting id -> version of the roster applied
         self._seq: dict[tuple[int, int, int], int] = {}
-        self._grace: dict[tuple[int, int], Timer] = {}
 
     def get(self, meeting_id: int) -> Roster | None:
         roster = self._rosters.get(meeting_id)
@@ -105,7 +105,7 @@ class Rooms:
         return [r for r in self._rosters.values() if r.admitted(user_id, session_id)]
 
     # -- a participant's device drops and maybe comes back ---------------------------------
-    def disconnected(self, conn: Conn) -> None:
+    def disconnected(self, conn: Connection) -> None:
         hub = self.services.hub
         if hub.count_session(conn.session_id) > 0:
             return
@@ -113,23 +113,26 @@ class Rooms:
         for roster in self.meetings_of(conn.user_id, conn.session_id):
             if hub.distributed and self.services.store.is_connected(conn.user_id, conn.session_id):
                 continue
-            key = (roster.meeting_id, conn.user_id)
-            self._tell(roster, server_message(
-                "participant_disconnected", meeting_id=roster.meeting_id, user=conn.username,
+            dropped = server_message(
+                "participant_disconnected",
+                meeting_id=roster.meeting_id,
+                user=conn.username,
                 grace_seconds=grace,
-            ), exclude=conn.user_id)  # fmt: skip
-            if key not in self._grace:
-                self._grace[key] = self.services.timers.call_later(
-                    grace, self._grace_over, roster.meeting_id, conn.user_id, conn.session_id
-                )
+            )
+            self._tell(roster, dropped, exclude=conn.user_id)
+            self.services.grace.start(
+                ("meeting", roster.meeting_id, conn.user_id),
+                grace,
+                self._grace_over,
+                roster.meeting_id,
+                conn.user_id,
+                conn.session_id,
+            )
 
     def rejoined(self, meeting_id: int, user_id: int) -> None:
-        timer = self._grace.pop((meeting_id, user_id), None)
-        if timer is not None:
-            timer.cancel()
+        self.services.grace.cancel(("meeting", meeting_id, user_id))
 
     def _grace_over(self, meeting_id: int, user_id: int, session_id: int) -> None:
-        self._grace.pop((meeting_id, user_id), None)
         if self.services.hub.count_session(session_id) > 0:
             return
         if self.services.store.is_connected(user_id, session_id):

@@ -22,14 +22,14 @@ import gevent
 from app import logs
 from signaling import errors, metrics
 from signaling.backoff import UNAVAILABLE
-from signaling.context import Services
 from signaling.errors import CloseCode, MessageError, PeerClosed, ProtocolViolation
 from signaling.handlers import dispatch
-from signaling.limits import TokenBucket, WindowCounter
 from signaling.protocol import encode, error_message, parse
-from signaling.store import Identity
-from signaling.websocket import OP_PING, OP_PONG, OP_TEXT, WebSocket
-from signaling.writer import FrameWriter
+from signaling.state.services import Services
+from signaling.state.store import Identity
+from signaling.transport.limits import TokenBucket, WindowCounter
+from signaling.transport.websocket import OP_PING, OP_PONG, OP_TEXT, WebSocket
+from signaling.transport.writer import FrameWriter
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,12 @@ later on the hub. The call state machine is `app.calls.service`; this module onl
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from flask import Flask
 from sqlalchemy import bindparam, delete, func, or_, select, update
@@ -31,11 +32,12 @@ from app.meetings import service as meetings
 from app.models import Call, Connection, Event, Meeting, Node, User
 from app.users.service import presence_of
 from signaling import metrics
-from signaling.calls import Membership
 from signaling.errors import CallServiceError
+from signaling.state.call_cache import Membership
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 Runner = Callable[[Callable[[], Any]], Any]
 
 
@@ -199,8 +201,34 @@ CALL_ACTIONS: dict[str, Callable[[User, Identity, int], Call]] = {
 }
 
 
+def in_thread_pool(fn: Callable[P, T]) -> Callable[Concatenate[Store, P], T]:
+    """Make `fn` (a function of the call's arguments, without `self`) a Store method that
+    runs it as one job of the store's call-control runner, in its own app context."""
+
+    @functools.wraps(fn)
+    def method(self: Store, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._in(self._run, functools.partial(fn, *args, **kwargs))
+
+    return method
+
+
+def on_poll_thread(fn: Callable[P, T]) -> Callable[Concatenate[Store, P], T]:
+    """`in_thread_pool` for the background loops' runner (the liveness beat and sweep), which
+    must not wait behind a burst of call control."""
+
+    @functools.wraps(fn)
+    def method(self: Store, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._in(self._poll, functools.partial(fn, *args, **kwargs))
+
+    return method
+
+
 class Store:
-    """Database operations of the daemon, each one threadpool job in its own app context."""
+    """Database operations of the daemon, each one threadpool job in its own app context.
+
+    Methods marked `@in_thread_pool` / `@on_poll_thread` are written without `self`: their
+    body is the job, the decorator hops into the pool.
+    """
 
     def __init__(
         self,
@@ -244,23 +272,17 @@ class Store:
         return result  # type: ignore[return-value]
 
     # -- connections ------------------------------------------------------------------
-    def authenticate(self, token: str) -> Identity | None:
+    @in_thread_pool
+    def authenticate(token: str) -> Identity | None:
         """The identity behind a live session token, or None (unknown, expired, revoked)."""
-        return self._job(self._authenticate, token)
-
-    @staticmethod
-    def _authenticate(token: str) -> Identity | None:
         live = find_live_session(token)
         if live is None:
             return None
         return Identity(live.user_id, live.username, live.display_name, live.session_id)
 
-    def connect(self, who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
+    @in_thread_pool
+    def connect(who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
         """Record the connection (presence) and read what `welcome` tells the client."""
-        return self._job(self._connect, who, conn_id, node_id)
-
-    @staticmethod
-    def _connect(who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
         now = utcnow()
         db.session.add(
             Connection(
@@ -280,58 +302,43 @@ class Store:
         online = frozenset(uid for uid, state in presence.items() if state != "offline")
         return ConnectInfo(servers, calls, online)
 
-    def disconnect(self, conn_id: str, user_id: int) -> list[Membership]:
+    @in_thread_pool
+    def disconnect(conn_id: str, user_id: int) -> list[Membership]:
         """Forget the connection; returns the user's ringing and active calls."""
-        return self._job(self._disconnect, conn_id, user_id)
-
-    @staticmethod
-    def _disconnect(conn_id: str, user_id: int) -> list[Membership]:
         db.session.execute(delete(Connection).where(Connection.id == conn_id))
         db.session.commit()
         return [membership_of(call) for call in service.active_calls_of(user_id)]
 
-    def is_connected(self, user_id: int, session_id: int | None) -> bool:
+    @in_thread_pool
+    def is_connected(user_id: int, session_id: int | None) -> bool:
         """Whether any daemon holds a fresh connection of this user (and session)."""
-        return self._job(self._is_connected, user_id, session_id)
-
-    @staticmethod
-    def _is_connected(user_id: int, session_id: int | None) -> bool:
         query = select(Connection.id).where(Connection.user_id == user_id, liveness.counted())
         if session_id is not None:
             query = query.where(Connection.session_id == session_id)
         return db.session.scalar(query.limit(1)) is not None
 
-    def clear_node(self, node_id: str) -> int:
+    @in_thread_pool
+    def clear_node(node_id: str) -> int:
         """Delete this daemon's presence rows (at start-up after a crash, and on shutdown)."""
-        return self._job(self._clear_node, node_id)
-
-    @staticmethod
-    def _clear_node(node_id: str) -> int:
         result = db.session.execute(delete(Connection).where(Connection.node_id == node_id))
         db.session.commit()
         return result.rowcount or 0
 
-    # -- node liveness (signaling.liveness) -----------------------------------------------
-    def register_node(self, node_id: str) -> list[LostDevice]:
+    # -- node liveness (signaling.state.liveness) -----------------------------------------------
+    @on_poll_thread
+    def register_node(node_id: str) -> list[LostDevice]:
         """Start-up: take over what this node's previous run left (its connection rows;
         their devices are returned as lost), and beat."""
-        return self._in(self._poll, self._register_node, node_id)
-
-    @staticmethod
-    def _register_node(node_id: str) -> list[LostDevice]:
         taken = _take_rows(node_id)
         _beat(node_id)
         db.session.commit()
         return _lost_devices(taken)
 
-    def beat(self, node_id: str, sweep: bool = True) -> Beat:
+    @on_poll_thread
+    def beat(node_id: str, sweep: bool) -> Beat:
         """Refresh this node's row; then (if `sweep`) claim every dead node, delete its
         connection rows and return their devices as lost. Each dead node is claimed by
         exactly one sweeper (a conditional DELETE of its row)."""
-        return self._in(self._poll, self._beat_and_sweep, node_id, sweep)
-
-    @staticmethod
-    def _beat_and_sweep(node_id: str, sweep: bool) -> Beat:
         was_there = _beat(node_id)
         db.session.commit()
         taken: list[Any] = []
@@ -353,13 +360,10 @@ class Store:
             taken.extend(_take_orphan_rows())
         return Beat(was_there, _lost_devices(taken))
 
-    def restore_connections(self, node_id: str, conns: list[tuple[str, int, int]]) -> int:
+    @in_thread_pool
+    def restore_connections(node_id: str, conns: list[tuple[str, int, int]]) -> int:
         """Re-insert this node's rows (conn id, user id, session id) that a sweeper deleted
         while this node could not beat; returns how many were missing."""
-        return self._job(self._restore_connections, node_id, conns)
-
-    @staticmethod
-    def _restore_connections(node_id: str, conns: list[tuple[str, int, int]]) -> int:
         have = set(db.session.scalars(select(Connection.id).where(Connection.node_id == node_id)))
         now = utcnow()
         missing = [c for c in conns if c[0] not in have]
@@ -369,33 +373,24 @@ class Store:
         db.session.commit()
         return len(missing)
 
-    def retire_node(self, node_id: str) -> None:
+    @in_thread_pool
+    def retire_node(node_id: str) -> None:
         """Clean shutdown: mark the node stopping, and leave its connection rows for a live
         daemon's sweep, which gives its users' calls their grace period."""
-        self._job(self._retire_node, node_id)
-
-    @staticmethod
-    def _retire_node(node_id: str) -> None:
         db.session.execute(
             update(Node).where(Node.id == node_id).values(stopping=True, seen_at=utcnow())
         )
         db.session.commit()
 
     # -- calls ------------------------------------------------------------------------
-    def membership(self, call_id: int) -> Membership | None:
-        return self._job(self._membership, call_id)
-
-    @staticmethod
-    def _membership(call_id: int) -> Membership | None:
+    @in_thread_pool
+    def membership(call_id: int) -> Membership | None:
         call = db.session.get(Call, call_id)
         return membership_of(call) if call is not None else None
 
-    def call_action(self, action: str, who: Identity, call_id: int) -> Membership:
+    @in_thread_pool
+    def call_action(action: str, who: Identity, call_id: int) -> Membership:
         """accept / decline / hangup through the call service; CallServiceError if refused."""
-        return self._job(self._call_action, action, who, call_id)
-
-    @staticmethod
-    def _call_action(action: str, who: Identity, call_id: int) -> Membership:
         if action == "accept" and 0 < call_id <= MAX_ID:
             # The common accept, as rows; anything else (and every refusal) below.
             accepted = service.accept_ringing(who.user_id, who.username, call_id, who.session_id)
@@ -409,24 +404,18 @@ class Store:
         _loaded = db.session.scalar(_CALL_BY_ID, {"id": call_id}) if 0 < call_id <= MAX_ID else None
         return membership_of(CALL_ACTIONS[action](_user(who), who, call_id))
 
-    def record_stats(self, who: Identity, call_id: int, stats: dict[str, Any]) -> Membership:
-        return self._job(self._record_stats, who, call_id, stats)
-
-    @staticmethod
-    def _record_stats(who: Identity, call_id: int, stats: dict[str, Any]) -> Membership:
+    @in_thread_pool
+    def record_stats(who: Identity, call_id: int, stats: dict[str, Any]) -> Membership:
         return membership_of(service.record_stats(_user(who), call_id, stats))
 
     # -- meetings ---------------------------------------------------------------------
-    def meeting_action(self, who: Identity, message: Any) -> tuple[dict, dict]:
+    @in_thread_pool
+    def meeting_action(who: Identity, message: Any) -> tuple[dict, dict]:
         """Run a meeting action through the meeting service; (view, roster) afterwards.
 
         The roster carries `version`, the id of the last event the action wrote, when it
         wrote one (see Rooms.apply). CallServiceError carries the service's code (room_full,
         not_host, ...)."""
-        return self._job(self._meeting_action, who, message)
-
-    @staticmethod
-    def _meeting_action(who: Identity, message: Any) -> tuple[dict, dict]:
         MEETING_ACTIONS[message.type](_user(who), who, message.meeting_id, message)
         meeting = db.session.get(Meeting, message.meeting_id)
         roster = meetings.roster(meeting)
@@ -435,20 +424,14 @@ class Store:
             roster["version"] = max(published)
         return meetings.view(meeting, who.user_id), roster
 
-    def meeting_roster(self, meeting_id: int) -> dict | None:
-        return self._job(self._meeting_roster, meeting_id)
-
-    @staticmethod
-    def _meeting_roster(meeting_id: int) -> dict | None:
+    @in_thread_pool
+    def meeting_roster(meeting_id: int) -> dict | None:
         meeting = db.session.get(Meeting, meeting_id)
         return meetings.roster(meeting) if meeting is not None else None
 
-    def leave_lost_meeting(self, user_id: int, meeting_id: int) -> None:
+    @in_thread_pool
+    def leave_lost_meeting(user_id: int, meeting_id: int) -> None:
         """A participant's device vanished and did not come back: they leave."""
-        self._job(self._leave_lost_meeting, user_id, meeting_id)
-
-    @staticmethod
-    def _leave_lost_meeting(user_id: int, meeting_id: int) -> None:
         user = db.session.get(User, user_id)
         if user is not None:
             meetings.leave(user, meeting_id, reason="connection_lost")
@@ -461,12 +444,9 @@ class Store:
         """End with connection_lost, recorded as ended by this node."""
         return self._job(service.end_lost_call, call_id, lost_user_id, self.node_id or None)
 
-    def active_calls(self) -> list[Membership]:
+    @in_thread_pool
+    def active_calls() -> list[Membership]:
         """Every active call (at start-up, to give vanished participants their grace)."""
-        return self._job(self._active_calls)
-
-    @staticmethod
-    def _active_calls() -> list[Membership]:
         calls = db.session.scalars(select(Call).where(Call.state == service.ACTIVE))
         return [membership_of(call) for call in calls]
 

@@ -33,7 +33,7 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamT
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.sdp import candidate_from_sdp
 
-from signaling.client import SignalingClient
+from signaling.client.socket import SignalingClient
 
 log = logging.getLogger(__name__)
 

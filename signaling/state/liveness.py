@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from app import logs
 
 if TYPE_CHECKING:
-    from signaling.context import Services
-    from signaling.store import LostDevice
+    from signaling.state.services import Services
+    from signaling.state.store import LostDevice
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ Here the header is read and checked against the limits before any payload byte i
 every frame (control frames and empty fragments too) is counted against the connection's
 frame budget, a message's fragments go into one bytearray and are capped in number,
 unmasking is one big-integer XOR, text is decoded once, and close frames carry their
-2-byte status. The HTTP upgrade itself is `signaling.handshake`'s.
+2-byte status. The HTTP upgrade itself is `signaling.transport.handshake`'s.
 
 Reading belongs to one greenlet (the connection's reader); writing to one at a time, which
-`signaling.writer` arranges.
+`signaling.transport.writer` arranges.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import gevent
 
 from signaling.errors import CloseCode, PeerClosed, ProtocolViolation
-from signaling.limits import TokenBucket
+from signaling.transport.limits import TokenBucket
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
@@ -192,7 +192,7 @@ class WebSocket:
         except UnicodeDecodeError:
             return ProtocolViolation(CloseCode.INVALID_PAYLOAD, "invalid UTF-8 in close reason")
 
-    # -- writing (one writer at a time: see signaling.writer) -------------------------
+    # -- writing (one writer at a time: see signaling.transport.writer) -------------------------
     def write_nowait(self, data: bytes | memoryview) -> int:
         """Write what the kernel takes at once; the number of bytes (0 when none fit).
 

@@ -1,7 +1,7 @@
 """A hub whose deliveries reach the connections of every daemon, over Redis pub/sub.
 
-`emit()` delivers to this process's connections and publishes the message, with this
-node's id, on one channel; every other daemon's `listen()` loop delivers it to *its*
+The base hub's `emit()` delivers to this process's connections and calls `publish()`,
+which puts the message, with this node's id, on one channel; every other daemon's `listen()` loop delivers it to *its*
 matching connections and ignores its own echoes. Only relayed negotiation (and pushes a
 daemon originates) travel this way: call events come from the database outbox, which
 every daemon tails itself, so they survive a Redis outage.
@@ -27,11 +27,15 @@ from typing import Any
 import gevent
 import gevent.event
 import orjson
-import redis
+
+try:
+    import redis
+except ImportError:  # the `redis` extra: only a daemon given CHIMECAST_REDIS_URL needs it
+    redis = None  # type: ignore[assignment]
 
 from app import logs
 from signaling import metrics
-from signaling.hub import InMemoryHub, Target
+from signaling.state.hub import InMemoryHub, Target
 
 log = logging.getLogger(__name__)
 
@@ -44,36 +48,16 @@ def channel_for(namespace: str) -> str:
     return f"chimecast:{namespace}:signaling:v1" if namespace else CHANNEL
 
 
-class LocalView:
-    """The hub's delivery shortcuts, restricted to this process (see InMemoryHub.local_view)."""
-
-    def __init__(self, hub: InMemoryHub) -> None:
-        self._hub = hub
-
-    def send_to_user(
-        self,
-        user_id: int,
-        message: dict[str, Any],
-        *,
-        session_id: int | None = None,
-        except_session_id: int | None = None,
-    ) -> int:
-        return self._hub.deliver_local(Target(user_id, session_id, except_session_id), message)
-
-    def send_to_session(
-        self, session_id: int, message: dict[str, Any], close_code: int | None = None
-    ) -> int:
-        return self._hub.deliver_local(
-            Target(session_id=session_id, close_code=close_code), message
-        )
-
-
 class RedisHub(InMemoryHub):
-    """InMemoryHub plus publish/listen on Redis. Call `start()` once the process runs."""
+    """InMemoryHub plus `publish()` and `listen()` on Redis. Call `start()` once the process runs."""
 
     distributed = True
 
     def __init__(self, node_id: str, url: str, channel: str = CHANNEL) -> None:
+        if redis is None:
+            raise RuntimeError(
+                "CHIMECAST_REDIS_URL needs the redis package: pip install chimecast[redis]"
+            )
         super().__init__(node_id)
         self.channel = channel
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
@@ -82,21 +66,12 @@ class RedisHub(InMemoryHub):
         self.last_publish_seconds = 0.0
         self._listener: gevent.Greenlet | None = None
 
-    def local_view(self) -> LocalView:  # type: ignore[override]
-        return LocalView(self)
-
     def start(self) -> None:
         self._listener = gevent.spawn(self.listen)
 
     def stop(self) -> None:
         if self._listener is not None:
             self._listener.kill(block=False)
-
-    def emit(self, target: Target, message: dict[str, Any]) -> int:
-        """Deliver here, then publish for the other daemons; returns local deliveries."""
-        delivered = self.deliver_local(target, message)
-        self.publish(target, message)
-        return delivered
 
     def publish(self, target: Target, message: dict[str, Any]) -> bool:
         envelope = orjson.dumps(
@@ -108,8 +83,8 @@ class RedisHub(InMemoryHub):
         except redis.RedisError as exc:
             self.publish_failures += 1
             metrics.REDIS_FAILURES.inc()
-            logs.event(log, "redis.publish_failed", logging.WARNING, node=self.node_id,
-                       error=type(exc).__name__)  # fmt: skip
+            error = type(exc).__name__
+            logs.event(log, "redis.publish_failed", logging.WARNING, node=self.node_id, error=error)
             return False
         self.last_publish_seconds = time.perf_counter() - started
         metrics.REDIS_SECONDS.observe(self.last_publish_seconds)
@@ -131,8 +106,10 @@ class RedisHub(InMemoryHub):
                 self.subscribed.clear()
                 delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
                 attempt += 1
-                logs.event(log, "redis.subscription_lost", logging.WARNING, node=self.node_id,
-                           error=type(exc).__name__, retry_in=delay)  # fmt: skip
+                fields = {"error": type(exc).__name__, "retry_in": delay}
+                logs.event(
+                    log, "redis.subscription_lost", logging.WARNING, node=self.node_id, **fields
+                )
                 gevent.sleep(delay)
             finally:
                 try:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import gevent
 
-from signaling.websocket import OP_CLOSE, WebSocket, close_payload, frame_header
+from signaling.transport.websocket import OP_CLOSE, WebSocket, close_payload, frame_header
 
 
 class FrameWriter:

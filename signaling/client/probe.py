@@ -20,7 +20,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-from signaling.client import ApiClient, ApiError, SignalingClient, SignalingClosed
+from signaling.client.api import ApiClient, ApiError
+from signaling.client.socket import SignalingClient, SignalingClosed
 
 # Exit status by failed step (2 is a usage error, as for any command).
 EXIT_CODES = {
@@ -87,7 +88,7 @@ async def _first_frame(peer, started: float) -> float:
 
 async def run_probe(args: argparse.Namespace, result: ProbeResult) -> None:
     """One call through `result.signaling_url`."""
-    from signaling.media import MediaPeer, use_loopback_only
+    from signaling.client.media import MediaPeer, use_loopback_only
 
     if args.loopback_only:
         use_loopback_only()

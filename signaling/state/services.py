@@ -1,61 +1,24 @@
-"""The daemon's shared services, handed to handlers, the outbox relay and presence tracking.
+"""The daemon's shared services, handed to handlers, the outbox and presence tracking.
 
 Tests build a `Services` with fake parts (store, timers, connections) and no network.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
 
-from app import logs
 from signaling.backoff import Outage
-from signaling.calls import CallCache
-from signaling.heartbeats import Heartbeats
-from signaling.hub import InMemoryHub
 from signaling.settings import Settings
-
-if TYPE_CHECKING:
-    from signaling.presence import Presence
-    from signaling.rooms import Rooms
-
-log = logging.getLogger(__name__)
-
-
-class Timer(Protocol):
-    def cancel(self) -> None: ...
-
-
-class Timers(Protocol):
-    """Delayed calls; gevent in the daemon, a manual fake in tests."""
-
-    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer: ...
-
-
-class GeventTimers:
-    """`call_later` on gevent greenlets; an exception in `fn` is logged, never raised."""
-
-    class _Handle:
-        def __init__(self, greenlet: Any) -> None:
-            self._greenlet = greenlet
-
-        def cancel(self) -> None:
-            self._greenlet.kill(block=False)
-
-    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
-        import gevent
-
-        def guarded() -> None:
-            try:
-                fn(*args)
-            except Exception:
-                name = getattr(fn, "__name__", type(fn).__name__)
-                logs.event(log, "timer.failed", logging.ERROR, True, timer=name)
-
-        return self._Handle(gevent.spawn_later(delay, guarded))
+from signaling.state.call_cache import CallCache
+from signaling.state.grace import GeventTimers, Grace, Timers
+from signaling.state.hub import InMemoryHub
+from signaling.state.presence import Presence
+from signaling.state.redis_hub import RedisHub, channel_for
+from signaling.state.rosters import Rooms
+from signaling.state.store import Store
+from signaling.transport.heartbeats import Heartbeats
 
 
 class RecentlyRevoked:
@@ -86,20 +49,19 @@ class Services:
 
     settings: Settings
     hub: InMemoryHub
-    store: Any  # signaling.store.Store, or a fake with the same methods
+    store: Store  # or, in tests, a fake with the same methods
     calls: CallCache
     timers: Timers
     revoked: RecentlyRevoked = field(default_factory=RecentlyRevoked)
     database: Outage = field(default_factory=lambda: Outage("database"))  # its outage log
+    grace: Grace = field(init=False)
     presence: Presence = field(init=False)
     rooms: Rooms = field(init=False)
     heartbeats: Heartbeats = field(init=False)
     shutting_down: bool = False
 
     def __post_init__(self) -> None:
-        from signaling.presence import Presence
-        from signaling.rooms import Rooms
-
+        self.grace = Grace(self.timers)
         self.presence = Presence(self)
         self.rooms = Rooms(self)
         self.heartbeats = Heartbeats(self.settings.hello_timeout, self.settings.heartbeat_interval)
@@ -109,12 +71,10 @@ def make_hub(settings: Settings) -> InMemoryHub:
     """The in-process hub, or the Redis-backed one when CHIMECAST_REDIS_URL is set."""
     if not settings.redis_url:
         return InMemoryHub(settings.node_id)
-    from signaling.redis_hub import RedisHub, channel_for
-
     return RedisHub(settings.node_id, settings.redis_url, channel_for(settings.redis_namespace))
 
 
-def build_services(settings: Settings, store: Any, timers: Timers | None = None) -> Services:
+def build_services(settings: Settings, store: Store, timers: Timers | None = None) -> Services:
     """Services around `store`, with an in-memory hub and a call cache that loads from it."""
     return Services(
         settings=settings,

@@ -23,9 +23,9 @@ import gevent
 from geventwebsocket.handler import WebSocketHandler
 
 from app import logs
-from signaling.limits import TokenBucket
 from signaling.settings import Settings
-from signaling.websocket import OriginPolicy, WebSocket
+from signaling.transport.limits import TokenBucket
+from signaling.transport.websocket import OriginPolicy, WebSocket
 
 log = logging.getLogger(__name__)
 

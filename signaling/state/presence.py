@@ -7,7 +7,7 @@ and a grace timer starts; a connection of that session coming back in time cance
 sends `peer_reconnected`; otherwise the call ends with `connection_lost` through the call
 service. `presence` goes to the other participant when a user's first connection opens or
 last one closes. Devices that were connected to a daemon that died or stopped get the same
-grace from the daemon that sweeps it (`lost`, called by signaling.liveness).
+grace from the daemon that sweeps it (`lost`, called by signaling.state.liveness).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from app import logs
-from signaling.calls import ACTIVE, ENDED, Membership
 from signaling.protocol import server_message
+from signaling.state.call_cache import ACTIVE, ENDED, Membership
 
 if TYPE_CHECKING:
-    from signaling.context import Services, Timer
-    from signaling.hub import Connection
+    from signaling.state.hub import Connection
+    from signaling.state.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,19 @@ def _username_of(call: Membership, user_id: int) -> str:
     return (call.caller if user_id == call.caller_id else call.callee) or ""
 
 
+def _key(call_id: int, user_id: int) -> tuple[str, int, int]:
+    """This device's key among the grace timers (signaling.state.grace)."""
+    return ("call", call_id, user_id)
+
+
 class Presence:
-    """Grace timers by (call id, user id), and the notifications around them."""
+    """Call devices' grace (timers in `services.grace`), and the notifications around it."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._grace: dict[tuple[int, int], Timer] = {}
 
     def pending(self, call_id: int, user_id: int) -> bool:
-        return (call_id, user_id) in self._grace
+        return self.services.grace.pending(_key(call_id, user_id))
 
     def device_online(self, call: Membership, user_id: int) -> bool:
         """Whether the user's in-call device is connected: to this daemon, or (when daemons
@@ -73,9 +77,9 @@ class Presence:
                 self._tell_other(
                     call, conn.user_id, "presence", user=conn.username, presence="in_call"
                 )
-            key = (call.call_id, conn.user_id)
-            if key in self._grace and _is_device(call, conn):
-                self._grace.pop(key).cancel()
+            if _is_device(call, conn) and self.services.grace.cancel(
+                _key(call.call_id, conn.user_id)
+            ):
                 logs.event(log, "grace.back", call=call.call_id, user=conn.username)
                 self._tell_other(call, conn.user_id, "peer_reconnected", user=conn.username)
 
@@ -92,7 +96,7 @@ class Presence:
                 self.start_grace(call, conn.user_id)
 
     def lost(self, user_id: int, session_id: int, calls: list[Membership]) -> None:
-        """A device's connections were on a dead daemon (signaling.liveness): it gets the
+        """A device's connections were on a dead daemon (signaling.state.liveness): it gets the
         grace its disconnect would have started, unless it is connected somewhere."""
         for call in calls:
             if call.state != ACTIVE or call.role_of(user_id) is None:
@@ -107,20 +111,17 @@ class Presence:
 
     def start_grace(self, call: Membership, user_id: int) -> None:
         """Tell the other side `peer_disconnected` and end the call if nobody comes back."""
-        key = (call.call_id, user_id)
-        if key in self._grace:
+        if self.pending(call.call_id, user_id):
             return
         grace = self.services.settings.reconnect_grace
         username = _username_of(call, user_id)
         logs.event(log, "grace.start", call=call.call_id, user=username, seconds=grace)
         self._tell_other(call, user_id, "peer_disconnected", user=username, grace_seconds=grace)
         session = call.session_of(user_id)
-        self._grace[key] = self.services.timers.call_later(
-            grace, self._grace_over, call.call_id, user_id, session
-        )
+        key = _key(call.call_id, user_id)
+        self.services.grace.start(key, grace, self._grace_over, call.call_id, user_id, session)
 
     def _grace_over(self, call_id: int, user_id: int, session_id: int | None) -> None:
-        self._grace.pop((call_id, user_id), None)
         call = self.services.calls.peek(call_id)
         if call is not None and (call.state == ENDED or self.device_online(call, user_id)):
             return
@@ -131,8 +132,7 @@ class Presence:
 
     def call_ended(self, call_id: int) -> None:
         """Forget the grace timers of an ended call."""
-        for key in [key for key in self._grace if key[0] == call_id]:
-            self._grace.pop(key).cancel()
+        self.services.grace.cancel_where(lambda key: key[:2] == ("call", call_id))
 
     def watch_after_restart(self, calls: list[Membership]) -> None:
         """At start-up nobody is connected: every participant of an active call gets the grace."""
