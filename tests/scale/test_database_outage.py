@@ -141,7 +141,7 @@ def test_database_cut_is_quiet_visible_and_recovers_without_restart(proxied):
 
         text = "\n".join(lines)
         assert "Traceback" not in text, text[:3000]
-        outage = [line for line in lines if " signaling.backoff " in line]
+        outage = [line for line in lines if " app.outage " in line]
         assert 2 <= len(outage) <= 5, "\n".join(outage)
         assert "outage.start what=database" in outage[0], outage
         assert "outage.end what=database" in outage[-1], outage

@@ -1,4 +1,4 @@
-"""The outage log and backoff of signaling.backoff: few lines per outage, growing delays."""
+"""app.outage, as the daemon's loops and the webhook worker use it: few lines per outage, growing delays."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from sqlalchemy.exc import OperationalError
 
 from app.logs import KeyValueFormatter
-from signaling.backoff import Backoff, Outage
+from app.outage import Backoff, Outage
 
 DOWN = OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
 
@@ -23,11 +23,7 @@ class Clock:
 def outage_lines(caplog) -> list[str]:
     """The key=value lines as the daemon writes them, without the timestamp and logger."""
     formatter = KeyValueFormatter()
-    return [
-        formatter.format(r).split(" ", 3)[3]
-        for r in caplog.records
-        if r.name == "signaling.backoff"
-    ]
+    return [formatter.format(r).split(" ", 3)[3] for r in caplog.records if r.name == "app.outage"]
 
 
 def test_backoff_doubles_to_its_cap_and_starts_over_after_reset():
@@ -39,7 +35,7 @@ def test_backoff_doubles_to_its_cap_and_starts_over_after_reset():
 
 
 def test_outage_logs_its_start_one_line_a_minute_and_its_end(caplog):
-    caplog.set_level(logging.INFO, "signaling.backoff")
+    caplog.set_level(logging.INFO, "app.outage")
     clock = Clock()
     outage = Outage("database", clock=clock)
     for _ in range(1000):  # 25 ms apart for 25 s, then 2 s apart for two more minutes
@@ -59,7 +55,7 @@ def test_outage_logs_its_start_one_line_a_minute_and_its_end(caplog):
 
 
 def test_outage_stays_open_while_any_loop_still_fails(caplog):
-    caplog.set_level(logging.INFO, "signaling.backoff")
+    caplog.set_level(logging.INFO, "app.outage")
     outage = Outage("database", clock=Clock())
     outage.failed(DOWN, "poll_once")
     outage.failed(DOWN, "expire_unanswered")
@@ -71,7 +67,7 @@ def test_outage_stays_open_while_any_loop_still_fails(caplog):
 
 
 def test_a_failed_hello_starts_an_outage_that_the_next_good_round_ends(caplog):
-    caplog.set_level(logging.INFO, "signaling.backoff")
+    caplog.set_level(logging.INFO, "app.outage")
     outage = Outage("database", clock=Clock())
     outage.failed(DOWN, "hello", track=False)
     outage.failed(DOWN, "hello", track=False)
@@ -82,7 +78,7 @@ def test_a_failed_hello_starts_an_outage_that_the_next_good_round_ends(caplog):
 
 
 def test_a_bug_is_logged_with_its_traceback_once(caplog):
-    caplog.set_level(logging.INFO, "signaling.backoff")
+    caplog.set_level(logging.INFO, "app.outage")
     outage = Outage("background task expire_unanswered", clock=Clock())
     for _ in range(50):
         try:
