@@ -34,6 +34,8 @@ NOT_A_PARTICIPANT = "not_a_participant"
 WRONG_DEVICE = "wrong_device"
 CALL_NOT_ACTIVE = "call_not_active"
 RATE_LIMITED = "rate_limited"
+TEXT_TOO_LONG = "text_too_long"
+NOT_HOST = "not_host"
 ALREADY_AUTHENTICATED = "already_authenticated"
 INTERNAL_ERROR = "internal_error"
 

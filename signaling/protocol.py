@@ -13,12 +13,22 @@ from typing import Any
 import orjson
 
 from signaling import metrics
-from signaling.errors import INVALID_JSON, INVALID_MESSAGE, UNKNOWN_TYPE, MessageError
+from signaling.errors import (
+    INVALID_JSON,
+    INVALID_MESSAGE,
+    TEXT_TOO_LONG,
+    UNKNOWN_TYPE,
+    MessageError,
+)
 
 PROTOCOL_VERSION = 1
 MAX_ID_LENGTH = 64
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript clients must be able to echo ids exactly
 RELAY_TYPES = ("offer", "answer", "candidate")
+# Types that name a call (`call_id`) or, inside a meeting, a meeting (`meeting_id`) instead.
+SCOPED_TYPES = (*RELAY_TYPES, "chat", "media_state")
+MAX_CHAT_LENGTH = 1000  # characters; a chat line, not a document
+REACTIONS = ("👍", "👏", "😂", "❤️", "🎉", "😮")
 
 # A check returns None when the value is acceptable, else what is wrong with it.
 Check = Callable[[Any], str | None]
@@ -38,6 +48,11 @@ class ClientMessage:
     invite: str | None = None
     user: str | None = None
     locked: bool | None = None
+    text: str | None = None
+    audio: bool | None = None
+    video: bool | None = None
+    raised: bool | None = None
+    emoji: str | None = None
 
 
 def _is_int(value: Any) -> bool:
@@ -95,6 +110,33 @@ def _bool(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
 
 
+class Refusal(str):
+    """What is wrong with a field, with an error code of its own (not `invalid_message`)."""
+
+    code: str
+
+    def __new__(cls, text: str, code: str) -> Refusal:
+        refusal = super().__new__(cls, text)
+        refusal.code = code
+        return refusal
+
+
+def _chat_text(value: Any) -> str | None:
+    """1 to MAX_CHAT_LENGTH characters; line breaks and tabs are the only control characters
+    (a NUL cannot even be sent on to PostgreSQL-backed tools, and the others hide text)."""
+    if not isinstance(value, str) or not value.strip():
+        return "must be a non-empty string"
+    if len(value) > MAX_CHAT_LENGTH:
+        return Refusal(f"must be at most {MAX_CHAT_LENGTH} characters", TEXT_TOO_LONG)
+    if any((ord(c) < 32 and c not in "\n\t") or 127 <= ord(c) < 160 for c in value):
+        return "must not contain control characters"
+    return None
+
+
+def _emoji(value: Any) -> str | None:
+    return None if value in REACTIONS else f"must be one of {' '.join(REACTIONS)}"
+
+
 def _stats(value: Any) -> str | None:
     if not isinstance(value, dict) or value.get("path") not in ("direct", "relayed"):
         return "must be an object whose 'path' is 'direct' or 'relayed'"
@@ -125,11 +167,17 @@ CLIENT_SCHEMAS: dict[str, dict[str, Check]] = {
     "transfer_host": {"meeting_id": _call_id, "user": _username},
     "end_meeting": {"meeting_id": _call_id},
     "mute_request": {"meeting_id": _call_id, "to": _username},
+    # in-call messages to everyone else in the call or meeting (signaling.handlers.room_messages)
+    "chat": {"call_id": _call_id, "text": _chat_text},
+    "media_state": {"call_id": _call_id, "audio": _bool, "video": _bool},
+    "hand": {"meeting_id": _call_id, "raised": _bool},
+    "reaction": {"meeting_id": _call_id, "emoji": _emoji},
 }
 # Fields a type may carry but need not.
 OPTIONAL_FIELDS: dict[str, dict[str, Check]] = {
     "join_meeting": {"invite": _token},
     "admit": {"user": _username},
+    "hand": {"user": _username},  # the host lowering someone else's hand
 }
 
 
@@ -137,7 +185,7 @@ def _schema_of(kind: str, raw: dict[str, Any]) -> dict[str, Check] | None:
     """The required fields of `kind`; negotiation inside a meeting names `meeting_id`
     where a call names `call_id`."""
     schema = CLIENT_SCHEMAS.get(kind)
-    if schema is not None and kind in RELAY_TYPES and "call_id" not in raw and "meeting_id" in raw:
+    if schema is not None and kind in SCOPED_TYPES and "call_id" not in raw and "meeting_id" in raw:
         schema = {
             ("meeting_id" if name == "call_id" else name): check for name, check in schema.items()
         }
@@ -183,7 +231,8 @@ def parse(text: str | bytes) -> ClientMessage:
         else:
             problem = check(raw[name])
         if problem is not None:
-            raise MessageError(INVALID_MESSAGE, f"'{name}' {problem}.", ref=ref, call_id=call_id)
+            code = getattr(problem, "code", INVALID_MESSAGE)
+            raise MessageError(code, f"'{name}' {problem}.", ref=ref, call_id=call_id)
     fields = {name: raw[name] for name in schema}
     for name, check in OPTIONAL_FIELDS.get(kind, {}).items():
         if raw.get(name) is not None:
@@ -261,6 +310,11 @@ SERVER_SHAPES: dict[str, dict[str, tuple[type, ...] | type]] = {
     "meeting_locked": {"meeting_id": int, "locked": bool},
     "meeting_ended": {"meeting_id": int, "meeting": dict},
     "mute_request": {"meeting_id": int, "from": str},
+    # in-call messages, scoped like relayed negotiation (`call_id` or `meeting_id`)
+    "chat": {"from": str, "name": str, "text": str, "at": int},
+    "media_state": {"from": str, "audio": bool, "video": bool},
+    "hand": {"meeting_id": int, "user": str, "raised": bool, "by": str},
+    "reaction": {"meeting_id": int, "from": str, "emoji": str},
     "session_revoked": {"reason": str},
 }
 
@@ -285,7 +339,7 @@ def check_server_message(message: dict[str, Any]) -> list[str]:
             problems.append(f"{kind}: missing {name!r}")
         elif not _has_type(message[name], types):
             problems.append(f"{kind}: {name!r} has type {type(message[name]).__name__}")
-    if kind in RELAY_TYPES:  # scoped to a call, or to a meeting
+    if kind in SCOPED_TYPES:  # scoped to a call, or to a meeting
         scope = "meeting_id" if "meeting_id" in message and "call_id" not in message else "call_id"
         if scope not in message:
             problems.append(f"{kind}: missing {scope!r}")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from app.logs import event
 from signaling import errors
 from signaling.errors import CallServiceError, MessageError
-from signaling.handlers import calls, meetings, relay, session
+from signaling.handlers import calls, meetings, relay, room_messages, session
 from signaling.protocol import RELAY_TYPES, ClientMessage, error_message
 from signaling.state.hub import Connection
 from signaling.state.services import Services
@@ -36,6 +36,10 @@ HANDLERS: dict[str, Handler] = {
     "leave_meeting": meetings.meeting_action,
     **dict.fromkeys(meetings.MODERATION, meetings.meeting_action),
     "mute_request": meetings.mute_request,
+    "chat": room_messages.chat,
+    "media_state": room_messages.media_state,
+    "hand": room_messages.hand,
+    "reaction": room_messages.reaction,
 }
 
 

@@ -41,15 +41,21 @@ def meeting_action(services: Services, conn: Connection, message: ClientMessage)
 def _authorize(services: Services, conn: Connection, message: ClientMessage) -> tuple[Roster, Seat]:
     """(roster, recipient's seat) when sender and `to` are both in the meeting, else error."""
     assert message.meeting_id is not None and message.to is not None
-    roster = services.rooms.get(message.meeting_id)
-    if roster is None or roster.admitted(conn.user_id) is None:
-        raise MessageError(errors.NOT_A_PARTICIPANT, "You are not in this meeting.")
-    if roster.admitted(conn.user_id, conn.session_id) is None:
-        raise MessageError(errors.WRONG_DEVICE, "Another of your devices is in this meeting.")
+    roster = meeting_member(services, conn, message.meeting_id)
     recipient = roster.by_name(message.to)
     if recipient is None or recipient.state != ADMITTED or recipient.user_id == conn.user_id:
         raise MessageError(errors.NOT_A_PARTICIPANT, f"{message.to} is not in this meeting.")
     return roster, recipient
+
+
+def meeting_member(services: Services, conn: Connection, meeting_id: int) -> Roster:
+    """The open meeting's roster if `conn` is its user's admitted device; MessageError else."""
+    roster = services.rooms.get(meeting_id)
+    if roster is None or roster.admitted(conn.user_id) is None:
+        raise MessageError(errors.NOT_A_PARTICIPANT, "You are not in this meeting.")
+    if roster.admitted(conn.user_id, conn.session_id) is None:
+        raise MessageError(errors.WRONG_DEVICE, "Another of your devices is in this meeting.")
+    return roster
 
 
 def relay_in_meeting(services: Services, conn: Connection, message: ClientMessage) -> None:
@@ -71,7 +77,7 @@ def mute_request(services: Services, conn: Connection, message: ClientMessage) -
     """The host asks one participant to mute; only the participant can actually mute."""
     roster, recipient = _authorize(services, conn, message)
     if roster.host_id != conn.user_id:
-        raise MessageError("not_host", "Only the host can ask someone to mute.")
+        raise MessageError(errors.NOT_HOST, "Only the host can ask someone to mute.")
     request = server_message(
         "mute_request", meeting_id=roster.meeting_id, **{"from": conn.username}
     )

@@ -26,13 +26,19 @@ def authorize_relay(services: Services, conn: Connection, message: ClientMessage
     Uses the in-memory membership cache: no database query per relayed message.
     """
     assert message.call_id is not None
-    call = services.calls.get(message.call_id)
+    call = call_member(services, conn, message.call_id)
+    if message.to != call.other(conn.user_id)[1]:
+        raise MessageError(errors.NOT_A_PARTICIPANT, f"{message.to} is not in this call.")
+    return call
+
+
+def call_member(services: Services, conn: Connection, call_id: int) -> Membership:
+    """The active call if `conn` is its user's device in it; MessageError otherwise."""
+    call = services.calls.get(call_id)
     if call is None or call.role_of(conn.user_id) is None:
         raise MessageError(errors.NOT_A_PARTICIPANT, "You are not in this call.")
     if call.state != ACTIVE:  # before the name check: an ended call's entry keeps only ids
         raise MessageError(errors.CALL_NOT_ACTIVE, f"The call is {call.state}, not active.")
-    if message.to != call.other(conn.user_id)[1]:
-        raise MessageError(errors.NOT_A_PARTICIPANT, f"{message.to} is not in this call.")
     if call.session_of(conn.user_id) not in (None, conn.session_id):
         raise MessageError(errors.WRONG_DEVICE, "Another of your devices is in this call.")
     return call

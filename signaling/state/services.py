@@ -19,6 +19,7 @@ from signaling.state.redis_hub import RedisHub, channel_for
 from signaling.state.rosters import Rooms
 from signaling.state.store import Store
 from signaling.transport.heartbeats import Heartbeats
+from signaling.transport.limits import KeyedBuckets
 
 
 class RecentlyRevoked:
@@ -58,6 +59,9 @@ class Services:
     presence: Presence = field(init=False)
     rooms: Rooms = field(init=False)
     heartbeats: Heartbeats = field(init=False)
+    # chat, media state, hands and reactions fan out to a whole meeting: a tighter bound
+    # per connection than the general message rate (signaling.handlers.room_messages)
+    room_messages: KeyedBuckets = field(default_factory=lambda: KeyedBuckets(5.0, 30))
     shutting_down: bool = False
 
     def __post_init__(self) -> None:

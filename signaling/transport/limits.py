@@ -49,3 +49,40 @@ class WindowCounter:
             self._start, self.count = now, 0
         self.count += 1
         return self.count
+
+
+class KeyedBuckets:
+    """One TokenBucket per key (a connection id), created on first use.
+
+    Idle buckets are full again after `burst / rate` seconds and then equal to a new one, so
+    when there are more than `max_keys` the full ones are dropped: memory stays bounded by
+    the connections that sent recently, with no hook on disconnect.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        max_keys: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate, self.burst, self.max_keys, self._clock = rate, burst, max_keys, clock
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def take(self, key: str) -> bool:
+        """Spend one of `key`'s tokens; False (nothing spent) when its bucket is empty."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.max_keys:
+                self._drop_full()
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, self._clock)
+        return bucket.take()
+
+    def _drop_full(self) -> None:
+        now = self._clock()
+        full_after = self.burst / self.rate
+        for key in [k for k, b in self._buckets.items() if now - b._at >= full_after]:
+            del self._buckets[key]
+
+    def __len__(self) -> int:
+        return len(self._buckets)

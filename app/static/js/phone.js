@@ -15,7 +15,9 @@ import {
   toggleInfoPanel,
   toggleTrack,
 } from "./callview.js";
+import { ChatPanel } from "./chat.js";
 import { devicePanel } from "./devicepanel.js";
+import { TileState, mediaStateOf } from "./tilestate.js";
 import { $, CallTimer, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
 import { Ringtone } from "./ringtone.js";
 
@@ -46,6 +48,15 @@ export class Phone {
     this.listen("peer_reconnected", (m) => this.onPeerReconnected(m));
     this.listen("welcome", (m) => this.onWelcome(m));
     this.listen("error", (m) => console.warn("signaling error", m.code, m.message));
+    this.listen("media_state", (m) => this.onMediaState(m));
+    const screen = $("screen-call");
+    this.chat = new ChatPanel({
+      signaling,
+      prefix: "call",
+      toolbar: screen.querySelector(".controls"),
+      container: screen.querySelector(".stage"),
+    });
+    this.remoteState = new TileState(screen.querySelector(".stage"));
     this.bindButtons();
     this.watchNetwork();
   }
@@ -87,6 +98,8 @@ export class Phone {
   /** Detach from the page (logout). */
   destroy() {
     this.teardown();
+    this.chat.destroy();
+    this.remoteState.remove();
     this.unwatchNetwork();
     for (const [type, handler, id] of this.handlers) {
       if (type) this.signaling.removeEventListener(type, handler);
@@ -276,6 +289,8 @@ export class Phone {
     call.local = local;
     if (local.message) notice(local.message, { kind: "error", ms: 12000 });
     showLocalStream(stream);
+    this.chat.attach({ call_id: call.id });
+    this.sendMediaState();
     const session = new CallSession({
       callId: call.id,
       peer: call.peer,
@@ -294,6 +309,8 @@ export class Phone {
     session.addEventListener("stats-report", (e) => {
       this.signaling.send({ type: "stats", call_id: call.id, id: "stats", payload: e.detail });
     });
+    // Again once connected: the peer's page may not have been listening the first time.
+    session.addEventListener("connected", () => this.sendMediaState());
     session.createPeer();
     for (const message of call.early.splice(0)) session.handleSignal(message);
     if (session.isOfferer) session.offer();
@@ -327,10 +344,24 @@ export class Phone {
 
   toggleMic() {
     toggleTrack(this.call?.stream, "audio");
+    this.sendMediaState();
   }
 
   toggleCamera() {
     toggleTrack(this.call?.stream, "video");
+    this.sendMediaState();
+  }
+
+  /** Tell the other side whether my microphone and camera are on (their tile shows it). */
+  sendMediaState() {
+    const call = this.call;
+    if (call?.state !== "active" || call.id == null || !call.stream) return;
+    this.signaling.send({ type: "media_state", call_id: call.id, ...mediaStateOf(call.stream) });
+  }
+
+  onMediaState(message) {
+    if (!this.matches(message) || message.from !== this.call.peer) return;
+    this.remoteState.show(message, this.call.name);
   }
 
   /** "Share screen" / "Stop sharing" (the browser's own stop button ends it too). */
@@ -433,6 +464,8 @@ export class Phone {
     $("call-devices").hidden = true;
     $("call-devices-button").setAttribute("aria-expanded", "false");
     showSharing(false, null);
+    this.chat.detach();
+    this.remoteState.clear();
     call.session?.close();
     call.stream?.getTracks().forEach((t) => t.stop());
     call.media?.then((local) => local.stop());
