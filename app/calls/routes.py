@@ -15,6 +15,7 @@ from app.calls.schemas import (
     CallPageOut,
     CallStartIn,
     CallStartOut,
+    call_record,
 )
 
 bp = Blueprint("calls", __name__)
@@ -50,8 +51,8 @@ def start(body: CallStartIn):
     tag="calls",
 )
 def accept(body: CallIdIn):
-    call = service.accept_call(require_login(), body.call_id, session_id=current_session().id)
-    return CallOut.from_call(call)
+    row = service.accept_call(require_login().id, body.call_id, session_id=current_session().id)
+    return call_record(row)
 
 
 @bp.post("/call/decline")
@@ -62,7 +63,7 @@ def accept(body: CallIdIn):
     tag="calls",
 )
 def decline(body: CallIdIn):
-    return CallOut.from_call(service.decline_call(require_login(), body.call_id))
+    return call_record(service.decline_call(require_login().id, body.call_id))
 
 
 @bp.post("/call/end")
@@ -73,7 +74,7 @@ def decline(body: CallIdIn):
     tag="calls",
 )
 def end(body: CallIdIn):
-    return CallOut.from_call(service.end_call(require_login(), body.call_id))
+    return call_record(service.end_call(require_login().id, body.call_id))
 
 
 @bp.get("/calls")
@@ -87,7 +88,7 @@ def history(query: CallHistoryQuery):
     user = require_login()
     service.expire_unanswered()
     calls, total = service.history(user.id, query.page, query.per_page)
-    items = [CallOut.from_call(c) for c in calls]
+    items = [CallOut(**call_record(row)) for row in calls]
     return CallPageOut(items=items, page=query.page, per_page=query.per_page, total=total)
 
 
@@ -96,4 +97,4 @@ def history(query: CallHistoryQuery):
 def show(call_id: int):
     user = require_login()
     service.expire_unanswered()
-    return CallOut.from_call(service.get_call_for(user.id, call_id))
+    return call_record(service.get_call_for(user.id, call_id))

@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.api import MAX_ID, Input, Query
-from app.models import Call
 
 
 class CallOut(BaseModel):
@@ -26,21 +25,26 @@ class CallOut(BaseModel):
     duration_seconds: float | None
     stats: dict[str, Any] = Field(default_factory=dict)
 
-    @classmethod
-    def from_call(cls, call: Call) -> CallOut:
-        return cls(
-            id=call.id,
-            state=call.state,
-            end_reason=call.end_reason,
-            caller=call.caller.username if call.caller else None,
-            callee=call.callee.username if call.callee else None,
-            ended_by=call.ended_by.username if call.ended_by else None,
-            created_at=call.created_at,
-            answered_at=call.answered_at,
-            ended_at=call.ended_at,
-            duration_seconds=call.duration_seconds,
-            stats=call.stats or {},
-        )
+
+def call_record(row: Any) -> dict[str, Any]:
+    """The call's public record (CallOut JSON) from a call row (`app.calls.rows.COLUMNS`):
+    what the HTTP views return, the daemon acknowledges and outbox events carry."""
+    talked = None
+    if row.answered_at is not None and row.ended_at is not None:
+        talked = round((row.ended_at - row.answered_at).total_seconds(), 3)
+    return CallOut(
+        id=row.id,
+        state=row.state,
+        end_reason=row.end_reason,
+        caller=row.caller,
+        callee=row.callee,
+        ended_by=row.ended_by,
+        created_at=row.created_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        duration_seconds=talked,
+        stats=row.stats or {},
+    ).model_dump(mode="json")
 
 
 class CallStartIn(Input):

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import (
+    Row,
     Update,
     bindparam,
     exists,
@@ -29,78 +30,70 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app import logs
-from app.calls import liveness
-from app.calls.schemas import CallOut
+from app.calls import liveness, rows
+from app.calls.schemas import call_record
 from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
 from app.extensions import db
-from app.models import Call, CallState, EndReason, Meeting, MeetingParticipant, User
+from app.models import CallState, EndReason, Meeting, MeetingParticipant
 
 log = logging.getLogger(__name__)
 
 RINGING, ACTIVE, ENDED = CallState.RINGING.value, CallState.ACTIVE.value, CallState.ENDED.value
 
-# The statements of a call start, built once: each execution passes only its parameters,
-# so none is built, coerced and cache-keyed anew per request (a third of a start's CPU).
+# The statements are built once: each execution passes only its parameters, so none is
+# built, coerced and cache-keyed anew per request. Table columns, not the mapped class's
+# attributes: the results are plain rows, never ORM objects. States are plain bound values
+# (`IN (?, ?)`), not a tuple, which would be an "expanding" parameter re-rendered per run.
+_USERS, _CALLS = rows.USERS, rows.CALLS.c
+_LIVE_STATES = (literal(RINGING), literal(ACTIVE))
+
 # The callee by name and the caller, row-locked in id order (PostgreSQL; SQLite has no row
 # locks and serializes writers anyway): two people calling each other take turns, so the
 # second start sees the first's invite and merges. The lock does not block inserts that
 # only reference the users (NO KEY UPDATE).
-# Plain rows (id, username, is_disabled): the start needs no User object.
-_USERS = User.__table__
 _PAIR_LOCKED = (
     select(_USERS.c.id, _USERS.c.username, _USERS.c.is_disabled, _USERS.c.is_probe)
-    .where(or_(_USERS.c.username == bindparam("username"),
-               _USERS.c.id == bindparam("caller_id")))
+    .where(or_(_USERS.c.username == bindparam("username"), _USERS.c.id == bindparam("caller_id")))
     .order_by(_USERS.c.id)
     .with_for_update(key_share=True)
-)  # fmt: skip
+)
 # A user's ringing and active calls: one indexed lookup per side, because SQLite plans the
 # equivalent `state IN (...) AND (caller_id = ? OR callee_id = ?)` as a read of every live
 # call in the system (migrations/versions/a4f09c3e8b21). No call has the same user on both
-# sides, so UNION ALL repeats none. Table columns, not the mapped class's attributes: the
-# rows are plain tuples, and an ORM-flavoured select pays for the ORM's compile and result
-# machinery anyway (81 -> 68 us a read; 182 -> 103 us on a slower run).
-_CALLS = Call.__table__.c
-# The states as plain bound values, `IN (?, ?)`: a tuple of strings would make an
-# "expanding" parameter, which is re-rendered into the SQL on every execution (69 -> 45 us
-# for this read's two).
-_LIVE_STATES = (literal(RINGING), literal(ACTIVE))
+# sides, so UNION ALL repeats none.
 _LIVE_CALL_ROWS_OF = union_all(
     *(
         select(
-            _CALLS.id, _CALLS.state, _CALLS.caller_id, _CALLS.callee_id, _CALLS.created_at
+            _CALLS.id,
+            _CALLS.state,
+            _CALLS.caller_id,
+            _CALLS.callee_id,
+            _CALLS.caller_session_id,
+            _CALLS.callee_session_id,
+            _CALLS.created_at,
         ).where(side == bindparam("user_id"), _CALLS.state.in_(_LIVE_STATES))
         for side in (_CALLS.caller_id, _CALLS.callee_id)
     )
 )
-# A ringing call to an enabled callee, with the caller's name: what `accept_ringing` reads.
-_CALLER_OF_CALL, _CALLEE_OF_CALL = _USERS.alias("caller"), _USERS.alias("callee")
-_RINGING_CALL_TO = (
-    select(_CALLS.caller_id, _CALLS.caller_session_id, _CALLS.created_at, _CALLS.stats,
-           _CALLS.probe, _CALLER_OF_CALL.c.username.label("caller"))
-    .select_from(
-        Call.__table__.join(_CALLEE_OF_CALL, _CALLEE_OF_CALL.c.id == _CALLS.callee_id)
-        .outerjoin(_CALLER_OF_CALL, _CALLER_OF_CALL.c.id == _CALLS.caller_id)
-    )
-    .where(_CALLS.id == bindparam("call_id"), _CALLS.callee_id == bindparam("user_id"),
-           _CALLS.state == RINGING, _CALLEE_OF_CALL.c.is_disabled.is_(False))
-)  # fmt: skip
-_LIVE_CALLS_OF = select(Call).where(Call.id.in_(select(_LIVE_CALL_ROWS_OF.subquery().c.id)))
-_INSERT_CALL = insert(Call.__table__).returning(Call.__table__.c.id)
+_LIVE_CALLS_OF = select(*rows.COLUMNS).where(
+    _CALLS.id.in_(select(_LIVE_CALL_ROWS_OF.subquery().c.id))
+)
+_INSERT_CALL = insert(rows.CALLS).returning(*rows.COLUMNS)
 # Read right after a new call's INSERT, in its transaction: the callee's ringing call to
 # the caller, if one committed since the start looked (SQLite: the INSERT holds the one
 # write lock, so this sees every commit before it), and the caller's starts in the rate
-# window, this one included. One statement where a rate query before the INSERT and a
-# glare check after the commit used to be two, each in a transaction of its own.
+# window, this one included.
 _AFTER_INSERT = select(
     select(_CALLS.id)
-    .where(_CALLS.caller_id == bindparam("callee_id"), _CALLS.state == RINGING,
-           _CALLS.callee_id == bindparam("caller_id"))
+    .where(
+        _CALLS.caller_id == bindparam("callee_id"),
+        _CALLS.state == RINGING,
+        _CALLS.callee_id == bindparam("caller_id"),
+    )
     .limit(1)
     .scalar_subquery()
     .label("crossing_id"),
@@ -111,48 +104,90 @@ _AFTER_INSERT = select(
     # Another ringing call from the caller to the callee: a concurrent start of the same
     # call committed first (SQLite; PostgreSQL's pair lock already made this start see it).
     select(_CALLS.id)
-    .where(_CALLS.caller_id == bindparam("caller_id"), _CALLS.state == RINGING,
-           _CALLS.callee_id == bindparam("callee_id"), _CALLS.id != bindparam("call_id"))
+    .where(
+        _CALLS.caller_id == bindparam("caller_id"),
+        _CALLS.state == RINGING,
+        _CALLS.callee_id == bindparam("callee_id"),
+        _CALLS.id != bindparam("call_id"),
+    )
     .limit(1)
     .scalar_subquery()
     .label("duplicate_id"),
     # The callee sits admitted in an open meeting: the call ends busy, as for a call.
     exists()
-    .where(MeetingParticipant.user_id == bindparam("callee_id"),
-           MeetingParticipant.state == literal("admitted"),
-           MeetingParticipant.meeting_id == Meeting.id, Meeting.state == literal("open"))
+    .where(
+        MeetingParticipant.user_id == bindparam("callee_id"),
+        MeetingParticipant.state == literal("admitted"),
+        MeetingParticipant.meeting_id == Meeting.id,
+        Meeting.state == literal("open"),
+    )
     .label("callee_in_meeting"),
     # The caller is in an active call (nobody is in two): one indexed lookup per side.
-    or_(*(exists().where(side == bindparam("caller_id"), _CALLS.state == literal(ACTIVE))
-          for side in (_CALLS.caller_id, _CALLS.callee_id))).label("caller_in_call"),
-)  # fmt: skip
+    or_(
+        *(
+            exists().where(side == bindparam("caller_id"), _CALLS.state == literal(ACTIVE))
+            for side in (_CALLS.caller_id, _CALLS.callee_id)
+        )
+    ).label("caller_in_call"),
+)
 # Ringing -> active, only while neither side is in another active call: one statement, so
 # two accepts (or an accept and a glare merge) for one person cannot both win. SQLite runs
 # it under its one write lock; on PostgreSQL `_lock_parties` orders the deciders first.
-_OTHER_CALL = Call.__table__.alias("other_call")
+_OTHER_CALL = rows.CALLS.alias("other_call")
 
 
 def _in_active_call(user_id: Any) -> Any:
     """SQL: `user_id` is a side of an active call (one indexed lookup per side)."""
-    return or_(*(exists().where(side == user_id, _OTHER_CALL.c.state == literal(ACTIVE))
-                 for side in (_OTHER_CALL.c.caller_id, _OTHER_CALL.c.callee_id)))  # fmt: skip
+    return or_(
+        *(
+            exists().where(side == user_id, _OTHER_CALL.c.state == literal(ACTIVE))
+            for side in (_OTHER_CALL.c.caller_id, _OTHER_CALL.c.callee_id)
+        )
+    )
 
 
 _ANSWER = (
-    update(Call.__table__)
-    .where(_CALLS.id == bindparam("where_id"), _CALLS.state == literal(RINGING),
-           ~_in_active_call(_CALLS.caller_id), ~_in_active_call(_CALLS.callee_id))
-)  # fmt: skip
+    update(rows.CALLS)
+    .where(
+        _CALLS.id == bindparam("where_id"),
+        _CALLS.state == literal(RINGING),
+        ~_in_active_call(_CALLS.caller_id),
+        ~_in_active_call(_CALLS.callee_id),
+    )
+    .returning(*rows.COLUMNS)
+)
+# The callee's own answer: `_ANSWER`, if the call is addressed to `user_id`, enabled.
+_ACCEPT = _ANSWER.where(
+    _CALLS.callee_id == bindparam("user_id"),
+    ~exists().where(_USERS.c.id == bindparam("user_id"), _USERS.c.is_disabled.is_(True)),
+)
 _PARTIES_LOCKED = (
     select(_USERS.c.id)
     .where(_USERS.c.id.in_(bindparam("user_ids", expanding=True)))
     .order_by(_USERS.c.id)
     .with_for_update(key_share=True)
 )
+# `_PARTIES_LOCKED` for an accept: the callee and the caller of `call_id`, in one statement.
+_ACCEPT_PARTIES_LOCKED = (
+    select(_USERS.c.id)
+    .where(
+        or_(
+            _USERS.c.id == bindparam("user_id"),
+            _USERS.c.id
+            == select(_CALLS.caller_id).where(_CALLS.id == bindparam("call_id")).scalar_subquery(),
+        )
+    )
+    .order_by(_USERS.c.id)
+    .with_for_update(key_share=True)
+)
+# The user may act: the account exists and is enabled.
+_ENABLED = select(_USERS.c.id).where(
+    _USERS.c.id == bindparam("user_id"), _USERS.c.is_disabled.is_(False)
+)
 
 
 class _Party(Protocol):
-    """A user of a call start: a row of `_PAIR_LOCKED` (id, username, is_disabled)."""
+    """A user of a call start: a row of `_PAIR_LOCKED`."""
 
     id: int
     username: str
@@ -174,109 +209,89 @@ END_EVENTS = {
 class StartResult:
     call_id: int
     outcome: str  # "ringing", "existing" or "merged"
-    record: dict[str, Any]  # the call as `CallOut` JSON, as it stands after the start
-
-
-def _record_of(call: Call) -> dict[str, Any]:
-    """The call's public record, as clients and outbox events carry it (CallOut JSON)."""
-    return CallOut.from_call(call).model_dump(mode="json")
+    record: dict[str, Any]  # the call's public record, as it stands after the start
 
 
 def call_not_found() -> ApiError:
     return ApiError(404, "call_not_found", "No such call.")
 
 
-def get_call_for(user_id: int, call_id: int) -> Call:
+def call_row(call_id: int) -> Row[Any] | None:
+    """The call as a row (`app.calls.rows.COLUMNS`), or None."""
+    return db.session.execute(rows.CALL_BY_ID, {"call_id": call_id}).one_or_none()
+
+
+def get_call_for(user_id: int, call_id: int) -> Row[Any]:
     """The call if `user_id` took part in it; otherwise 404 (never reveal others' calls)."""
-    call = db.session.get(Call, call_id)
-    if call is None or user_id not in call.participant_ids:
+    row = call_row(call_id)
+    if row is None or user_id not in (row.caller_id, row.callee_id):
         raise call_not_found()
-    return call
+    return row
 
 
-def _announce(kind: str, call: Call, **extra: Any) -> dict[str, Any]:
+def _announce(kind: str, row: Row[Any], **extra: Any) -> dict[str, Any]:
     """Log the transition and add its outbox event; returns the public record announced."""
-    record = _record_of(call)
-    _announce_record(kind, record, call.caller_id, call.callee_id, call.caller_session_id,
-                     call.callee_session_id, reason=call.end_reason, probe=call.probe,
-                     **extra)  # fmt: skip
-    return record
-
-
-def _announce_record(kind: str, record: dict[str, Any], caller_id: int | None,
-                     callee_id: int | None, caller_session_id: int | None,
-                     callee_session_id: int | None, reason: str | None = None,
-                     probe: bool = False, **extra: Any) -> None:  # fmt: skip
-    """`_announce` for a call known as its public `record` and routing ids (no object)."""
-    logs.event(log, kind, call=record["id"], caller=record["caller"], callee=record["callee"],
-               reason=reason)  # fmt: skip
+    record = call_record(row)
+    logs.event(log, kind, call=row.id, caller=row.caller, callee=row.callee, reason=row.end_reason)
     data = {
         "call": record,
         # internal routing facts for the daemon; never sent to clients as-is. With the ids
         # the daemon learns who is in a new call from the event alone, without a query.
-        "caller_id": caller_id,
-        "callee_id": callee_id,
-        "caller_session_id": caller_session_id,
-        "callee_session_id": callee_session_id,
-        **({"probe": True} if probe else {}),  # chimecast-probe: no webhooks, no metrics
+        "caller_id": row.caller_id,
+        "callee_id": row.callee_id,
+        "caller_session_id": row.caller_session_id,
+        "callee_session_id": row.callee_session_id,
+        **({"probe": True} if row.probe else {}),  # chimecast-probe: no webhooks, no metrics
         **extra,
     }
-    participants = [uid for uid in (caller_id, callee_id) if uid is not None]
-    publish(kind, participants, data, call_id=record["id"])
+    participants = [uid for uid in (row.caller_id, row.callee_id) if uid is not None]
+    publish(kind, participants, data, call_id=row.id)
+    return record
 
 
 @functools.cache
 def _conditional_update(from_states: tuple[str, ...]) -> Update:
-    """UPDATE calls SET ... WHERE id = :where_id AND state IN <from_states>.
+    """UPDATE calls SET ... WHERE id = :where_id AND state IN <from_states> RETURNING the row.
 
     Built once per set of states (a handful exist). The SET clause comes from the keys of
-    the execution parameters, so a transition builds, coerces and cache-keys no statement
-    of its own (the Table, not the class: no ORM bulk-update path either)."""
-    calls = Call.__table__
-    states = [literal(state) for state in from_states]  # no expanding parameter (above)
-    return update(calls).where(calls.c.id == bindparam("where_id"), calls.c.state.in_(states))
-
-
-def _transition(call: Call, from_states: tuple[str, ...], **values: Any) -> bool:
-    """Apply `values` if the call is still in one of `from_states`; True if this call won.
-
-    The UPDATE is conditional, so when it wins the row holds exactly `values` on top of what
-    was read: they are set on `call` directly instead of reading the row back.
-    """
-    result = db.session.execute(_conditional_update(from_states), {**values, "where_id": call.id})
-    if result.rowcount != 1:
-        db.session.rollback()
-        return False
-    for key, value in values.items():
-        set_committed_value(call, key, value)
-    return True
+    the execution parameters."""
+    states = [literal(state) for state in from_states]
+    return (
+        update(rows.CALLS)
+        .where(_CALLS.id == bindparam("where_id"), _CALLS.state.in_(states))
+        .returning(*rows.COLUMNS)
+    )
 
 
 def _end(
-    call: Call,
+    call_id: int,
     reason: EndReason,
-    ended_by: User | None,
+    ended_by_id: int | None,
     from_states: tuple[str, ...],
     **more: Any,
-) -> bool:
+) -> Row[Any] | None:
+    """End the call if it is still in one of `from_states` and announce it (committed);
+    the ended call's row, or None (nothing changed) if another transition came first."""
     values = {"state": ENDED, "end_reason": reason.value, "ended_at": utcnow(), **more}
-    values["ended_by_id"] = ended_by.id if ended_by is not None else None
-    if not _transition(call, from_states, **values):
-        return False
-    set_committed_value(call, "ended_by", ended_by)
-    _announce(END_EVENTS[reason], call)
+    values["ended_by_id"] = ended_by_id
+    update_ = _conditional_update(from_states)
+    row = db.session.execute(update_, {**values, "where_id": call_id}).one_or_none()
+    if row is None:
+        db.session.rollback()
+        return None
+    _announce(END_EVENTS[reason], row)
     db.session.commit()
-    return True
+    return row
 
 
 def expire_unanswered(now: datetime | None = None) -> list[int]:
     """Mark calls ringing longer than RING_TIMEOUT as missed; returns their ids (committed)."""
     now = now or utcnow()
     cutoff = now - timedelta(seconds=current_app.config["RING_TIMEOUT"])
-    stale = list(
-        db.session.scalars(select(Call).where(Call.state == RINGING, Call.created_at <= cutoff))
-    )
-    return [call.id for call in stale if _end(call, EndReason.MISSED, None, (RINGING,))]
+    stale = db.session.scalars(
+        select(_CALLS.id).where(_CALLS.state == RINGING, _CALLS.created_at <= cutoff)
+    ).all()
+    return [call_id for call_id in stale if _end(call_id, EndReason.MISSED, None, (RINGING,))]
 
 
 def _start_window() -> datetime:
@@ -286,8 +301,12 @@ def _start_window() -> datetime:
 
 def _too_many_calls() -> ApiError:
     window = current_app.config["CALL_START_WINDOW"]
-    return ApiError(429, "too_many_calls", "You are starting calls too quickly.",
-                    headers={"Retry-After": str(window)})  # fmt: skip
+    return ApiError(
+        429,
+        "too_many_calls",
+        "You are starting calls too quickly.",
+        headers={"Retry-After": str(window)},
+    )
 
 
 def _already_in_call() -> ApiError:
@@ -298,10 +317,13 @@ def _after_insert(caller_id: int, callee_id: int, call_id: int) -> Any:
     """The new call's (crossing_id, recent_starts, duplicate_id, caller_in_call), read in
     its transaction; a start over CALL_START_LIMIT, or by a caller in an active call, is
     rolled back here and refused (429, 409 already_in_call), so nothing is recorded."""
-    found = db.session.execute(_AFTER_INSERT, {
-        "caller_id": caller_id, "callee_id": callee_id, "since": _start_window(),
+    params = {
+        "caller_id": caller_id,
+        "callee_id": callee_id,
+        "since": _start_window(),
         "call_id": call_id,
-    }).one()  # fmt: skip
+    }
+    found = db.session.execute(_AFTER_INSERT, params).one()
     if found.caller_in_call:
         db.session.rollback()
         raise _already_in_call()
@@ -311,26 +333,35 @@ def _after_insert(caller_id: int, callee_id: int, call_id: int) -> Any:
     return found
 
 
+def _on_postgresql() -> bool:
+    """Row locks are PostgreSQL's; SQLite serializes writers already."""
+    return db.session.get_bind().dialect.name != "sqlite"
+
+
 def _lock_parties(*user_ids: int | None) -> None:
     """PostgreSQL: take the users' row locks (id order, the mode `_PAIR_LOCKED` takes), so
-    whoever decides whether they are free to talk decides after the last one committed.
-    SQLite serializes writers already."""
+    whoever decides whether they are free to talk decides after the last one committed."""
     ids = sorted({uid for uid in user_ids if uid is not None})
-    if ids and db.session.get_bind().dialect.name != "sqlite":
+    if ids and _on_postgresql():
         db.session.execute(_PARTIES_LOCKED, {"user_ids": ids}).all()
 
 
-def _answer(call_id: int, values: dict[str, Any]) -> bool:
-    """Ringing -> active with `values`, if neither side is in another active call."""
-    return db.session.execute(_ANSWER, {**values, "where_id": call_id}).rowcount == 1
+def _answered(session_id: int | None) -> dict[str, Any]:
+    return {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
+
+
+def _answer(call_id: int, session_id: int | None) -> Row[Any] | None:
+    """Ringing -> active, if neither side is in another active call; the row, or None."""
+    params = {**_answered(session_id), "where_id": call_id}
+    return db.session.execute(_ANSWER, params).one_or_none()
 
 
 @dataclass
 class _LiveCalls:
     """What a new call to `callee` runs into: one query, sorted out in Python."""
 
-    existing: Call | None = None  # the caller's own call to the callee, still ringing
-    crossing: Call | None = None  # the callee's call to the caller, ringing (glare)
+    existing: int | None = None  # the caller's own call to the callee, still ringing
+    crossing: int | None = None  # the callee's call to the caller, ringing (glare)
     callee_busy: bool = False  # the callee is in an active call
 
 
@@ -342,60 +373,56 @@ def _live_calls_around(caller: _Party, callee: _Party) -> _LiveCalls:
     """
     cutoff = utcnow() - timedelta(seconds=current_app.config["RING_TIMEOUT"])
     found = _LiveCalls()
-    # Plain rows: most callees have no live call, and a call object is loaded (by id, with
-    # its users) only for a row that needs one.
     for row in db.session.execute(_LIVE_CALL_ROWS_OF, {"user_id": callee.id}).all():
         if row.state == ACTIVE:
-            found.callee_busy = found.callee_busy or not _ended_as_abandoned(row.id)
+            found.callee_busy = found.callee_busy or not _ended_as_abandoned(row)
         elif row.created_at <= cutoff:
-            _end(_load(row.id), EndReason.MISSED, None, (RINGING,))
+            _end(row.id, EndReason.MISSED, None, (RINGING,))
         elif (row.caller_id, row.callee_id) == (caller.id, callee.id):
-            found.existing = _load(row.id)
+            found.existing = row.id
         elif (row.caller_id, row.callee_id) == (callee.id, caller.id):
-            found.crossing = _load(row.id)
+            found.crossing = row.id
     return found
 
 
-def _ended_as_abandoned(call_id: int) -> bool:
+def _ended_as_abandoned(row: Any) -> bool:
     """End an active call whose participant vanished with no daemon left to end it
     (`connection_lost`, ended by node "web"); True if it ended here."""
-    call = _load(call_id)
-    lost_user_id = liveness.abandoning_user(call)
-    return lost_user_id is not None and end_lost_call(call_id, lost_user_id, "web")
+    lost_user_id = liveness.abandoning_user(row)
+    return lost_user_id is not None and end_lost_call(row.id, lost_user_id, "web")
 
 
-def _load(call_id: int) -> Call:
-    call = db.session.get(Call, call_id)
-    assert call is not None  # calls are never deleted
-    return call
+def _existing(call_id: int) -> StartResult:
+    row = call_row(call_id)
+    assert row is not None  # calls are never deleted
+    return StartResult(call_id, "existing", call_record(row))
 
 
-def _insert_call(caller: _Party, callee: _Party, session_id: int | None, now: datetime,
-                 **outcome: Any) -> tuple[int, dict[str, Any]]:  # fmt: skip
-    """INSERT a new call (ringing, unless `outcome` says how it ended) as one prebuilt
-    statement; returns its id and its public record. No object: nothing of the start
-    needs one, and building it (and its users) cost more than the statement itself."""
-    row = {"caller_id": caller.id, "callee_id": callee.id, "caller_session_id": session_id,
-           "callee_session_id": None, "state": RINGING, "end_reason": None, "ended_by_id": None,
-           "created_at": now, "answered_at": None, "ended_at": None, "stats": {},
-           "probe": caller.is_probe, **outcome}  # fmt: skip
-    call_id = db.session.execute(_INSERT_CALL, row).scalar_one()
-    record = CallOut(
-        id=call_id, state=row["state"], end_reason=row["end_reason"], caller=caller.username,
-        callee=callee.username, created_at=now, answered_at=None, ended_at=row["ended_at"],
-        duration_seconds=None,
-    ).model_dump(mode="json")  # fmt: skip
-    return call_id, record
+def _insert_call(
+    caller: _Party, callee: _Party, session_id: int | None, now: datetime, **outcome: Any
+) -> Row[Any]:
+    """INSERT a new call (ringing, unless `outcome` says how it ended); returns its row."""
+    values = {
+        "caller_id": caller.id,
+        "callee_id": callee.id,
+        "caller_session_id": session_id,
+        "callee_session_id": None,
+        "state": RINGING,
+        "end_reason": None,
+        "ended_by_id": None,
+        "created_at": now,
+        "answered_at": None,
+        "ended_at": None,
+        "stats": {},
+        "probe": caller.is_probe,
+        **outcome,
+    }
+    return db.session.execute(_INSERT_CALL, values).one()
 
 
-def _announce_new(kind: str, record: dict[str, Any], caller: _Party, callee: _Party,
-                  session_id: int | None) -> None:  # fmt: skip
-    _announce_record(kind, record, caller.id, callee.id, session_id, None,
-                     reason=record["end_reason"], probe=caller.is_probe)  # fmt: skip
-
-
-def start_call(caller_id: int, callee_username: str, session_id: int | None = None,
-               _attempts: int = 3) -> StartResult:  # fmt: skip
+def start_call(
+    caller_id: int, callee_username: str, session_id: int | None = None, _attempts: int = 3
+) -> StartResult:
     """Ring `callee_username` on behalf of user `caller_id`.
 
     Outcomes: a new ringing call; the same caller's call that is already ringing
@@ -415,61 +442,61 @@ def start_call(caller_id: int, callee_username: str, session_id: int | None = No
         raise ApiError(400, "cannot_call_self", "You cannot call yourself.")
     live = _live_calls_around(caller, callee)
     if live.existing is not None:
-        return StartResult(live.existing.id, "existing", _record_of(live.existing))
+        return _existing(live.existing)
     if live.crossing is not None:
-        record = _merge(live.crossing, caller, session_id)
-        if record is not None:
-            return StartResult(live.crossing.id, "merged", record)
+        merged = _merge(live.crossing, caller, callee, session_id)
+        if merged is not None:
+            return merged
     now = utcnow()
     if live.callee_busy:
         _busy(caller, callee, session_id, now)
-    call_id, record = _insert_call(caller, callee, session_id, now)
-    found = _after_insert(caller.id, callee.id, call_id)
+    row = _insert_call(caller, callee, session_id, now)
+    found = _after_insert(caller.id, callee.id, row.id)
     if found.duplicate_id is not None:  # the same start, made at the same instant, won
         db.session.rollback()
-        existing = _load(found.duplicate_id)
-        return StartResult(existing.id, "existing", _record_of(existing))
+        return _existing(found.duplicate_id)
     if found.callee_in_meeting:  # rare: asked after the INSERT, to keep a start 5 statements
         db.session.rollback()
         _busy(caller, callee, session_id, now)
     if found.crossing_id is not None and _attempts > 1:
-        return _give_way(found.crossing_id, caller, callee_username, session_id, _attempts)
-    _announce_new("call.ringing", record, caller, callee, session_id)
+        return _give_way(found.crossing_id, caller, callee, session_id, _attempts)
+    record = _announce("call.ringing", row)
     db.session.commit()
-    return StartResult(call_id, "ringing", record)
+    return StartResult(row.id, "ringing", record)
 
 
 def _busy(caller: _Party, callee: _Party, session_id: int | None, now: datetime) -> None:
     """Record the call as ended busy (the callee is in a call or a meeting); raise 409."""
-    busy_id, record = _insert_call(caller, callee, session_id, now, state=ENDED,
-                                   end_reason=EndReason.BUSY.value, ended_at=now)  # fmt: skip
-    _after_insert(caller.id, callee.id, busy_id)
-    _announce_new(END_EVENTS[EndReason.BUSY], record, caller, callee, session_id)
+    busy = EndReason.BUSY.value
+    row = _insert_call(caller, callee, session_id, now, state=ENDED, end_reason=busy, ended_at=now)
+    _after_insert(caller.id, callee.id, row.id)
+    record = _announce(END_EVENTS[EndReason.BUSY], row)
     db.session.commit()
     raise ApiError(
         409, "callee_busy", f"{callee.username} is in another call.", body={"call": record}
     )
 
 
-def _merge(crossing: Call, caller: _Party, session_id: int | None) -> dict[str, Any] | None:
-    """Answer the callee's ringing call to `caller` on `caller`'s behalf (glare); returns
-    the merged call's record, or None if the call was no longer ringing."""
-    answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
-    _lock_parties(crossing.caller_id, crossing.callee_id)
-    if not _answer(crossing.id, answered):
+def _merge(
+    crossing_id: int, caller: _Party, callee: _Party, session_id: int | None
+) -> StartResult | None:
+    """Answer the callee's ringing call to `caller` on `caller`'s behalf (glare); None if
+    the call was no longer ringing (nothing changed)."""
+    _lock_parties(caller.id, callee.id)
+    row = _answer(crossing_id, session_id)
+    if row is None:
         db.session.rollback()
         return None
-    for key, value in answered.items():
-        set_committed_value(crossing, key, value)
     record = _announce(
-        "call.accepted", crossing, merged=True, accepted_by=caller.username, session_id=session_id
+        "call.accepted", row, merged=True, accepted_by=caller.username, session_id=session_id
     )
     db.session.commit()
-    return record
+    return StartResult(crossing_id, "merged", record)
 
 
-def _give_way(crossing_id: int, caller: _Party, callee_username: str, session_id: int | None,
-              attempts: int) -> StartResult:  # fmt: skip
+def _give_way(
+    crossing_id: int, caller: _Party, callee: _Party, session_id: int | None, attempts: int
+) -> StartResult:
     """The callee's invite to the caller committed after this start looked for it and
     before its own INSERT (on SQLite, which has no row locks, two people who call each
     other at the same instant). The later invite gives way before it is ever announced:
@@ -477,101 +504,71 @@ def _give_way(crossing_id: int, caller: _Party, callee_username: str, session_id
     `_PAIR_LOCKED` already made this start see that invite.) If the crossing call stopped
     ringing meanwhile, the start begins again."""
     db.session.rollback()  # the new call's INSERT: nothing was announced
-    crossing = _load(crossing_id)
-    record = _merge(crossing, caller, session_id)
-    if record is not None:
-        return StartResult(crossing.id, "merged", record)
-    return start_call(caller.id, callee_username, session_id, _attempts=attempts - 1)
+    merged = _merge(crossing_id, caller, callee, session_id)
+    if merged is not None:
+        return merged
+    return start_call(caller.id, callee.username, session_id, _attempts=attempts - 1)
 
 
-def accept_call(user: User, call_id: int, session_id: int | None = None) -> Call:
-    """The callee answers. `session_id` names the answering device (for answered_elsewhere)."""
-    call = get_call_for(user.id, call_id)
-    if call.callee_id != user.id:
-        raise ApiError(409, "not_callee", "Only the person being called can accept.")
-    answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
-    _lock_parties(call.caller_id, call.callee_id)
-    if not _answer(call.id, answered):
+def require_enabled(user_id: int) -> None:
+    """401 unless the account exists and is enabled: for callers that hold only an id from
+    an earlier check (the daemon's connections); the HTTP views' login check does this."""
+    if db.session.execute(_ENABLED, {"user_id": user_id}).first() is None:
+        raise ApiError(401, "unauthorized", "Your account is not available.")
+
+
+def accept_call(user_id: int, call_id: int, session_id: int | None = None) -> Row[Any]:
+    """The callee answers; the answered call's row. `session_id` names the answering
+    device (for answered_elsewhere).
+
+    One conditional UPDATE decides (the call rings, is addressed to this enabled user, and
+    neither side is in another active call); a refusal is diagnosed after it, nothing
+    changed: 401 unauthorized, 404, 409 not_callee, already_in_call or call_not_ringing."""
+    if _on_postgresql():
+        db.session.execute(_ACCEPT_PARTIES_LOCKED, {"user_id": user_id, "call_id": call_id}).all()
+    params = {**_answered(session_id), "where_id": call_id, "user_id": user_id}
+    row = db.session.execute(_ACCEPT, params).one_or_none()
+    if row is None:
         db.session.rollback()
-        db.session.refresh(call)
+        require_enabled(user_id)
+        call = get_call_for(user_id, call_id)
+        if call.callee_id != user_id:
+            raise ApiError(409, "not_callee", "Only the person being called can accept.")
         if call.state == RINGING:
             raise _already_in_call()  # or the caller is: either way, not now
         raise ApiError(409, "call_not_ringing", f"The call is {call.state}, not ringing.")
-    for key, value in answered.items():
-        set_committed_value(call, key, value)
-    _announce("call.accepted", call, accepted_by=user.username, session_id=session_id)
+    _announce("call.accepted", row, accepted_by=row.callee, session_id=session_id)
     db.session.commit()
-    return call
+    return row
 
 
-@dataclass(frozen=True)
-class Accepted:
-    """A call its callee has just answered, as plain values (see `accept_ringing`)."""
-
-    call_id: int
-    caller_id: int | None
-    callee_id: int
-    caller: str | None  # usernames
-    callee: str
-    caller_session_id: int | None
-    callee_session_id: int | None
-    record: dict[str, Any]  # the public record announced (CallOut JSON)
-
-
-def accept_ringing(user_id: int, user_name: str, call_id: int,
-                   session_id: int | None = None) -> Accepted | None:  # fmt: skip
-    """`accept_call` for its common case, with rows instead of objects: `user_id` (enabled)
-    answers the ringing call `call_id` addressed to them. None, with nothing changed, in
-    every other case; `accept_call` then says which refusal it is.
-
-    The same transition and the same announcement as `accept_call`, in three statements
-    and no ORM object (the daemon's accept job in one process: 736-772 -> 579-607 us)."""
-    row = db.session.execute(
-        _RINGING_CALL_TO, {"call_id": call_id, "user_id": user_id}
-    ).one_or_none()
-    if row is None:
-        return None
-    answered = {"state": ACTIVE, "answered_at": utcnow(), "callee_session_id": session_id}
-    _lock_parties(row.caller_id, user_id)
-    if not _answer(call_id, answered):
-        db.session.rollback()
-        return None
-    record = CallOut(
-        id=call_id, state=ACTIVE, end_reason=None, caller=row.caller, callee=user_name,
-        created_at=row.created_at, answered_at=answered["answered_at"], ended_at=None,
-        duration_seconds=None, stats=row.stats or {},
-    ).model_dump(mode="json")  # fmt: skip
-    _announce_record("call.accepted", record, row.caller_id, user_id, row.caller_session_id,
-                     session_id, probe=row.probe, accepted_by=user_name,
-                     session_id=session_id)  # fmt: skip
-    db.session.commit()
-    return Accepted(call_id, row.caller_id, user_id, row.caller, user_name,
-                    row.caller_session_id, session_id, record)  # fmt: skip
-
-
-def decline_call(user: User, call_id: int) -> Call:
-    """The callee refuses a ringing call."""
-    call = get_call_for(user.id, call_id)
-    if call.callee_id != user.id:
+def decline_call(user_id: int, call_id: int) -> Row[Any]:
+    """The callee refuses a ringing call; the ended call's row."""
+    call = get_call_for(user_id, call_id)
+    if call.callee_id != user_id:
         raise ApiError(409, "not_callee", "Only the person being called can decline.")
-    if not _end(call, EndReason.DECLINED, user, (RINGING,)):
-        raise ApiError(409, "call_not_ringing", f"The call is {call.state}, not ringing.")
-    return call
+    ended = _end(call_id, EndReason.DECLINED, user_id, (RINGING,))
+    if ended is None:
+        state = get_call_for(user_id, call_id).state
+        raise ApiError(409, "call_not_ringing", f"The call is {state}, not ringing.")
+    return ended
 
 
-def end_call(user: User, call_id: int) -> Call:
-    """Hang up, cancel (caller, ringing) or decline (callee, ringing). Idempotent once ended."""
-    call = get_call_for(user.id, call_id)
+def end_call(user_id: int, call_id: int) -> Row[Any]:
+    """Hang up, cancel (caller, ringing) or decline (callee, ringing). Idempotent once
+    ended; the call's row."""
+    call = get_call_for(user_id, call_id)
     for _attempt in range(3):  # the state may change under us; re-read and retry
         if call.state == ENDED:
             return call
         if call.state == ACTIVE:
             reason = EndReason.HANGUP
         else:
-            reason = EndReason.CANCELLED if call.caller_id == user.id else EndReason.DECLINED
-        if _end(call, reason, user, (call.state,)):
-            return call
-        db.session.refresh(call)
+            reason = EndReason.CANCELLED if call.caller_id == user_id else EndReason.DECLINED
+        ended = _end(call_id, reason, user_id, (call.state,))
+        if ended is not None:
+            return ended
+        call = get_call_for(user_id, call_id)
     return call
 
 
@@ -580,39 +577,46 @@ def end_lost_call(
 ) -> bool:
     """A vanished participant did not come back: end with connection_lost, recording who
     vanished (`ended_by`) and which process gave up waiting (`ended_by_node`)."""
-    call = db.session.get(Call, call_id)
-    if call is None:
-        return False
-    lost = db.session.get(User, lost_user_id) if lost_user_id else None
-    return _end(
-        call, EndReason.CONNECTION_LOST, lost, (RINGING, ACTIVE), ended_by_node=node_id or None
+    lost = None
+    if lost_user_id:  # an account deleted meanwhile is recorded as nobody
+        lost = db.session.scalar(select(_USERS.c.id).where(_USERS.c.id == lost_user_id))
+    ended = _end(
+        call_id, EndReason.CONNECTION_LOST, lost, (RINGING, ACTIVE), ended_by_node=node_id or None
     )
+    return ended is not None
 
 
-def record_stats(user: User, call_id: int, stats: dict[str, Any]) -> Call:
+def record_stats(user_id: int, call_id: int, stats: dict[str, Any]) -> Row[Any]:
     """Store what a participant reports about the media path (direct/relayed, RTT)."""
-    call = get_call_for(user.id, call_id)
+    call = get_call_for(user_id, call_id)
     merged = dict(call.stats or {})
-    merged[user.username] = stats
-    call.stats = merged
+    merged[call.caller if user_id == call.caller_id else call.callee] = stats
+    row = db.session.execute(
+        update(rows.CALLS).where(_CALLS.id == call_id).values(stats=merged).returning(*rows.COLUMNS)
+    ).one()
     db.session.commit()
-    return call
+    return row
 
 
-def active_calls_of(user_id: int) -> list[Call]:
+def active_calls_of(user_id: int) -> list[Row[Any]]:
     """Calls ringing or active that `user_id` takes part in (for reconnecting clients)."""
-    return list(db.session.scalars(_LIVE_CALLS_OF, {"user_id": user_id}))
+    return list(db.session.execute(_LIVE_CALLS_OF, {"user_id": user_id}))
 
 
-def history(user_id: int, page: int, per_page: int) -> tuple[list[Call], int]:
+def active_calls() -> list[Row[Any]]:
+    """Every active call (the daemon's start-up gives vanished participants their grace)."""
+    return list(db.session.execute(select(*rows.COLUMNS).where(_CALLS.state == ACTIVE)))
+
+
+def history(user_id: int, page: int, per_page: int) -> tuple[list[Row[Any]], int]:
     """The user's calls, newest first, and the total count."""
-    mine = or_(Call.caller_id == user_id, Call.callee_id == user_id)
-    total = db.session.scalar(select(func.count(Call.id)).where(mine)) or 0
-    calls = db.session.scalars(
-        select(Call)
+    mine = or_(_CALLS.caller_id == user_id, _CALLS.callee_id == user_id)
+    total = db.session.scalar(select(func.count(_CALLS.id)).where(mine)) or 0
+    found = db.session.execute(
+        select(*rows.COLUMNS)
         .where(mine)
-        .order_by(Call.created_at.desc(), Call.id.desc())
+        .order_by(_CALLS.created_at.desc(), _CALLS.id.desc())
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    return list(calls), total
+    return list(found), total

@@ -8,7 +8,7 @@ import click
 from sqlalchemy import or_, select
 
 from app.calls import service
-from app.calls.schemas import CallOut
+from app.calls.schemas import call_record
 from app.cli.output import AdminGroup, emit, emit_json, fields, json_option, when
 from app.cli.users import get_user
 from app.extensions import db
@@ -59,7 +59,7 @@ def call_row(call: Call) -> dict[str, Any]:
 
 def call_json(call: Call) -> dict[str, Any]:
     """The call exactly as the HTTP API shows it to its participants."""
-    return CallOut.from_call(call).model_dump(mode="json")
+    return call_record(service.call_row(call.id))
 
 
 @calls.command("list")

@@ -69,7 +69,7 @@ def hang_up_all(user: User) -> None:
     every caller, until they hang up themselves.
     """
     for call in active_calls_of(user.id):
-        end_call(user, call.id)
+        end_call(user.id, call.id)
 
 
 def set_disabled(user: User, disabled: bool) -> None:

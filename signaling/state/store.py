@@ -22,14 +22,14 @@ from app import logs
 from app.api import MAX_ID
 from app.auth.tokens import find_live_session
 from app.calls import liveness, service
-from app.calls.schemas import CallOut
+from app.calls.schemas import call_record
 from app.clock import utcnow
 from app.errors import ApiError
 from app.events import PUBLISHED
 from app.extensions import db
 from app.ice.credentials import ice_servers_for
 from app.meetings import service as meetings
-from app.models import Call, Connection, Event, Meeting, Node, User
+from app.models import Connection, Event, Meeting, Node, User
 from app.users.service import presence_of
 from signaling import metrics
 from signaling.errors import CallServiceError
@@ -70,32 +70,18 @@ class OutboxEvent:
     created_at: datetime | None = None
 
 
-def membership_of(call: Call) -> Membership:
+def membership_of(row: Any) -> Membership:
+    """Who is in the call, from a call row (`app.calls.rows.COLUMNS`)."""
     return Membership(
-        call_id=call.id,
-        state=call.state,
-        caller_id=call.caller_id,
-        callee_id=call.callee_id,
-        caller=call.caller.username if call.caller else None,
-        callee=call.callee.username if call.callee else None,
-        caller_session_id=call.caller_session_id,
-        callee_session_id=call.callee_session_id,
-        call=CallOut.from_call(call).model_dump(mode="json"),
-    )
-
-
-def membership_of_accepted(accepted: service.Accepted) -> Membership:
-    """`membership_of` for a call `service.accept_ringing` answered (plain values)."""
-    return Membership(
-        call_id=accepted.call_id,
-        state=accepted.record["state"],
-        caller_id=accepted.caller_id,
-        callee_id=accepted.callee_id,
-        caller=accepted.caller,
-        callee=accepted.callee,
-        caller_session_id=accepted.caller_session_id,
-        callee_session_id=accepted.callee_session_id,
-        call=accepted.record,
+        call_id=row.id,
+        state=row.state,
+        caller_id=row.caller_id,
+        callee_id=row.callee_id,
+        caller=row.caller,
+        callee=row.callee,
+        caller_session_id=row.caller_session_id,
+        callee_session_id=row.callee_session_id,
+        call=call_record(row),
     )
 
 
@@ -171,16 +157,18 @@ def dedicated_runner() -> Runner:
     return ThreadPool(1).apply
 
 
+def _enabled(identity: Identity) -> int:
+    """The identity's user id, if the account is still enabled (CallServiceError if not)."""
+    service.require_enabled(identity.user_id)
+    return identity.user_id
+
+
 def _user(identity: Identity) -> User:
     user = db.session.get(User, identity.user_id)
     if user is None or user.is_disabled:
         raise CallServiceError("unauthorized", "Your account is not available.")
     return user
 
-
-# Built once (Session.get builds its query anew on every miss of the identity map: 181-188
-# -> 129-139 us a load).
-_CALL_BY_ID = select(Call).where(Call.id == bindparam("id"))
 
 # Meeting actions over the socket: (user, who, meeting id, message) -> anything.
 MEETING_ACTIONS: dict[str, Callable[..., Any]] = {
@@ -194,10 +182,12 @@ MEETING_ACTIONS: dict[str, Callable[..., Any]] = {
     "end_meeting": lambda u, who, mid, m: meetings.end_meeting(u, mid),
 }
 
-CALL_ACTIONS: dict[str, Callable[[User, Identity, int], Call]] = {
-    "accept": lambda user, who, call_id: service.accept_call(user, call_id, who.session_id),
-    "decline": lambda user, who, call_id: service.decline_call(user, call_id),
-    "hangup": lambda user, who, call_id: service.end_call(user, call_id),
+# Call actions over the socket: (identity, call id) -> the call's row afterwards. Only the
+# accept checks the account inside its UPDATE; the others check it first.
+CALL_ACTIONS: dict[str, Callable[[Identity, int], Any]] = {
+    "accept": lambda who, call_id: service.accept_call(who.user_id, call_id, who.session_id),
+    "decline": lambda who, call_id: service.decline_call(_enabled(who), call_id),
+    "hangup": lambda who, call_id: service.end_call(_enabled(who), call_id),
 }
 
 
@@ -368,8 +358,16 @@ class Store:
         now = utcnow()
         missing = [c for c in conns if c[0] not in have]
         for conn_id, user_id, session_id in missing:
-            db.session.add(Connection(id=conn_id, user_id=user_id, session_id=session_id,
-                                      node_id=node_id, connected_at=now, node_seen_at=now))  # fmt: skip
+            db.session.add(
+                Connection(
+                    id=conn_id,
+                    user_id=user_id,
+                    session_id=session_id,
+                    node_id=node_id,
+                    connected_at=now,
+                    node_seen_at=now,
+                )
+            )
         db.session.commit()
         return len(missing)
 
@@ -385,28 +383,19 @@ class Store:
     # -- calls ------------------------------------------------------------------------
     @in_thread_pool
     def membership(call_id: int) -> Membership | None:
-        call = db.session.get(Call, call_id)
-        return membership_of(call) if call is not None else None
+        row = service.call_row(call_id)
+        return membership_of(row) if row is not None else None
 
     @in_thread_pool
     def call_action(action: str, who: Identity, call_id: int) -> Membership:
         """accept / decline / hangup through the call service; CallServiceError if refused."""
-        if action == "accept" and 0 < call_id <= MAX_ID:
-            # The common accept, as rows; anything else (and every refusal) below.
-            accepted = service.accept_ringing(who.user_id, who.username, call_id, who.session_id)
-            if accepted is not None:
-                return membership_of_accepted(accepted)
-        # The job's session ends with the job, and what the service commits is exactly what
-        # it set on the objects: reloading them after the commit would only repeat reads.
-        db.session().expire_on_commit = False
-        # One read of the call (with both users) first, held for the job: the user and the
-        # service's own lookup of the call are then answered from the session, no query.
-        _loaded = db.session.scalar(_CALL_BY_ID, {"id": call_id}) if 0 < call_id <= MAX_ID else None
-        return membership_of(CALL_ACTIONS[action](_user(who), who, call_id))
+        if not 0 < call_id <= MAX_ID:  # never a valid call id: no statement is run
+            raise CallServiceError("call_not_found", "No such call.")
+        return membership_of(CALL_ACTIONS[action](who, call_id))
 
     @in_thread_pool
     def record_stats(who: Identity, call_id: int, stats: dict[str, Any]) -> Membership:
-        return membership_of(service.record_stats(_user(who), call_id, stats))
+        return membership_of(service.record_stats(_enabled(who), call_id, stats))
 
     # -- meetings ---------------------------------------------------------------------
     @in_thread_pool
@@ -447,8 +436,7 @@ class Store:
     @in_thread_pool
     def active_calls() -> list[Membership]:
         """Every active call (at start-up, to give vanished participants their grace)."""
-        calls = db.session.scalars(select(Call).where(Call.state == service.ACTIVE))
-        return [membership_of(call) for call in calls]
+        return [membership_of(row) for row in service.active_calls()]
 
     # -- outbox -----------------------------------------------------------------------
     def last_event_id(self) -> int:
@@ -473,8 +461,14 @@ class Store:
 
 
 _EVENTS = Event.__table__.c
-_EVENT_COLUMNS = (_EVENTS.id, _EVENTS.kind, _EVENTS.call_id, _EVENTS.user_ids, _EVENTS.data,
-                  _EVENTS.created_at)  # fmt: skip
+_EVENT_COLUMNS = (
+    _EVENTS.id,
+    _EVENTS.kind,
+    _EVENTS.call_id,
+    _EVENTS.user_ids,
+    _EVENTS.data,
+    _EVENTS.created_at,
+)
 _NEW_EVENTS = (
     select(*_EVENT_COLUMNS)
     .where(_EVENTS.id > bindparam("last_id"))

@@ -302,7 +302,7 @@ def test_stats_reported_by_participants_are_shown_in_the_call(client, people, ap
     call_id = call(alice, "bob")["id"]
     with app.app_context():
         user = db.session.scalar(db.select(User).filter_by(username="bob"))
-        record_stats(user, call_id, {"path": "relay", "rtt_ms": 42})
+        record_stats(user.id, call_id, {"path": "relay", "rtt_ms": 42})
     body = client.get(f"/calls/{call_id}", headers=alice).json
     assert body["stats"] == {"bob": {"path": "relay", "rtt_ms": 42}}
 

@@ -47,9 +47,9 @@ def history(client, login, call, clock, app):
     act("end", ids["answered_120"], bob)
     with app.app_context():
         user = db.session.scalar(db.select(User).filter_by(username="alice"))
-        record_stats(user, ids["answered_120"], {"path": "direct", "rtt_ms": 12})
+        record_stats(user.id, ids["answered_120"], {"path": "direct", "rtt_ms": 12})
         user = db.session.scalar(db.select(User).filter_by(username="bob"))
-        record_stats(user, ids["answered_120"], {"path": "relay", "rtt_ms": 48})
+        record_stats(user.id, ids["answered_120"], {"path": "relay", "rtt_ms": 48})
     clock.advance(seconds=1)
     ids["ringing"] = call(alice, "carol")["id"]
     return ids

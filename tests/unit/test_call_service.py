@@ -46,9 +46,9 @@ def test_a_transition_lost_to_a_concurrent_one_is_refused(users):
         stale = db.session.get(Call, call_id)  # this worker still sees it ringing
         assert stale.state == "ringing"
         with app.app_context():  # meanwhile another worker answers it
-            service.accept_call(user("bob"), call_id, session_id=7)
+            service.accept_call(user("bob").id, call_id, session_id=7)
         with pytest.raises(ApiError) as caught:
-            service.decline_call(user("bob"), call_id)
+            service.decline_call(user("bob").id, call_id)
         assert caught.value.code == "call_not_ringing"
         db.session.expire_all()
         call = db.session.get(Call, call_id)
@@ -62,8 +62,8 @@ def test_end_call_retries_when_the_state_changed_underneath(users):
         call_id = service.start_call(user("alice").id, "bob").call_id
         db.session.get(Call, call_id)  # loaded as ringing in this session
         with app.app_context():
-            service.accept_call(user("bob"), call_id)
-        ended = service.end_call(user("alice"), call_id)
+            service.accept_call(user("bob").id, call_id)
+        ended = service.end_call(user("alice").id, call_id)
         # It was active by then, so ending it is a hang-up, not a cancel.
         assert (ended.state, ended.end_reason) == ("ended", "hangup")
 
@@ -72,7 +72,7 @@ def test_end_lost_call_ends_with_connection_lost(users):
     app = users
     with app.app_context():
         call_id = service.start_call(user("alice").id, "bob").call_id
-        service.accept_call(user("bob"), call_id)
+        service.accept_call(user("bob").id, call_id)
         assert service.end_lost_call(call_id, user("bob").id) is True
         call = db.session.get(Call, call_id)
         assert (call.state, call.end_reason, call.ended_by_id) == (
@@ -101,15 +101,15 @@ def test_record_stats_is_per_participant_and_refused_to_outsiders(users):
     app = users
     with app.app_context():
         call_id = service.start_call(user("alice").id, "bob").call_id
-        service.record_stats(user("alice"), call_id, {"path": "direct"})
-        service.record_stats(user("bob"), call_id, {"path": "relay", "rtt_ms": 80})
-        service.record_stats(user("alice"), call_id, {"path": "relay"})  # replaces her report
+        service.record_stats(user("alice").id, call_id, {"path": "direct"})
+        service.record_stats(user("bob").id, call_id, {"path": "relay", "rtt_ms": 80})
+        service.record_stats(user("alice").id, call_id, {"path": "relay"})  # replaces her report
         assert db.session.get(Call, call_id).stats == {
             "alice": {"path": "relay"},
             "bob": {"path": "relay", "rtt_ms": 80},
         }
         with pytest.raises(ApiError) as caught:
-            service.record_stats(user("carol"), call_id, {"path": "direct"})
+            service.record_stats(user("carol").id, call_id, {"path": "direct"})
         assert caught.value.status == 404
 
 
@@ -117,10 +117,10 @@ def test_active_calls_of_lists_ringing_and_active_calls(users):
     app = users
     with app.app_context():
         ended = service.start_call(user("bob").id, "carol").call_id
-        service.end_call(user("bob"), ended)
+        service.end_call(user("bob").id, ended)
         ringing = service.start_call(user("alice").id, "bob").call_id
         active = service.start_call(user("carol").id, "alice").call_id
-        service.accept_call(user("alice"), active)
+        service.accept_call(user("alice").id, active)
         assert {c.id for c in service.active_calls_of(user("alice").id)} == {ringing, active}
         assert {c.id for c in service.active_calls_of(user("carol").id)} == {active}
 
@@ -161,9 +161,9 @@ def test_an_invite_over_the_start_limit_is_not_recorded(users):
     with app.app_context():
         for _ in range(2):
             call_id = service.start_call(user("alice").id, "bob").call_id
-            service.end_call(user("alice"), call_id)
+            service.end_call(user("alice").id, call_id)
         busy = service.start_call(user("carol").id, "bob").call_id
-        service.accept_call(user("bob"), busy)
+        service.accept_call(user("bob").id, busy)
         recorded = kinds_of_all()
         for callee in ("carol", "bob"):  # free, then busy: refused before either is recorded
             with pytest.raises(ApiError) as refused:
@@ -182,15 +182,16 @@ def test_crossing_invites_merge_when_the_first_commits_after_the_second(users, m
     Alice's start pauses between its INSERT and its commit while Bob's runs."""
     app = users
     alice_inserted, alice_may_commit = threading.Event(), threading.Event()
-    real_announce = service._announce_new
+    real_announce = service._announce
 
-    def announce_then_pause(kind, *args):
-        real_announce(kind, *args)
+    def announce_then_pause(kind, *args, **extra):
+        record = real_announce(kind, *args, **extra)
         if threading.current_thread().name == "alice" and kind == "call.ringing":
             alice_inserted.set()
             alice_may_commit.wait(10)
+        return record
 
-    monkeypatch.setattr(service, "_announce_new", announce_then_pause)
+    monkeypatch.setattr(service, "_announce", announce_then_pause)
     outcomes: dict[str, str] = {}
 
     def start(caller: str, callee: str) -> None:
