@@ -8,6 +8,7 @@ deploy/gunicorn.conf.py, whatever directory it starts in.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from app import create_app, shipped
@@ -23,10 +24,11 @@ def main() -> None:
 def web(argv: list[str] | None = None) -> None:
     """`chimecast-web [gunicorn options]`: serve the web app with the shipped gunicorn config.
 
-    Options given here override the config's (e.g. `--bind 0.0.0.0:$PORT`).
+    Options given here override the config's (e.g. `--bind 0.0.0.0:$PORT`). Runs gunicorn in
+    a fresh interpreter: this one has imported the app, and with it prometheus_client, which
+    picks single- or multi-process metrics at import; the config must set
+    PROMETHEUS_MULTIPROC_DIR first or each worker would count on its own.
     """
-    from gunicorn.app.wsgiapp import run
-
     options = sys.argv[1:] if argv is None else argv
-    sys.argv = ["chimecast-web", "-c", shipped.deploy_file("gunicorn.conf.py"), *options]
-    run(prog="chimecast-web")
+    config = shipped.deploy_file("gunicorn.conf.py")
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", config, *options])
