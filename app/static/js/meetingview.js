@@ -5,6 +5,7 @@
 
 import { api } from "./api.js";
 import { applySpeaker, devicePanel } from "./devicepanel.js";
+import { MeetingSocial } from "./meetingsocial.js";
 import { describeQuality } from "./stats.js";
 import { $, el, notice, setText, showScreen } from "./ui.js";
 
@@ -45,8 +46,10 @@ export class MeetingView {
     this.codes = new Map(); // username -> the call code of my connection to them
     this.abort = new AbortController();
     this.bind();
+    this.social = new MeetingSocial(this, this.abort.signal);
     this.localTile = this.makeTile(meeting.me, true);
     $("meeting-grid").replaceChildren(this.localTile.tile);
+    this.social.addTile(meeting.me, this.localTile);
     $("waiting-preview").srcObject = null;
     this.renderTitle();
     this.renderInvite();
@@ -88,6 +91,7 @@ export class MeetingView {
         remove: () => m.remove(user),
         mute: () => m.askToMute(user).then((r) => r.type === "ack" && notice(`Asked ${user} to mute.`)),
         host: () => m.makeHost(user),
+        lower: () => m.lowerHand(user),
       };
       actions[target.dataset.action]?.();
     };
@@ -204,8 +208,9 @@ export class MeetingView {
       }
       item.append(who);
       displayName(user).then((shown) => (name.textContent = fullName(user, shown)));
+      let actions = null;
       if (m.isHost && user !== m.me && !m.away.has(user)) {
-        const actions = el("div", { className: "row-actions" });
+        actions = el("div", { className: "row-actions" });
         actions.append(
           button("Ask to mute", "mute", "ask-mute", `Ask ${user} to mute`),
           button("Make host", "host", "make-host", `Make ${user} the host`),
@@ -213,6 +218,7 @@ export class MeetingView {
         );
         item.append(actions);
       }
+      this.social.decorateRow(user, who, actions);
       list.append(item);
     }
     const count = m.participants.length;
@@ -283,6 +289,7 @@ export class MeetingView {
       entry = this.makeTile(user);
       this.tiles.set(user, entry);
       $("meeting-grid").append(entry.tile);
+      this.social.addTile(user, entry);
       this.renderRoster();
     }
     const { video, quality, tile } = entry;
@@ -311,9 +318,15 @@ export class MeetingView {
     const entry = this.tiles.get(user);
     if (!entry) return;
     this.tiles.delete(user);
+    this.social.removeTile(user);
     entry.video.srcObject = null;
     entry.tile.remove();
     this.layoutGrid();
+  }
+
+  /** The tile entry of `user` (mine included), or undefined. */
+  tileOf(user) {
+    return user === this.meeting.me ? this.localTile : this.tiles.get(user);
   }
 
   /** The grid's column count follows the number of tiles (CSS reads data-count). */
@@ -378,6 +391,7 @@ export class MeetingView {
 
   close(detail) {
     this.abort.abort();
+    this.social.close();
     devicePanel.hide();
     $("meeting-devices").hidden = true;
     $("meeting-devices-button").setAttribute("aria-expanded", "false");
