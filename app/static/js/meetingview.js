@@ -5,6 +5,7 @@
 
 import { api } from "./api.js";
 import { applySpeaker, devicePanel } from "./devicepanel.js";
+import { MeetingLayout } from "./meetinglayout.js";
 import { MeetingSocial } from "./meetingsocial.js";
 import { describeQuality } from "./stats.js";
 import { $, el, notice, setText, showScreen } from "./ui.js";
@@ -50,6 +51,7 @@ export class MeetingView {
     this.localTile = this.makeTile(meeting.me, true);
     $("meeting-grid").replaceChildren(this.localTile.tile);
     this.social.addTile(meeting.me, this.localTile);
+    this.layout = new MeetingLayout(this, this.abort.signal);
     $("waiting-preview").srcObject = null;
     this.renderTitle();
     this.renderInvite();
@@ -290,6 +292,7 @@ export class MeetingView {
       this.tiles.set(user, entry);
       $("meeting-grid").append(entry.tile);
       this.social.addTile(user, entry);
+      this.layout.addTile(user, entry);
       this.renderRoster();
     }
     const { video, quality, tile } = entry;
@@ -319,6 +322,7 @@ export class MeetingView {
     if (!entry) return;
     this.tiles.delete(user);
     this.social.removeTile(user);
+    this.layout.removeTile(user);
     entry.video.srcObject = null;
     entry.tile.remove();
     this.layoutGrid();
@@ -332,6 +336,7 @@ export class MeetingView {
   /** The grid's column count follows the number of tiles (CSS reads data-count). */
   layoutGrid() {
     $("meeting-grid").dataset.count = String(this.tiles.size + 1);
+    this.layout?.fit();
   }
 
   /** The "Devices" drawer: switch camera, microphone or speaker during the meeting. */
@@ -392,6 +397,7 @@ export class MeetingView {
   close(detail) {
     this.abort.abort();
     this.social.close();
+    this.layout.close();
     devicePanel.hide();
     $("meeting-devices").hidden = true;
     $("meeting-devices-button").setAttribute("aria-expanded", "false");

@@ -20,6 +20,8 @@ import { devicePanel } from "./devicepanel.js";
 import { TileState, mediaStateOf } from "./tilestate.js";
 import { $, CallTimer, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
 import { Ringtone } from "./ringtone.js";
+import { watchSpeaking } from "./speaking.js";
+import { addVideoControls } from "./videocontrols.js";
 
 const END_EVENTS = ["ended", "declined", "cancelled", "missed", "busy"];
 const NEGOTIATION = ["offer", "answer", "candidate"];
@@ -57,6 +59,9 @@ export class Phone {
       container: screen.querySelector(".stage"),
     });
     this.remoteState = new TileState(screen.querySelector(".stage"));
+    this.videoControls = addVideoControls(screen.querySelector(".stage"), $("remote-video"), () => this.call?.name ?? "the other person", {
+      testPrefix: "call-",
+    });
     this.bindButtons();
     this.watchNetwork();
   }
@@ -100,6 +105,7 @@ export class Phone {
     this.teardown();
     this.chat.destroy();
     this.remoteState.remove();
+    this.videoControls.remove();
     this.unwatchNetwork();
     for (const [type, handler, id] of this.handlers) {
       if (type) this.signaling.removeEventListener(type, handler);
@@ -312,6 +318,11 @@ export class Phone {
     // Again once connected: the peer's page may not have been listening the first time.
     session.addEventListener("connected", () => this.sendMediaState());
     session.createPeer();
+    const stage = $("screen-call").querySelector(".stage");
+    call.stopSpeaking = watchSpeaking(
+      () => [["peer", session.pc]],
+      (key, speaking) => (stage.dataset.speaking = String(speaking)),
+    );
     for (const message of call.early.splice(0)) session.handleSignal(message);
     if (session.isOfferer) session.offer();
   }
@@ -466,6 +477,8 @@ export class Phone {
     showSharing(false, null);
     this.chat.detach();
     this.remoteState.clear();
+    call.stopSpeaking?.();
+    delete $("screen-call").querySelector(".stage").dataset.speaking;
     call.session?.close();
     call.stream?.getTracks().forEach((t) => t.stop());
     call.media?.then((local) => local.stop());
