@@ -4,6 +4,7 @@
 // that MeetingView owns; the messages themselves are the Meeting's (meeting.js).
 
 import { ChatPanel } from "./chat.js";
+import { setButton } from "./icons.js";
 import { REACTIONS, REACTION_MS, describeHand, describeReaction } from "./reactions.js";
 import { TileState } from "./tilestate.js";
 import { $, announce, el } from "./ui.js";
@@ -92,7 +93,7 @@ export class MeetingSocial {
     const raised = this.meeting.hands.has(this.meeting.me);
     const button = $("meeting-hand");
     button.setAttribute("aria-pressed", String(raised));
-    button.querySelector(".btn-text").textContent = raised ? "Lower hand" : "Raise hand";
+    setButton(button, raised ? "Lower hand" : "Raise hand");
   }
 
   toggleReactions(open = null) {
@@ -128,7 +129,7 @@ export class MeetingSocial {
         el("button", {
           className: "btn btn-small",
           text: "Lower hand",
-          attrs: { type: "button", "data-action": "lower", "data-testid": "lower-hand", "aria-label": `Lower ${user}’s hand` },
+          attrs: { type: "button", "data-action": "lower", "data-testid": "lower-hand", "aria-label": `Lower hand: ${user}` },
         }),
       );
     }

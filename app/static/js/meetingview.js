@@ -5,10 +5,11 @@
 
 import { api } from "./api.js";
 import { applySpeaker, devicePanel } from "./devicepanel.js";
+import { setButton } from "./icons.js";
 import { MeetingLayout } from "./meetinglayout.js";
 import { MeetingSocial } from "./meetingsocial.js";
 import { describeQuality } from "./stats.js";
-import { $, el, notice, setText, showScreen } from "./ui.js";
+import { $, announce, el, notice, setText, showScreen } from "./ui.js";
 
 const displayNames = new Map(); // username -> Promise of a display name (or "")
 
@@ -117,9 +118,12 @@ export class MeetingView {
 
   renderState() {
     const m = this.meeting;
+    const before = this.shown;
+    this.shown = m.state;
     this.renderTitle();
     if (m.state === "in") {
       devicePanel.hide();
+      if (before !== "in") announce(`You are in ${m.info?.name || "the meeting"}.`);
       showScreen("meeting", "meeting-leave");
     } else if (m.state === "joining" || m.state === "waiting") {
       const waiting = m.state === "waiting";
@@ -176,7 +180,7 @@ export class MeetingView {
     $("meeting-locked").hidden = !locked;
     const lock = $("meeting-lock");
     lock.setAttribute("aria-pressed", String(locked));
-    lock.textContent = locked ? "Unlock" : "Lock";
+    setButton(lock, locked ? "Unlock" : "Lock", locked ? "unlock" : "lock");
   }
 
   /** The participant list, and one tile per remote participant who is here. */
@@ -214,8 +218,8 @@ export class MeetingView {
       if (m.isHost && user !== m.me && !m.away.has(user)) {
         actions = el("div", { className: "row-actions" });
         actions.append(
-          button("Ask to mute", "mute", "ask-mute", `Ask ${user} to mute`),
-          button("Make host", "host", "make-host", `Make ${user} the host`),
+          button("Ask to mute", "mute", "ask-mute", `Ask to mute: ${user}`),
+          button("Make host", "host", "make-host", `Make host: ${user}`),
           button("Remove", "remove", "remove-participant", `Remove ${user}`),
         );
         item.append(actions);
@@ -353,7 +357,7 @@ export class MeetingView {
   renderSharing(sharing) {
     const share = $("meeting-share");
     share.setAttribute("aria-pressed", String(sharing));
-    share.textContent = sharing ? "Stop sharing" : "Share screen";
+    setButton(share, sharing ? "Stop sharing" : "Share screen");
     const local = this.meeting.local;
     this.localTile.tile.classList.toggle("sharing", sharing);
     this.localTile.video.srcObject = sharing && local ? new MediaStream([local.screen]) : this.meeting.stream;
@@ -378,9 +382,9 @@ export class MeetingView {
     mic.disabled = !audio;
     camera.disabled = !video;
     mic.setAttribute("aria-pressed", String(muted));
-    mic.textContent = muted ? "Unmute" : "Mute";
+    setButton(mic, muted ? "Unmute" : "Mute", muted ? "mic-off" : "mic");
     camera.setAttribute("aria-pressed", String(cameraOff));
-    camera.textContent = cameraOff ? "Camera on" : "Camera off";
+    setButton(camera, cameraOff ? "Camera on" : "Camera off", cameraOff ? "camera-off" : "camera");
     this.localTile.tile.classList.toggle("muted", muted);
     this.localTile.tile.classList.toggle("camera-off", cameraOff);
     if (muted) $("meeting-mute-prompt").hidden = true;

@@ -18,7 +18,7 @@ import {
 import { ChatPanel } from "./chat.js";
 import { devicePanel } from "./devicepanel.js";
 import { TileState, mediaStateOf } from "./tilestate.js";
-import { $, CallTimer, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
+import { $, CallTimer, announce, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
 import { Ringtone } from "./ringtone.js";
 import { watchSpeaking } from "./speaking.js";
 import { addVideoControls } from "./videocontrols.js";
@@ -211,6 +211,7 @@ export class Phone {
     setText("incoming-title", call.name);
     setText("incoming-username", `@${message.from}`);
     showScreen("incoming", "accept-button");
+    announce(`Incoming call from ${call.name}.`);
     this.ringtone.start();
     // Before answering: the preview and the device choices (the answer then uses this media).
     call.media = getLocalMedia();
@@ -316,7 +317,10 @@ export class Phone {
       this.signaling.send({ type: "stats", call_id: call.id, id: "stats", payload: e.detail });
     });
     // Again once connected: the peer's page may not have been listening the first time.
-    session.addEventListener("connected", () => this.sendMediaState());
+    session.addEventListener("connected", () => {
+      this.sendMediaState();
+      announce(`Connected to ${call.name}.`);
+    });
     session.createPeer();
     const stage = $("screen-call").querySelector(".stage");
     call.stopSpeaking = watchSpeaking(
@@ -408,7 +412,9 @@ export class Phone {
     if (!call) return;
     const seconds = call.state === "active" ? this.timer.seconds : null;
     this.teardown();
-    notice(seconds == null ? "Call cancelled." : `Call ended · ${formatDuration(seconds)}`);
+    const text = seconds == null ? "Call cancelled." : `Call ended · ${formatDuration(seconds)}`;
+    notice(text);
+    announce(text);
     this.onIdle();
     if (call.id == null) return; // POST /call/start has not answered yet; dial() will see
     try {
@@ -425,7 +431,9 @@ export class Phone {
     const wasActive = call.state === "active";
     this.teardown();
     const seconds = wasActive ? this.timer.seconds : 0;
-    notice(endText(message.type, call, message.call ?? {}, seconds));
+    const text = endText(message.type, call, message.call ?? {}, seconds);
+    notice(text);
+    announce(text);
     this.onIdle();
   }
 
