@@ -3,8 +3,9 @@ active-speaker layout, and full screen / picture in picture for a remote video.
 
 Speaking comes from the received audio's level (getStats `audioLevel`): Chromium's fake
 microphone beeps, so a tile lights up, and stops once that person mutes (silence is sent).
-Headless Chromium has no picture in picture (`document.pictureInPictureEnabled` is false):
-there the button must be present, named and disabled; where it is available, it must work.
+Debian's headless Chromium has picture in picture (`document.pictureInPictureEnabled` is
+true), so the button must put Ann's video there; a browser without it must show the button
+named and disabled.
 """
 
 from __future__ import annotations
