@@ -159,11 +159,7 @@ class User:
             await page.get_by_label("Display name").fill(display_name)
         await page.locator("#register-password").fill(PASSWORD)
         await self.by("register-submit").click()
-        await expect(self.by("register-ok")).to_contain_text(self.name)
-        # Registration fills in the login username; the password is typed again.
-        await expect(page.locator("#login-username")).to_have_value(self.name)
-        await page.locator("#login-password").fill(PASSWORD)
-        await self.by("login-submit").click()
+        # Registering logs in: no second typing of the password.
         await expect(self.by("screen-home")).to_be_visible()
         await expect(self.by("me-name")).to_contain_text(self.name)
         await self.wait_signaling()

@@ -61,3 +61,51 @@ def test_auth_home_and_settings_screens_have_no_serious_accessibility_violations
             assert not any(found.values()), found
 
     asyncio.run(scenario())
+
+
+def test_call_and_meeting_screens_have_no_serious_accessibility_violations(stack):
+    if not AXE_JS.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"axe-core not found at {AXE_JS} (.ci/run installs it)")
+        pytest.skip(f"axe-core not found at {AXE_JS}: npm ci in tests/js's cache (see .ci/run)")
+
+    async def person(browser, prefix: str) -> User:
+        context = await browser.new_context(viewport=DESKTOP, bypass_csp=True)
+        page = await context.new_page()
+        user = User(page, stack.web_url, unique(prefix))
+        OPEN_USERS.append(user)
+        await page.goto(stack.web_url + "/")
+        await user.register_and_login()
+        return user
+
+    async def scenario() -> None:
+        async with chromium() as browser:
+            ada = await person(browser, "ada")
+            bea = await person(browser, "bea")
+            found: dict[str, list[str]] = {}
+            await ada.call(bea.name)
+            await bea.wait_ringing(ada.name)
+            found["incoming"] = await violations(bea)
+            await bea.by("accept-call").click()
+            await ada.wait_in_call()
+            await ada.by("screen-call").get_by_test_id("chat-button").click()
+            await ada.by("call-info-button").click()
+            found["call"] = await violations(ada)
+            await ada.by("hang-up").click()
+            await expect(bea.by("screen-home")).to_be_visible()
+
+            await ada.by("meeting-submit").click()
+            await expect(ada.by("screen-meeting")).to_be_visible()
+            link = await ada.by("meeting-invite-link").input_value()
+            await bea.page.goto(link)
+            await expect(bea.by("screen-meeting")).to_be_visible()
+            await expect(ada.by("remove-participant")).to_have_count(1)
+            await ada.by("screen-meeting").get_by_test_id("chat-button").click()
+            await ada.by("meeting-hand").click()
+            await ada.by("meeting-react").click()
+            found["meeting-host"] = await violations(ada)
+            found["meeting-guest"] = await violations(bea)
+            print(found)
+            assert not any(found.values()), found
+
+    asyncio.run(scenario())

@@ -29,6 +29,11 @@ def test_server_errors_are_shown_and_names_are_text_not_html(stack):
             eve.page.on("request", lambda r: requests.append(r.url))
             page = eve.page
 
+            # The rule is on screen before anyone gets it wrong.
+            await expect(eve.by("register-password-help")).to_contain_text("At least 8 characters")
+            await expect(page.locator("#register-password")).to_have_attribute(
+                "aria-describedby", "register-password-help"
+            )
             await page.locator("#register-username").fill(eve.name)
             await page.locator("#register-password").fill("short")
             await eve.by("register-submit").click()

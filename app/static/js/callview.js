@@ -2,6 +2,7 @@
 // the words shown when a call ends. No call logic here, only what the person sees.
 
 import { applySpeaker } from "./devicepanel.js";
+import { setButton } from "./icons.js";
 import { describeQuality } from "./stats.js";
 import { $, formatDuration, setText, showMessage, showScreen } from "./ui.js";
 
@@ -57,7 +58,7 @@ export function toggleInfoPanel() {
 export function showSharing(sharing, local) {
   const button = $("share-button");
   button.setAttribute("aria-pressed", String(sharing));
-  button.textContent = sharing ? "Stop sharing" : "Share screen";
+  setButton(button, sharing ? "Stop sharing" : "Share screen");
   $("local-video").classList.toggle("sharing", sharing);
   if (local) $("local-video").srcObject = sharing ? new MediaStream([local.screen]) : local.stream;
 }
@@ -85,9 +86,9 @@ export function renderToggles(stream) {
   mute.disabled = !audio;
   camera.disabled = !video;
   mute.setAttribute("aria-pressed", String(muted));
-  mute.textContent = muted ? "Unmute" : "Mute";
+  setButton(mute, muted ? "Unmute" : "Mute", muted ? "mic-off" : "mic");
   camera.setAttribute("aria-pressed", String(cameraOff));
-  camera.textContent = cameraOff ? "Camera on" : "Camera off";
+  setButton(camera, cameraOff ? "Camera on" : "Camera off", cameraOff ? "camera-off" : "camera");
   $("local-video").classList.toggle("off", cameraOff);
 }
 

@@ -2,6 +2,8 @@
 // "In-call messages"). Every line is put on the page with textContent, never as HTML: a
 // link or a tag someone types is shown as the text it is. Nothing is kept after the call.
 
+import { setButton } from "./icons.js";
+
 const MAX_LENGTH = 1000; // the server's limit (signaling.protocol.MAX_CHAT_LENGTH)
 
 function make(tag, props = {}) {
@@ -36,7 +38,11 @@ export class ChatPanel {
     this.button.setAttribute("aria-controls", panelId);
     this.badge = make("span", { className: "badge chat-unread", hidden: true });
     this.badge.dataset.testid = "chat-unread";
-    this.button.append("Chat", this.badge);
+    Object.assign(this.button.dataset, { icon: "chat", key: "c" });
+    this.button.setAttribute("aria-keyshortcuts", "C");
+    this.button.textContent = "Chat";
+    setButton(this.button, "Chat");
+    this.button.append(this.badge);
     this.button.addEventListener("click", () => this.toggle());
     toolbar.prepend(this.button);
 

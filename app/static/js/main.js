@@ -4,9 +4,11 @@
 import { ApiError, api, session } from "./api.js";
 import { getLocalMedia } from "./call.js";
 import { devicePanel } from "./devicepanel.js";
+import { decorateButtons } from "./icons.js";
 import { Meeting } from "./meeting.js";
 import { MeetingView } from "./meetingview.js";
 import { Phone } from "./phone.js";
+import { installShortcuts } from "./shortcuts.js";
 import { Signaling } from "./signaling.js";
 import { $, banner, clearNotice, currentScreen, notice, renderHistory, renderUsers, setText, showMessage, showScreen } from "./ui.js";
 
@@ -50,6 +52,8 @@ async function boot() {
   state.meetingLink = readMeetingLink(); // first: the fragment leaves the address bar at once
   window.addEventListener("hashchange", onHashChange);
   bindForms();
+  decorateButtons();
+  installShortcuts(document, currentScreen);
   try {
     state.config = await api.clientConfig();
   } catch (err) {
@@ -113,11 +117,16 @@ async function onRegister(event) {
   await busy(form, async () => {
     try {
       const user = await api.register(username, password, displayName);
-      $("register-password").value = "";
       $("login-username").value = user.username;
-      showMessage("register-ok", `Account “${user.username}” created. Log in to start calling.`);
-      $("login-password").focus();
+      showMessage("register-ok", `Account “${user.username}” created. Logging you in…`);
+      // Registering is the first login: nobody should type the new password twice.
+      const answer = await api.login(user.username, password);
+      $("register-password").value = "";
+      session.token = answer.token;
+      showMessage("register-ok", "");
+      signedIn(answer.user);
     } catch (err) {
+      showMessage("register-ok", "");
       showMessage("register-error", err.message);
     }
   });

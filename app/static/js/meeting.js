@@ -6,7 +6,12 @@
 // Events: "state", "roster" (participants, away), "waiting" (the host's list), "host",
 // "locked", "local-stream" (the LocalMedia), "sharing" (true | false),
 // "peer" ({user, peer}: a new MeetingPeer), "mute-request"
-// ({from}), "error" ({text}: an action was refused), "over" ({text, kind}).
+// ({from}), "media-state" ({user, state}: their microphone and camera), "hand" ({user,
+// raised, by}), "reaction" ({user, emoji}), "error" ({text}: an action was refused),
+// "over" ({text, kind}).
+//
+// My own media state (and my raised hand) goes out when I am let in, when it changes, and
+// whenever someone joins: the server keeps none of it, so a newcomer learns it from us.
 //
 // The invite token is a private field: it goes into join_meeting and, for the meeting's
 // creator, into the invite link shown on screen; nowhere else.
@@ -14,6 +19,7 @@
 import { api } from "./api.js";
 import { getLocalMedia } from "./call.js";
 import { MeetingPeer } from "./meetingpeer.js";
+import { mediaStateOf } from "./tilestate.js";
 
 // Server events about a meeting, and the method that handles each.
 const SERVER_EVENTS = {
@@ -29,6 +35,9 @@ const SERVER_EVENTS = {
   meeting_locked: "onLocked",
   meeting_ended: "onEnded",
   mute_request: "onMuteRequest",
+  media_state: "onMediaState",
+  hand: "onHand",
+  reaction: "onReaction",
   offer: "onNegotiation",
   answer: "onNegotiation",
   candidate: "onNegotiation",
@@ -71,6 +80,8 @@ export class Meeting extends EventTarget {
     this.waiting = []; // the host's view of the waiting room
     this.peers = new Map(); // username -> MeetingPeer
     this.stream = null;
+    this.mediaStates = new Map(); // username -> {audio, video}, as they last told us
+    this.hands = new Set(); // usernames with a raised hand, me included
     this.chain = Promise.resolve();
     this.abort = new AbortController();
   }
@@ -99,6 +110,7 @@ export class Meeting extends EventTarget {
       locked: this.locked,
       participants: [...this.participants],
       waiting: [...this.waiting],
+      hands: [...this.hands],
       peers,
     };
   }
@@ -133,6 +145,7 @@ export class Meeting extends EventTarget {
         });
         local.addEventListener("sharing", ({ detail }) => this.emit("sharing", detail));
         this.emit("local-stream", local);
+        this.sendMediaState(); // let in before the camera answered: tell them now
       }
       return local;
     });
@@ -180,6 +193,7 @@ export class Meeting extends EventTarget {
     this.emit("host", this.host);
     this.emit("locked", this.locked);
     this.emit("roster");
+    this.sendPresence();
     // We are the newcomer: offer to everyone already here, each on a fresh connection.
     for (const user of others) (await this.replacePeer(user, true))?.offer();
   }
@@ -190,6 +204,7 @@ export class Meeting extends EventTarget {
     if (!this.participants.includes(user)) this.participants.push(user);
     this.away.delete(user);
     this.emit("roster");
+    this.sendPresence(); // the newcomer cannot know whether I am muted or my hand is up
     const current = this.peers.get(user);
     if (current && Date.now() - current.lastOfferAt < FRESH_OFFER_MS) return;
     await this.replacePeer(user, false); // wait for their offer
@@ -213,6 +228,8 @@ export class Meeting extends EventTarget {
 
   onParticipantLeft(message) {
     this.dropPeer(message.user);
+    this.mediaStates.delete(message.user);
+    if (this.hands.delete(message.user)) this.emit("hand", { user: message.user, raised: false });
     this.participants = this.participants.filter((u) => u !== message.user);
     this.away.delete(message.user);
     this.emit("roster");
@@ -267,6 +284,26 @@ export class Meeting extends EventTarget {
     this.emit("mute-request", { from: message.from });
   }
 
+  onMediaState(message) {
+    const user = message.from;
+    if (!user || user === this.me) return;
+    const state = { audio: message.audio !== false, video: message.video !== false };
+    this.mediaStates.set(user, state);
+    this.emit("media-state", { user, state });
+  }
+
+  onHand(message) {
+    const user = message.user;
+    if (!user) return;
+    if (message.raised) this.hands.add(user);
+    else this.hands.delete(user);
+    this.emit("hand", { user, raised: Boolean(message.raised), by: message.by ?? user });
+  }
+
+  onReaction(message) {
+    if (message.from && message.from !== this.me) this.emit("reaction", { user: message.from, emoji: message.emoji });
+  }
+
   // --- Peers ------------------------------------------------------------------------------
 
   /** A fresh MeetingPeer for `user` (closing any old one), once camera and ICE are known. */
@@ -306,7 +343,45 @@ export class Meeting extends EventTarget {
     if (!track) return null;
     track.enabled = on ?? !track.enabled;
     this.emit("local-stream", { stream: this.stream, error: null });
+    this.sendMediaState();
     return track.enabled;
+  }
+
+  /** Tell everyone whether my microphone and camera are on (their tiles show it). */
+  sendMediaState() {
+    if (this.state !== "in" || !this.stream) return;
+    const state = mediaStateOf(this.stream);
+    this.signaling.send({ type: "media_state", meeting_id: this.id, ...state }, { queue: false });
+  }
+
+  /** My media state, and my hand if it is up: for someone who just came in. */
+  sendPresence() {
+    this.sendMediaState();
+    if (this.hands.has(this.me)) this.sendHand(true);
+  }
+
+  sendHand(raised, user = null) {
+    const message = { type: "hand", meeting_id: this.id, raised };
+    if (user) message.user = user;
+    return this.signaling.send(message, { queue: false });
+  }
+
+  /** "Raise hand" / "Lower hand" for myself; the server's `hand` confirms it to everyone. */
+  toggleHand() {
+    if (this.state !== "in") return;
+    this.sendHand(!this.hands.has(this.me));
+  }
+
+  /** The host lowers `user`'s hand. */
+  lowerHand(user) {
+    if (this.state === "in") this.sendHand(false, user);
+  }
+
+  /** One of the fixed reactions, to the others; shown here at once. */
+  react(emoji) {
+    if (this.state !== "in") return;
+    this.signaling.send({ type: "reaction", meeting_id: this.id, emoji }, { queue: false });
+    this.emit("reaction", { user: this.me, emoji });
   }
 
   /** "Share screen" / "Stop sharing"; true while sharing. */

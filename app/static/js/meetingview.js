@@ -5,8 +5,11 @@
 
 import { api } from "./api.js";
 import { applySpeaker, devicePanel } from "./devicepanel.js";
+import { setButton } from "./icons.js";
+import { MeetingLayout } from "./meetinglayout.js";
+import { MeetingSocial } from "./meetingsocial.js";
 import { describeQuality } from "./stats.js";
-import { $, el, notice, setText, showScreen } from "./ui.js";
+import { $, announce, el, notice, setText, showScreen } from "./ui.js";
 
 const displayNames = new Map(); // username -> Promise of a display name (or "")
 
@@ -45,8 +48,11 @@ export class MeetingView {
     this.codes = new Map(); // username -> the call code of my connection to them
     this.abort = new AbortController();
     this.bind();
+    this.social = new MeetingSocial(this, this.abort.signal);
     this.localTile = this.makeTile(meeting.me, true);
     $("meeting-grid").replaceChildren(this.localTile.tile);
+    this.social.addTile(meeting.me, this.localTile);
+    this.layout = new MeetingLayout(this, this.abort.signal);
     $("waiting-preview").srcObject = null;
     this.renderTitle();
     this.renderInvite();
@@ -88,6 +94,7 @@ export class MeetingView {
         remove: () => m.remove(user),
         mute: () => m.askToMute(user).then((r) => r.type === "ack" && notice(`Asked ${user} to mute.`)),
         host: () => m.makeHost(user),
+        lower: () => m.lowerHand(user),
       };
       actions[target.dataset.action]?.();
     };
@@ -111,9 +118,12 @@ export class MeetingView {
 
   renderState() {
     const m = this.meeting;
+    const before = this.shown;
+    this.shown = m.state;
     this.renderTitle();
     if (m.state === "in") {
       devicePanel.hide();
+      if (before !== "in") announce(`You are in ${m.info?.name || "the meeting"}.`);
       showScreen("meeting", "meeting-leave");
     } else if (m.state === "joining" || m.state === "waiting") {
       const waiting = m.state === "waiting";
@@ -170,7 +180,7 @@ export class MeetingView {
     $("meeting-locked").hidden = !locked;
     const lock = $("meeting-lock");
     lock.setAttribute("aria-pressed", String(locked));
-    lock.textContent = locked ? "Unlock" : "Lock";
+    setButton(lock, locked ? "Unlock" : "Lock", locked ? "unlock" : "lock");
   }
 
   /** The participant list, and one tile per remote participant who is here. */
@@ -204,15 +214,17 @@ export class MeetingView {
       }
       item.append(who);
       displayName(user).then((shown) => (name.textContent = fullName(user, shown)));
+      let actions = null;
       if (m.isHost && user !== m.me && !m.away.has(user)) {
-        const actions = el("div", { className: "row-actions" });
+        actions = el("div", { className: "row-actions" });
         actions.append(
-          button("Ask to mute", "mute", "ask-mute", `Ask ${user} to mute`),
-          button("Make host", "host", "make-host", `Make ${user} the host`),
+          button("Ask to mute", "mute", "ask-mute", `Ask to mute: ${user}`),
+          button("Make host", "host", "make-host", `Make host: ${user}`),
           button("Remove", "remove", "remove-participant", `Remove ${user}`),
         );
         item.append(actions);
       }
+      this.social.decorateRow(user, who, actions);
       list.append(item);
     }
     const count = m.participants.length;
@@ -283,6 +295,8 @@ export class MeetingView {
       entry = this.makeTile(user);
       this.tiles.set(user, entry);
       $("meeting-grid").append(entry.tile);
+      this.social.addTile(user, entry);
+      this.layout.addTile(user, entry);
       this.renderRoster();
     }
     const { video, quality, tile } = entry;
@@ -311,14 +325,22 @@ export class MeetingView {
     const entry = this.tiles.get(user);
     if (!entry) return;
     this.tiles.delete(user);
+    this.social.removeTile(user);
+    this.layout.removeTile(user);
     entry.video.srcObject = null;
     entry.tile.remove();
     this.layoutGrid();
   }
 
+  /** The tile entry of `user` (mine included), or undefined. */
+  tileOf(user) {
+    return user === this.meeting.me ? this.localTile : this.tiles.get(user);
+  }
+
   /** The grid's column count follows the number of tiles (CSS reads data-count). */
   layoutGrid() {
     $("meeting-grid").dataset.count = String(this.tiles.size + 1);
+    this.layout?.fit();
   }
 
   /** The "Devices" drawer: switch camera, microphone or speaker during the meeting. */
@@ -335,7 +357,7 @@ export class MeetingView {
   renderSharing(sharing) {
     const share = $("meeting-share");
     share.setAttribute("aria-pressed", String(sharing));
-    share.textContent = sharing ? "Stop sharing" : "Share screen";
+    setButton(share, sharing ? "Stop sharing" : "Share screen");
     const local = this.meeting.local;
     this.localTile.tile.classList.toggle("sharing", sharing);
     this.localTile.video.srcObject = sharing && local ? new MediaStream([local.screen]) : this.meeting.stream;
@@ -360,9 +382,9 @@ export class MeetingView {
     mic.disabled = !audio;
     camera.disabled = !video;
     mic.setAttribute("aria-pressed", String(muted));
-    mic.textContent = muted ? "Unmute" : "Mute";
+    setButton(mic, muted ? "Unmute" : "Mute", muted ? "mic-off" : "mic");
     camera.setAttribute("aria-pressed", String(cameraOff));
-    camera.textContent = cameraOff ? "Camera on" : "Camera off";
+    setButton(camera, cameraOff ? "Camera on" : "Camera off", cameraOff ? "camera-off" : "camera");
     this.localTile.tile.classList.toggle("muted", muted);
     this.localTile.tile.classList.toggle("camera-off", cameraOff);
     if (muted) $("meeting-mute-prompt").hidden = true;
@@ -378,6 +400,8 @@ export class MeetingView {
 
   close(detail) {
     this.abort.abort();
+    this.social.close();
+    this.layout.close();
     devicePanel.hide();
     $("meeting-devices").hidden = true;
     $("meeting-devices-button").setAttribute("aria-expanded", "false");

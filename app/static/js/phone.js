@@ -18,8 +18,10 @@ import {
 import { ChatPanel } from "./chat.js";
 import { devicePanel } from "./devicepanel.js";
 import { TileState, mediaStateOf } from "./tilestate.js";
-import { $, CallTimer, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
+import { $, CallTimer, announce, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
 import { Ringtone } from "./ringtone.js";
+import { watchSpeaking } from "./speaking.js";
+import { addVideoControls } from "./videocontrols.js";
 
 const END_EVENTS = ["ended", "declined", "cancelled", "missed", "busy"];
 const NEGOTIATION = ["offer", "answer", "candidate"];
@@ -57,6 +59,9 @@ export class Phone {
       container: screen.querySelector(".stage"),
     });
     this.remoteState = new TileState(screen.querySelector(".stage"));
+    this.videoControls = addVideoControls(screen.querySelector(".stage"), $("remote-video"), () => this.call?.name ?? "the other person", {
+      testPrefix: "call-",
+    });
     this.bindButtons();
     this.watchNetwork();
   }
@@ -100,6 +105,7 @@ export class Phone {
     this.teardown();
     this.chat.destroy();
     this.remoteState.remove();
+    this.videoControls.remove();
     this.unwatchNetwork();
     for (const [type, handler, id] of this.handlers) {
       if (type) this.signaling.removeEventListener(type, handler);
@@ -205,6 +211,7 @@ export class Phone {
     setText("incoming-title", call.name);
     setText("incoming-username", `@${message.from}`);
     showScreen("incoming", "accept-button");
+    announce(`Incoming call from ${call.name}.`);
     this.ringtone.start();
     // Before answering: the preview and the device choices (the answer then uses this media).
     call.media = getLocalMedia();
@@ -310,8 +317,16 @@ export class Phone {
       this.signaling.send({ type: "stats", call_id: call.id, id: "stats", payload: e.detail });
     });
     // Again once connected: the peer's page may not have been listening the first time.
-    session.addEventListener("connected", () => this.sendMediaState());
+    session.addEventListener("connected", () => {
+      this.sendMediaState();
+      announce(`Connected to ${call.name}.`);
+    });
     session.createPeer();
+    const stage = $("screen-call").querySelector(".stage");
+    call.stopSpeaking = watchSpeaking(
+      () => [["peer", session.pc]],
+      (key, speaking) => (stage.dataset.speaking = String(speaking)),
+    );
     for (const message of call.early.splice(0)) session.handleSignal(message);
     if (session.isOfferer) session.offer();
   }
@@ -397,7 +412,9 @@ export class Phone {
     if (!call) return;
     const seconds = call.state === "active" ? this.timer.seconds : null;
     this.teardown();
-    notice(seconds == null ? "Call cancelled." : `Call ended · ${formatDuration(seconds)}`);
+    const text = seconds == null ? "Call cancelled." : `Call ended · ${formatDuration(seconds)}`;
+    notice(text);
+    announce(text);
     this.onIdle();
     if (call.id == null) return; // POST /call/start has not answered yet; dial() will see
     try {
@@ -414,7 +431,9 @@ export class Phone {
     const wasActive = call.state === "active";
     this.teardown();
     const seconds = wasActive ? this.timer.seconds : 0;
-    notice(endText(message.type, call, message.call ?? {}, seconds));
+    const text = endText(message.type, call, message.call ?? {}, seconds);
+    notice(text);
+    announce(text);
     this.onIdle();
   }
 
@@ -466,6 +485,8 @@ export class Phone {
     showSharing(false, null);
     this.chat.detach();
     this.remoteState.clear();
+    call.stopSpeaking?.();
+    delete $("screen-call").querySelector(".stage").dataset.speaking;
     call.session?.close();
     call.stream?.getTracks().forEach((t) => t.stop());
     call.media?.then((local) => local.stop());

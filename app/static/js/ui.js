@@ -39,6 +39,17 @@ export function notice(text, { kind = "info", ms = 6000 } = {}) {
   if (ms) noticeTimer = setTimeout(() => (el.hidden = true), ms);
 }
 
+/**
+ * Say `text` to screen readers (the page's aria-live region) without showing it: call and
+ * meeting events the eye sees elsewhere. Cleared first so the same words are said again.
+ */
+export function announce(text) {
+  const region = $("announcer");
+  if (!region || !text) return;
+  region.textContent = "";
+  requestAnimationFrame(() => (region.textContent = text));
+}
+
 export function clearNotice() {
   clearTimeout(noticeTimer);
   $("notice").hidden = true;
