@@ -22,6 +22,7 @@ import gevent._monitor  # noqa: E402,F401
 
 from app import create_app  # noqa: E402
 from signaling.server import SignalingServer  # noqa: E402
+from signaling.workers import Supervisor  # noqa: E402
 
 log = logging.getLogger("signaling")
 
@@ -31,10 +32,41 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chimecast-signaling", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8001, help="port to listen on")
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="daemon processes sharing the port (SO_REUSEPORT), e.g. one per core; more than "
+        "one needs CHIMECAST_REDIS_URL (default 1)",
+    )
     args = parser.parse_args(argv)
-    app = create_app()
-    SignalingServer(app, args.host, args.port).serve_forever()
-    return 0
+    app = create_app()  # in the parent too: a bad configuration fails once, here
+    if args.workers == 1:
+        SignalingServer(app, args.host, args.port).serve_forever()
+        return 0
+    if not app.config.get("REDIS_URL"):
+        parser.error(
+            f"--workers {args.workers} needs CHIMECAST_REDIS_URL: each worker is a separate "
+            "daemon, and they reach each other's clients through the Redis bus"
+        )
+
+    def run_worker(index: int, port: int) -> int:
+        SignalingServer(create_app(), args.host, port, worker=index).serve_forever()
+        return 0
+
+    return Supervisor(args.host, args.port, args.workers, run_worker).run()
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of processes from 1 to 256, not {text!r}"
+        )
+    return value
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from signaling.state.store import Store, dedicated_runner, threadpool_runner
 from signaling.transport.handshake import handler_class
 from signaling.transport.peer import Peer
 from signaling.transport.websocket import origin_policy
+from signaling.workers import reuse_port_listener
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,11 @@ DRAIN_SECONDS = 3.0
 class SignalingServer:
     """One daemon: WSGI app, services, background tasks, and a clean shutdown."""
 
-    def __init__(self, app: Flask, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.settings = Settings.from_config(app.config, port)
+    def __init__(self, app: Flask, host: str, port: int, worker: int | None = None) -> None:
+        """`worker`: this daemon is worker `worker` of `--workers N` (signaling.workers): its
+        node id ends in `/<worker>` and it shares the port with the others (SO_REUSEPORT)."""
+        self.host, self.port, self.worker = host, port, worker
+        self.settings = Settings.from_config(app.config, port, worker)
         run, poll = threadpool_runner(self.settings.db_threads), dedicated_runner()
         store = Store(
             app,
@@ -136,13 +139,17 @@ class SignalingServer:
             self._every(settings.node_refresh_interval, self.liveness.beat),
         ]
         handler = handler_class("/ws", settings, origin_policy(settings.allowed_origins))
+        # gevent's default backlog is 128: a reconnect storm overflowed it (ListenDrops,
+        # clients waiting 1 s / 3 s / 7 s for SYN retransmits). The kernel caps it at somaxconn.
+        backlog = settings.listen_backlog
+        listen: Any = (self.host, self.port)
+        if self.worker is not None:
+            listen, backlog = reuse_port_listener(self.host, self.port, backlog), None
         self.wsgi_server = WSGIServer(
-            (self.host, self.port),
+            listen,
             self.wsgi,
             handler_class=handler,
-            # gevent's default is 128: a reconnect storm overflowed it (ListenDrops, clients
-            # waiting 1 s / 3 s / 7 s for SYN retransmits). The kernel caps it at somaxconn.
-            backlog=settings.listen_backlog,
+            backlog=backlog,
             log=LoggingLogAdapter(logging.getLogger("signaling.access"), logging.DEBUG),
             error_log=LoggingLogAdapter(logging.getLogger("signaling.http"), logging.ERROR),
         )

@@ -45,11 +45,14 @@ class Settings:
     redis_namespace: str = ""  # default: a hash of the database URL (namespace_for below)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], port: int = 0) -> Settings:
+    def from_config(
+        cls, config: Mapping[str, Any], port: int = 0, worker: int | None = None
+    ) -> Settings:
         """Read the fields present in `config` (upper-case names); the rest keep defaults.
 
         The node id defaults to `<hostname>:<port>`, stable across restarts, so a daemon that
-        crashed finds and deletes its stale presence rows when it comes back.
+        crashed finds and deletes its stale presence rows when it comes back. Worker `n` of
+        `--workers N` appends `/<n>` (to the default or to CHIMECAST_NODE_ID).
         """
         values: dict[str, Any] = {}
         for field in fields(cls):
@@ -64,6 +67,8 @@ class Settings:
             values["redis_namespace"] = namespace_for(str(config["SQLALCHEMY_DATABASE_URI"]))
         if not values.get("node_id"):
             values["node_id"] = f"{socket.gethostname()[:48]}:{port}"
+        if worker is not None:
+            values["node_id"] = f"{values['node_id']}/{worker}"
         return cls(**values)
 
 

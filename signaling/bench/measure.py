@@ -77,7 +77,9 @@ class ProcessProbe:
     def sample(self) -> ProcSample | None:
         """Now's figures, or None once the process is gone (a crashed server is no crash here)."""
         try:
-            return ProcSample(time.monotonic(), self.cpu_seconds(), self.rss_bytes())
+            # the tree: `chimecast-signaling --workers N` is a parent and N daemons
+            cpu = tree_cpu_seconds(self.pid) or 0.0
+            return ProcSample(time.monotonic(), cpu, self.rss_bytes())
         except (FileNotFoundError, ProcessLookupError):
             return None
 

@@ -15,7 +15,7 @@ from signaling.state.call_cache import CallCache
 from signaling.state.grace import GeventTimers, Grace, Timers
 from signaling.state.hub import InMemoryHub
 from signaling.state.presence import Presence
-from signaling.state.redis_hub import RedisHub, channel_for
+from signaling.state.redis_hub import RedisHub
 from signaling.state.rosters import Rooms
 from signaling.state.store import Store
 from signaling.transport.heartbeats import Heartbeats
@@ -75,7 +75,13 @@ def make_hub(settings: Settings) -> InMemoryHub:
     """The in-process hub, or the Redis-backed one when CHIMECAST_REDIS_URL is set."""
     if not settings.redis_url:
         return InMemoryHub(settings.node_id)
-    return RedisHub(settings.node_id, settings.redis_url, channel_for(settings.redis_namespace))
+    return RedisHub(
+        settings.node_id,
+        settings.redis_url,
+        settings.redis_namespace,
+        settings.node_refresh_interval,
+        settings.node_stale_after,
+    )
 
 
 def build_services(settings: Settings, store: Store, timers: Timers | None = None) -> Services:

@@ -94,8 +94,10 @@ def test_relays_of_one_installation_never_reach_another_on_the_same_redis(
     two_systems, private_redis
 ):
     system_a, system_b = two_systems
-    channels = _channels_once_subscribed(private_redis.url, subscribers=4)
-    assert len(channels) == 2, f"one channel per installation: {channels}"
+    channels = _channels_once_subscribed(private_redis.url, subscribers=8)
+    # each daemon: its node channel and its installation's registry channel
+    namespaces = {c.split(b":")[1] for c in channels}
+    assert len(channels) == 6 and len(namespaces) == 2, f"two installations: {channels}"
     assert all(c.startswith(b"chimecast:") and b"sqlite" not in c for c in channels)
 
     async def scenario():
