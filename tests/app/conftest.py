@@ -60,3 +60,9 @@ def call(client):
         return response.json["call"]
 
     return start
+
+
+@pytest.fixture
+def people(auth):
+    """name -> Authorization headers for a registered, logged-in user."""
+    return lambda *names: [auth.headers(name) for name in names]

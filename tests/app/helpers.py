@@ -73,3 +73,19 @@ def database_text(app: Flask) -> str:
         for file in path.parent.glob(path.name + "*"):
             parts.append(file.read_bytes().decode("latin-1"))
     return "\n".join(parts)
+
+
+def create(client, host, **options):
+    """Create a meeting as `host`; (meeting id, invite code)."""
+    response = client.post("/meetings", json={"name": "Standup", **options}, headers=host)
+    assert response.status_code == 201, response.json
+    return response.json["meeting"]["id"], response.json["invite"]
+
+
+def join(client, who, meeting_id, invite=None):
+    body = {} if invite is None else {"invite": invite}
+    return client.post(f"/meetings/{meeting_id}/join", json=body, headers=who)
+
+
+def act(client, who, meeting_id, action, **body):
+    return client.post(f"/meetings/{meeting_id}/{action}", json=body, headers=who)

@@ -5,27 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.app.helpers import act, create, join
 from tests.conftest import PASSWORD
-
-
-@pytest.fixture
-def people(auth):
-    return lambda *names: [auth.headers(name) for name in names]
-
-
-def create(client, host, **options):
-    response = client.post("/meetings", json={"name": "Standup", **options}, headers=host)
-    assert response.status_code == 201, response.json
-    return response.json["meeting"]["id"], response.json["invite"]
-
-
-def join(client, who, meeting_id, invite=None):
-    body = {} if invite is None else {"invite": invite}
-    return client.post(f"/meetings/{meeting_id}/join", json=body, headers=who)
-
-
-def act(client, who, meeting_id, action, **body):
-    return client.post(f"/meetings/{meeting_id}/{action}", json=body, headers=who)
 
 
 def show(client, who, meeting_id):

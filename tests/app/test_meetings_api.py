@@ -8,28 +8,7 @@ import re
 import pytest
 
 from app.models import Event, User
-from tests.app.helpers import rows
-
-
-@pytest.fixture
-def people(auth):
-    """name -> Authorization headers for a registered, logged-in user."""
-    return lambda *names: [auth.headers(name) for name in names]
-
-
-def create(client, host, **options):
-    response = client.post("/meetings", json={"name": "Standup", **options}, headers=host)
-    assert response.status_code == 201, response.json
-    return response.json["meeting"]["id"], response.json["invite"]
-
-
-def join(client, who, meeting_id, invite=None):
-    body = {} if invite is None else {"invite": invite}
-    return client.post(f"/meetings/{meeting_id}/join", json=body, headers=who)
-
-
-def act(client, who, meeting_id, action, **body):
-    return client.post(f"/meetings/{meeting_id}/{action}", json=body, headers=who)
+from tests.app.helpers import act, create, join, rows
 
 
 def test_invitees_join_at_once_and_everyone_sees_the_participants(client, people):
