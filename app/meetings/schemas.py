@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +27,7 @@ class MeetingOut(BaseModel):
     waiting_room: bool
     locked: bool
     max_participants: int
+    media: str = Field(description="mesh (peer to peer) or sfu (through Janus)")
     created_at: datetime
     ended_at: datetime | None
     participants: list[str] = Field(description="usernames admitted right now")
@@ -42,7 +44,12 @@ class MeetingCreateIn(Input):
     # The upper bound is the configured MEETING_MAX_SIZE, checked by the service; the
     # OpenAPI document states the configured value (app/openapi.py, CONFIG_MAXIMUM).
     max_participants: int | None = Field(
-        default=None, ge=2, json_schema_extra={CONFIG_MAXIMUM: "MEETING_MAX_SIZE"}
+        default=None, ge=2, json_schema_extra={CONFIG_MAXIMUM: "MEETING_SIZE_LIMIT"}
+    )
+    media: Literal["mesh", "sfu", "auto"] | None = Field(
+        default=None,
+        description="auto (the default) uses the SFU when one is configured and "
+        "max_participants exceeds MEETING_MAX_SIZE; sfu without an SFU is refused (409)",
     )
     invite_ttl_seconds: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
     invite_max_uses: int | None = Field(default=None, ge=1, le=10_000)

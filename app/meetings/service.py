@@ -27,7 +27,7 @@ from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
 from app.extensions import db
-from app.models import Meeting, MeetingParticipant, MeetingState, SeatState, User
+from app.models import MediaPath, Meeting, MeetingParticipant, MeetingState, SeatState, User
 
 OPEN, ENDED = MeetingState.OPEN.value, MeetingState.ENDED.value
 WAITING, ADMITTED, DENIED = (
@@ -36,6 +36,7 @@ WAITING, ADMITTED, DENIED = (
     SeatState.DENIED.value,
 )
 LEFT, REMOVED = SeatState.LEFT.value, SeatState.REMOVED.value
+MESH, SFU = MediaPath.MESH.value, MediaPath.SFU.value
 INVITE_PREFIX = "cci_"
 
 
@@ -63,6 +64,7 @@ def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
         "waiting_room": meeting.waiting_room,
         "locked": meeting.locked,
         "max_participants": meeting.max_participants,
+        "media": meeting.media,
         "created_at": meeting.created_at.isoformat(),
         "ended_at": meeting.ended_at.isoformat() if meeting.ended_at else None,
         "participants": [] if shut_out else [s.username for s in _admitted(meeting)],
@@ -129,14 +131,18 @@ def create_meeting(
     max_participants: int | None = None,
     invite_ttl: int | None = None,
     invite_max_uses: int | None = None,
+    media: str = "auto",
 ) -> tuple[Meeting, str]:
-    """Create an open meeting hosted by `host`; returns it and its invite token (shown once)."""
+    """Create an open meeting hosted by `host`; returns it and its invite token (shown once).
+
+    `media` mesh, sfu or auto (sfu when an SFU is configured and the meeting is larger
+    than a mesh may be); an SFU meeting gets its Janus room now."""
     config = current_app.config
     size = max_participants or config["MEETING_DEFAULT_SIZE"]
-    if not 2 <= size <= config["MEETING_MAX_SIZE"]:
-        raise ApiError(
-            400, "invalid_field", f"max_participants: between 2 and {config['MEETING_MAX_SIZE']}."
-        )
+    media = _media_path(media, size)
+    limit = config["MEETING_SFU_MAX_SIZE"] if media == SFU else config["MEETING_MAX_SIZE"]
+    if not 2 <= size <= limit:
+        raise ApiError(400, "invalid_field", f"max_participants: between 2 and {limit}.")
     token = INVITE_PREFIX + secrets.token_urlsafe(24)
     meeting = Meeting(
         name=name.strip()[:100] or f"{host.username}'s meeting",
@@ -147,10 +153,21 @@ def create_meeting(
         invite_token_hash=_hash(token),
         invite_expires_at=utcnow() + timedelta(seconds=invite_ttl) if invite_ttl else None,
         invite_max_uses=invite_max_uses,
+        media=media,
     )
     db.session.add(meeting)
     db.session.commit()
     return meeting, token
+
+
+def _media_path(requested: str, size: int) -> str:
+    """mesh or sfu for a new meeting of `size`; 409 for sfu without an SFU."""
+    configured = bool(current_app.config["JANUS_URLS"])
+    if requested == SFU and not configured:
+        raise ApiError(409, "sfu_not_configured", "This server has no SFU (Janus); use media mesh.")
+    if requested == "auto":
+        return SFU if configured and size > current_app.config["MEETING_MAX_SIZE"] else MESH
+    return requested
 
 
 def _locked(meeting_id: int) -> Meeting | None:
