@@ -27,6 +27,7 @@ from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
 from app.extensions import db
+from app.janus import rooms
 from app.models import MediaPath, Meeting, MeetingParticipant, MeetingState, SeatState, User
 
 OPEN, ENDED = MeetingState.OPEN.value, MeetingState.ENDED.value
@@ -155,6 +156,8 @@ def create_meeting(
         invite_max_uses=invite_max_uses,
         media=media,
     )
+    if media == SFU:
+        rooms.open_room(meeting)
     db.session.add(meeting)
     db.session.commit()
     return meeting, token
