@@ -18,6 +18,16 @@ class SeatOut(BaseModel):
     left_reason: str | None
 
 
+class SfuOut(BaseModel):
+    """Your way into an SFU meeting's Janus VideoRoom (only while you are admitted)."""
+
+    server: str = Field(description="the Janus HTTP API URL")
+    room: int
+    token: str = Field(description="Janus token: send it with every request and in join")
+    feed: int = Field(description="publish under this feed id")
+    feeds: dict[str, int] = Field(description="username -> feed id of everyone admitted")
+
+
 class MeetingOut(BaseModel):
     id: int
     name: str
@@ -36,6 +46,7 @@ class MeetingOut(BaseModel):
     history: list[SeatOut] | None = Field(
         default=None, description="every seat: who came, waited, left and why (host only)"
     )
+    sfu: SfuOut | None = Field(default=None, description="SFU meetings: your room credential")
 
 
 class MeetingCreateIn(Input):

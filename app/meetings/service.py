@@ -74,6 +74,9 @@ def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
     if viewer_id is not None and viewer_id == meeting.host_id:
         data["waiting"] = [s.username for s in seats if s.state == WAITING]
         data["history"] = [_seat_view(s) for s in seats]
+    sfu = rooms.credential(meeting, own) if own is not None and not shut_out else None
+    if sfu is not None:
+        data["sfu"] = {**sfu, "feeds": rooms.feeds(meeting)}
     return data
 
 
@@ -250,6 +253,8 @@ def _check_room(meeting: Meeting) -> None:
 
 
 def _admit(meeting: Meeting, seat: MeetingParticipant) -> None:
+    if meeting.media == SFU:
+        rooms.grant(meeting, seat)  # first: if Janus refuses, nobody is half admitted
     seat.state, seat.joined_at = ADMITTED, seat.joined_at or utcnow()
     seat.left_at = seat.left_reason = None
 
@@ -347,6 +352,8 @@ def _leave(meeting: Meeting, seat: MeetingParticipant, state: str, reason: str) 
     participant has left. A waiting guest who gives up changes neither."""
     was_admitted = seat.state == ADMITTED
     seat.state, seat.left_at, seat.left_reason = state, utcnow(), reason
+    if seat.janus_token is not None:
+        rooms.revoke(meeting, seat)
     if meeting.host_id == seat.user_id:
         _pass_host_role(meeting)
     if was_admitted and not _admitted(meeting):
@@ -437,6 +444,8 @@ def _end(meeting: Meeting, reason: str) -> None:
         if seat.state in (ADMITTED, WAITING):
             seat.state, seat.left_at, seat.left_reason = LEFT, now, "meeting_ended"
     meeting.state, meeting.ended_at, meeting.end_reason = ENDED, now, reason
+    if meeting.media == SFU:
+        rooms.close_room(meeting)
     _announce("meeting.ended", meeting, recipients)
 
 
