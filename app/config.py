@@ -233,6 +233,12 @@ SETTINGS: tuple[Setting, ...] = (
         "the VideoRoom plugin's admin_key (needed to create rooms when Janus sets one)",
     ),
     Setting(
+        "JANUS_JS",
+        str,
+        "/usr/share/javascript/janus-gateway/janus.js",
+        "the Janus browser library (Debian libjs-janus-gateway) the web client loads",
+    ),
+    Setting(
         "JANUS_HEALTH_INTERVAL",
         float,
         5.0,
