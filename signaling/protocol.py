@@ -309,6 +309,7 @@ SERVER_SHAPES: dict[str, dict[str, tuple[type, ...] | type]] = {
     "host_changed": {"meeting_id": int, "host": (str, type(None))},
     "meeting_locked": {"meeting_id": int, "locked": bool},
     "meeting_ended": {"meeting_id": int, "meeting": dict},
+    "media_moved": {"meeting_id": int, "meeting": dict},
     "mute_request": {"meeting_id": int, "from": str},
     # in-call messages, scoped like relayed negotiation (`call_id` or `meeting_id`)
     "chat": {"from": str, "name": str, "text": str, "at": int},

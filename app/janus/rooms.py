@@ -53,6 +53,14 @@ def open_room(meeting: Meeting) -> None:
     raise sfu_unavailable()
 
 
+def dead_nodes() -> list[str]:
+    """API URLs of the configured nodes that fail a fresh health check."""
+    nodes = pool()
+    if nodes is None:
+        return []
+    return [node.api for node in nodes.nodes if not nodes.healthy(node, fresh=True)]
+
+
 def _node(meeting: Meeting) -> Node | None:
     nodes = pool()
     return nodes.node(meeting.janus_node) if nodes and meeting.janus_node else None

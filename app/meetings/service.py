@@ -457,6 +457,37 @@ def end_meeting(host: User, meeting_id: int) -> Meeting:
     return meeting
 
 
+def move_off_dead_nodes() -> list[int]:
+    """Open SFU meetings whose Janus node fails a fresh health check get a room on a
+    healthy node, and their admitted seats new tokens into it; the participants are told
+    (`meeting.media_moved`) and rejoin there. Idempotent (several daemons may run it);
+    committed per meeting; returns the meetings moved. Stops when no node takes a room."""
+    moved: list[int] = []
+    for node in rooms.dead_nodes():
+        ids = db.session.scalars(
+            select(Meeting.id).where(
+                Meeting.state == OPEN, Meeting.media == SFU, Meeting.janus_node == node
+            )
+        ).all()
+        for meeting_id in ids:
+            meeting = _locked(meeting_id)
+            if meeting is None or meeting.state != OPEN or meeting.janus_node != node:
+                db.session.rollback()
+                continue
+            try:
+                rooms.open_room(meeting)
+                for seat in _admitted(meeting):
+                    seat.janus_token = None  # it died with the node
+                    rooms.grant(meeting, seat)
+            except ApiError:
+                db.session.rollback()
+                return moved
+            _announce("meeting.media_moved", meeting)
+            db.session.commit()
+            moved.append(meeting_id)
+    return moved
+
+
 def meetings_of(user_id: int, page: int, per_page: int) -> tuple[list[Meeting], int]:
     """Meetings the user hosted or sat in, newest first, and the total."""
     mine = or_(

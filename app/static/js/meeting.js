@@ -38,6 +38,7 @@ const SERVER_EVENTS = {
   host_changed: "onHostChanged",
   meeting_locked: "onLocked",
   meeting_ended: "onEnded",
+  media_moved: "onMediaMoved",
   mute_request: "onMuteRequest",
   media_state: "onMediaState",
   hand: "onHand",
@@ -320,6 +321,13 @@ export class Meeting extends EventTarget {
     const byHost = message.meeting?.end_reason === "ended_by_host";
     if (byHost && this.isHost) this.finish("You ended the meeting for everyone.");
     else this.finish(byHost ? "The host ended the meeting." : "The meeting has ended.");
+  }
+
+  /** The meeting's Janus node died: fetch my new credential and join the new room. */
+  async onMediaMoved() {
+    if (this.state !== "in" || !this.sfu) return;
+    this.sfuCredential = null;
+    await this.startSfu();
   }
 
   onMuteRequest(message) {
