@@ -38,12 +38,12 @@ def stack_env(janus_node) -> dict[str, str]:
     return {"CHIMECAST_JANUS_URLS": janus_node.setting, "CHIMECAST_JANUS_ADMIN_KEY": ADMIN_KEY}
 
 
-def test_three_browsers_meet_through_janus_and_the_host_removes_one(stack, janus_node):
+def test_four_browsers_meet_through_janus_and_the_host_removes_one(stack, janus_node):
     async def scenario() -> None:
         async with chromium() as browser:
-            names = [unique(p) for p in ("host", "ann", "ben")]
+            names = [unique(p) for p in ("host", "ann", "ben", "cat")]
             users = [await User.open(browser, stack.web_url, name) for name in names]
-            host, ann, ben = users
+            host, ann, ben, cat = users
             for user in users:
                 await user.register_and_login()
             created = await host.page.evaluate(CREATE_JS)
@@ -54,7 +54,7 @@ def test_three_browsers_meet_through_janus_and_the_host_removes_one(stack, janus
                 await user.page.goto(link)
                 await expect(user.by("screen-meeting")).to_be_visible()
             for user in users:
-                await expect(remote_tiles(user)).to_have_count(2)
+                await expect(remote_tiles(user)).to_have_count(3)
             for user in users:
                 others = {u.name for u in users} - {user.name}
                 await mesh_media(user, others, seconds=30)
@@ -80,9 +80,9 @@ def test_three_browsers_meet_through_janus_and_the_host_removes_one(stack, janus
             await expect(ben.by("notice")).to_contain_text("removed you")
             feeds = [p["id"] for p in janus_node.admin.participants(sfu["room"])]
             assert sfu["feeds"][ben.name] not in feeds, feeds
-            for user in (host, ann):
-                await expect(remote_tiles(user)).to_have_count(1)
-            await mesh_media(host, {ann.name}, seconds=15)
-            await mesh_media(ann, {host.name}, seconds=15)
+            for user in (host, ann, cat):
+                await expect(remote_tiles(user)).to_have_count(2)
+            for user in (host, ann, cat):
+                await mesh_media(user, {host.name, ann.name, cat.name} - {user.name}, seconds=15)
 
     asyncio.run(scenario())
