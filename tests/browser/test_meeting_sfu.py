@@ -23,6 +23,13 @@ CREATE_JS = """async () => {
   return r.json();
 }"""
 
+# The remote tile of `user` shows a 16:9 picture (the fake screen, not the 4:3 camera).
+TILE_IS_WIDE_JS = """(user) => {
+  const v = document.querySelector(
+    `[data-testid="meeting-tile"][data-remote="true"][data-username="${user}"] video`);
+  return Boolean(v && v.videoHeight > 0 && Math.abs(v.videoWidth / v.videoHeight - 16 / 9) < 0.05);
+}"""
+
 
 @pytest.fixture
 def janus_node(tmp_path):
@@ -64,6 +71,15 @@ def test_four_browsers_meet_through_janus_and_the_host_removes_one(stack, janus_
             )
             assert f"{stack.web_url}/vendor/janus.js" in loaded
             assert all(u.startswith((stack.web_url, janus_node.api)) for u in loaded), loaded
+
+            # The host shares the screen (1280x720, 16:9; the camera is 640x480): the others'
+            # tile of the host switches to it, through the publisher's one sender.
+            await host.by("meeting-share").click()
+            for user in (ann, ben, cat):
+                await user.page.wait_for_function(TILE_IS_WIDE_JS, arg=host.name)
+            await host.by("meeting-share").click()
+            for user in (ann, ben, cat):
+                await user.page.wait_for_function(f"() => !({TILE_IS_WIDE_JS})('{host.name}')")
 
             # The host removes Ben: his feed leaves the room, his page the meeting, his tile
             # every other page; the others go on seeing each other.

@@ -149,6 +149,7 @@ export class Meeting extends EventTarget {
         // A new device or a shared screen goes out on every connection's existing sender.
         local.addEventListener("track", ({ detail }) => {
           for (const peer of this.peers.values()) peer.replaceTrack(detail.kind, detail.track);
+          this.sfu?.replaceTrack(detail.kind, detail.track);
         });
         local.addEventListener("sharing", ({ detail }) => this.emit("sharing", detail));
         this.emit("local-stream", local);

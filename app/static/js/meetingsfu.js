@@ -152,6 +152,13 @@ export class SfuMedia extends EventTarget {
     });
   }
 
+  /** Send `track` (a new device, or the shared screen) in place of my current `kind` one. */
+  replaceTrack(kind, track) {
+    const pc = this.publisher?.webrtcStuff?.pc;
+    const sender = pc?.getSenders().find((s) => s.track?.kind === kind);
+    sender?.replaceTrack(track).catch((err) => this.fail(`Could not switch ${kind}: ${err.message}`));
+  }
+
   /** The username ChimeCast gives `feed` (asking again for someone admitted since). */
   async userOf(feed) {
     const owner = (feeds) => Object.keys(feeds ?? {}).find((user) => feeds[user] === feed);
