@@ -10,8 +10,10 @@ refuses every request (core token auth), and with it only that room can be joine
 Subscribing needs the private id Janus gives a joined publisher, so it is scoped too.
 When the seat stops being admitted the token is removed from the list and from Janus,
 and every Janus session opened with it is destroyed: its publisher leaves the room and
-its subscriptions stop at once. Each seat publishes under a feed id ChimeCast assigns
-(the seat's id), so others can tell whose stream a feed is.
+its subscriptions stop at once. Each seat publishes under a feed id ChimeCast assigns (a
+random one, kept for the seat: a predictable id could be taken first by another
+participant, since Janus lets a publisher choose its id), so others can tell whose stream
+a feed is.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def grant(meeting: Meeting, seat: MeetingParticipant) -> None:
         pool().mark_down(node, str(exc))  # type: ignore[union-attr]
         raise sfu_unavailable("This meeting's SFU node is not answering.") from exc
     seat.janus_token = token
+    if seat.janus_feed is None:
+        seat.janus_feed = secrets.randbelow(2**52) + 1
 
 
 def revoke(meeting: Meeting, seat: MeetingParticipant) -> None:
@@ -102,7 +106,7 @@ def revoke(meeting: Meeting, seat: MeetingParticipant) -> None:
 
 def _kick(node: Node, meeting: Meeting, seat: MeetingParticipant) -> None:
     try:
-        node.admin.kick(meeting.janus_room or 0, meeting.janus_secret or "", seat.id)
+        node.admin.kick(meeting.janus_room or 0, meeting.janus_secret or "", seat.janus_feed or 0)
     except JanusError as exc:
         if exc.code != 428:  # no such feed: the seat was not publishing
             raise
@@ -136,10 +140,10 @@ def credential(meeting: Meeting, seat: MeetingParticipant | None) -> dict[str, A
         "server": meeting.janus_node,
         "room": meeting.janus_room,
         "token": seat.janus_token,
-        "feed": seat.id,
+        "feed": seat.janus_feed,
     }
 
 
 def feeds(meeting: Meeting) -> dict[str, int]:
     """username -> feed id of each seat admitted into the room."""
-    return {s.username: s.id for s in meeting.seats if s.janus_token is not None}
+    return {s.username: s.janus_feed for s in meeting.seats if s.janus_token is not None}

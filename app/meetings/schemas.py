@@ -24,7 +24,7 @@ class SfuOut(BaseModel):
     server: str = Field(description="the Janus HTTP API URL")
     room: int
     token: str = Field(description="Janus token: send it with every request and in join")
-    feed: int = Field(description="publish under this feed id")
+    feed: int = Field(description="publish under this feed id (random, kept for your seat)")
     feeds: dict[str, int] = Field(description="username -> feed id of everyone admitted")
 
 

@@ -99,5 +99,7 @@ class MeetingParticipant(Base):
     denials: Mapped[int] = mapped_column(default=0)
     # SFU meetings: the Janus stored token of this seat while it is admitted (None otherwise).
     janus_token: Mapped[str | None] = mapped_column(String(64), default=None)
+    # ...and the feed id it publishes under: random (unguessable), kept for the seat.
+    janus_feed: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     meeting: Mapped[Meeting] = relationship(back_populates="seats")

@@ -1,4 +1,4 @@
-"""meetings.media (mesh or sfu) and the Janus room of an SFU meeting; seats' Janus tokens
+"""meetings.media (mesh or sfu) and the Janus room of an SFU meeting; seats' Janus tokens and feeds
 
 Revision ID: d3a91f7c2e60
 Revises: b7e2d4f1a9c3
@@ -28,10 +28,12 @@ def upgrade():
         batch_op.create_index(batch_op.f("ix_meetings_janus_node"), ["janus_node"], unique=False)
     with op.batch_alter_table("meeting_participants", schema=None) as batch_op:
         batch_op.add_column(sa.Column("janus_token", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("janus_feed", sa.BigInteger(), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table("meeting_participants", schema=None) as batch_op:
+        batch_op.drop_column("janus_feed")
         batch_op.drop_column("janus_token")
     with op.batch_alter_table("meetings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_meetings_janus_node"))

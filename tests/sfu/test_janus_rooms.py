@@ -8,7 +8,7 @@ import time
 import pytest
 
 from app.janus.client import JanusError, JanusSession
-from app.models import Meeting
+from app.models import Meeting, MeetingParticipant
 from tests.app.helpers import act, create, documented_max_participants, join, rows
 
 pytestmark = pytest.mark.timeout(60)
@@ -181,3 +181,25 @@ def test_leaving_takes_the_token_back_and_coming_back_gets_a_new_one(sfu_app, ja
         ("host", "admitted"),
         ("ann", "admitted"),
     ]
+
+
+def test_a_participant_cannot_squat_the_feed_of_someone_admitted_later(sfu_app, janus_nodes, users):
+    """Janus lets a publisher pick its id: a predictable one (the seat id) could be taken
+    first, and its owner could not publish. Feed ids are random, known once admitted."""
+    app = sfu_app(janus_nodes())
+    client = app.test_client()
+    host, ann, ben = users(app, "host", "ann", "ben")
+    meeting_id, invite = create(client, host, media="sfu", waiting_room=True)
+    join(client, host, meeting_id)
+    join(client, ann, meeting_id, invite)
+    act(client, host, meeting_id, "admit", username="ann")
+    anns = client.get(f"/meetings/{meeting_id}", headers=ann).json["sfu"]
+    join(client, ben, meeting_id, invite)  # waiting: he has a seat, not a feed
+    seat_ids = [s["id"] for s in rows(app, MeetingParticipant, meeting_id=meeting_id)]
+    squatters = [_publish(anns, feed=seat_id) for seat_id in seat_ids[1:]]  # ann's too: ok
+    act(client, host, meeting_id, "admit", username="ben")
+    bens = client.get(f"/meetings/{meeting_id}", headers=ben).json["sfu"]
+    assert bens["feed"] not in seat_ids and anns["feed"] != bens["feed"]
+    _publish(bens).destroy()
+    for session in squatters:
+        session.destroy()
