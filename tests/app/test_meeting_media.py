@@ -70,3 +70,23 @@ def test_janus_nodes_are_read_from_one_setting_with_the_admin_secret_in_the_admi
 def test_a_janus_node_without_an_admin_url_and_secret_is_a_config_error(value):
     with pytest.raises(ConfigError, match="CHIMECAST_JANUS_URLS"):
         load_settings({"CHIMECAST_JANUS_URLS": value})
+
+
+def test_the_page_may_connect_to_the_janus_nodes_and_loads_janus_js_from_this_origin(
+    make_app, tmp_path
+):
+    nodes = load_settings(
+        {"CHIMECAST_JANUS_URLS": "https://sfu1.example/janus|http://:s@10.0.0.5:7088/admin"}
+    )["JANUS_URLS"]
+    library = tmp_path / "janus.js"
+    library.write_text("var Janus = {};\n")
+    client = make_app(JANUS_URLS=nodes, JANUS_JS=str(library)).test_client()
+    policy = client.get("/").headers["Content-Security-Policy"]
+    connect = next(p for p in policy.split("; ") if p.startswith("connect-src"))
+    assert "https://sfu1.example" in connect.split() and "10.0.0.5" not in policy
+    response = client.get("/vendor/janus.js")
+    assert response.status_code == 200 and response.text == "var Janus = {};\n"
+    assert response.mimetype == "text/javascript"
+    missing = make_app(JANUS_JS=str(tmp_path / "absent.js")).test_client()
+    assert missing.get("/vendor/janus.js").status_code == 404
+    assert "sfu1.example" not in missing.get("/").headers["Content-Security-Policy"]
