@@ -7,10 +7,12 @@ side, used by tests and bots to join a room the way a browser does.
 
 from __future__ import annotations
 
+import json
 import secrets
+import urllib.error
+import urllib.request
 from typing import Any
-
-import requests
+from urllib.parse import urlencode
 
 VIDEOROOM = "janus.plugin.videoroom"
 
@@ -28,12 +30,19 @@ def _transaction() -> str:
     return secrets.token_hex(8)
 
 
-def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _http(url: str, body: dict[str, Any] | None, timeout: float) -> Any:
+    """One JSON request (POST with `body`, else GET); JanusError(0) when it fails."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
-        response = requests.post(url, json={**body, "transaction": _transaction()}, timeout=timeout)
-        reply = response.json()
-    except (requests.RequestException, ValueError) as exc:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError) as exc:  # URLError, HTTPError and timeouts are OSErrors
         raise JanusError(0, f"{url}: {exc.__class__.__name__}") from exc
+
+
+def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    reply = _http(url, {**body, "transaction": _transaction()}, timeout)
     if reply.get("janus") == "error":
         error = reply.get("error", {})
         raise JanusError(error.get("code", 0), error.get("reason", "error"))
@@ -179,11 +188,7 @@ class JanusSession:
         params: dict[str, Any] = {"maxev": 10, "rid": _transaction()}
         if self.token is not None:
             params["token"] = self.token
-        try:
-            response = requests.get(f"{self.url}/{self.id}", params=params, timeout=self.timeout)
-            reply = response.json()
-        except (requests.RequestException, ValueError) as exc:
-            raise JanusError(0, f"poll: {exc.__class__.__name__}") from exc
+        reply = _http(f"{self.url}/{self.id}?{urlencode(params)}", None, self.timeout)
         events = reply if isinstance(reply, list) else [reply]
         for event in events:
             if event.get("janus") == "error":
