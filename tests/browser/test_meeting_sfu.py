@@ -23,6 +23,16 @@ CREATE_JS = """async () => {
   return r.json();
 }"""
 
+# The active video layers (rid -> bytes sent) of my one upload to Janus.
+UPLOAD_LAYERS_JS = """async () => {
+  const pc = window.__chimecast.meeting.publisher;
+  const layers = {};
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "outbound-rtp" && s.kind === "video") layers[s.rid ?? "-"] = s.bytesSent;
+  });
+  return layers;
+}"""
+
 # The remote tile of `user` shows a 16:9 picture (the fake screen, not the 4:3 camera).
 TILE_IS_WIDE_JS = """(user) => {
   const v = document.querySelector(
@@ -65,6 +75,11 @@ def test_four_browsers_meet_through_janus_and_the_host_removes_one(stack, janus_
             for user in users:
                 others = {u.name for u in users} - {user.name}
                 await mesh_media(user, others, seconds=30)
+            # Each page uploads one stream, in simulcast layers: janus.js asks for h, m and l,
+            # Chromium sends two of them for its 640x480 fake camera (measured: l stays 0).
+            for user in users:
+                layers = await user.page.evaluate(UPLOAD_LAYERS_JS)
+                assert sum(1 for sent in layers.values() if sent > 0) >= 2, layers
             # Everything came from this origin and the Janus node: no CDN.
             loaded = await host.page.evaluate(
                 "() => performance.getEntriesByType('resource').map((e) => e.name)"

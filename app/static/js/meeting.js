@@ -119,6 +119,7 @@ export class Meeting extends EventTarget {
       waiting: [...this.waiting],
       hands: [...this.hands],
       peers,
+      publisher: this.sfu?.publisher?.webrtcStuff?.pc ?? null, // SFU meetings: my one upload
     };
   }
 
