@@ -14,7 +14,8 @@ class CallOut(BaseModel):
     id: int
     state: str = Field(description="ringing, active or ended")
     end_reason: str | None = Field(
-        description="hangup, declined, cancelled, missed, busy or connection_lost"
+        description="hangup, declined, cancelled, missed, busy, offline (the callee had no "
+        "connected device: nothing rang) or connection_lost"
     )
     caller: str | None = Field(description="username; null once the account is deleted")
     callee: str | None
@@ -60,8 +61,10 @@ class CallStartOut(BaseModel):
     outcome: str = Field(description="ringing, existing (already ringing) or merged (glare)")
 
 
-class CallBusyOut(BaseModel):
-    error: str
+class CallRefusedOut(BaseModel):
+    """409: nothing rang, and the call is recorded ended (`busy` or `offline`)."""
+
+    error: str = Field(description="callee_busy or callee_offline")
     message: str
     call: CallOut
 

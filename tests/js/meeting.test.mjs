@@ -51,3 +51,13 @@ test("history labels: my unanswered call is not a missed one", () => {
   const talked = { ...mine, end_reason: "hangup", answered_at: "x", duration_seconds: 65 };
   assert.equal(describeCall(talked, "bob").label, "Incoming call · 1:05");
 });
+
+test("history labels: a call to someone offline is no answer for me, missed for them", () => {
+  const call = { caller: "ann", callee: "bob", state: "ended", end_reason: "offline" };
+  assert.deepEqual(describeCall(call, "ann"), { label: "No answer (offline)", missed: false, outgoing: true });
+  assert.deepEqual(describeCall(call, "bob"), {
+    label: "Missed call (you were offline)",
+    missed: true,
+    outgoing: false,
+  });
+});

@@ -127,10 +127,16 @@ export function describeCall(call, me) {
     return { label: `${kind} · ${formatDuration(duration)}${lost}`, missed: false, outgoing };
   }
   const labels = outgoing
-    ? { missed: "No answer", cancelled: "Cancelled", declined: "Declined", busy: "Busy" }
-    : { missed: "Missed call", cancelled: "Missed call", declined: "Declined", busy: "Missed call (busy)" };
+    ? { missed: "No answer", cancelled: "Cancelled", declined: "Declined", busy: "Busy", offline: "No answer (offline)" }
+    : {
+        missed: "Missed call",
+        cancelled: "Missed call",
+        declined: "Declined",
+        busy: "Missed call (busy)",
+        offline: "Missed call (you were offline)",
+      };
   // Only an incoming call can be missed: my own unanswered call is "No answer", not red.
-  const missed = !outgoing && ["missed", "cancelled", "busy"].includes(reason);
+  const missed = !outgoing && ["missed", "cancelled", "busy", "offline"].includes(reason);
   return { label: labels[reason] ?? reason ?? "Ended", missed, outgoing };
 }
 
