@@ -19,6 +19,11 @@ class CallOut(BaseModel):
     )
     caller: str | None = Field(description="username; null once the account is deleted")
     callee: str | None
+    caller_name: str | None = Field(
+        default=None,
+        description="the caller's display name, or username if none; null once deleted",
+    )
+    callee_name: str | None = None
     ended_by: str | None = None
     created_at: datetime
     answered_at: datetime | None
@@ -39,6 +44,8 @@ def call_record(row: Any) -> dict[str, Any]:
         end_reason=row.end_reason,
         caller=row.caller,
         callee=row.callee,
+        caller_name=row.caller_name,
+        callee_name=row.callee_name,
         ended_by=row.ended_by,
         created_at=row.created_at,
         answered_at=row.answered_at,

@@ -23,6 +23,9 @@ class MeetingOut(BaseModel):
     state: str = Field(description="open or ended")
     end_reason: str | None = Field(description="ended_by_host or empty")
     host: str | None
+    host_name: str | None = Field(
+        default=None, description="the host's display name, or username if none"
+    )
     waiting_room: bool
     locked: bool
     max_participants: int

@@ -60,6 +60,7 @@ def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
         "state": meeting.state,
         "end_reason": meeting.end_reason,
         "host": meeting.host.username if meeting.host else None,
+        "host_name": (meeting.host.display_name or meeting.host.username) if meeting.host else None,
         "waiting_room": meeting.waiting_room,
         "locked": meeting.locked,
         "max_participants": meeting.max_participants,

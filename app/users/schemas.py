@@ -41,6 +41,18 @@ class UserListOut(BaseModel):
     items: list[PublicUserOut]
 
 
+class ContactQuery(Query):
+    limit: int = Field(default=8, ge=1, le=50)
+
+
+class ContactOut(PublicUserOut):
+    last_call_at: datetime = Field(description="when the latest call between you began")
+
+
+class ContactListOut(BaseModel):
+    items: list[ContactOut]
+
+
 class RegisterIn(Input):
     # The pattern is documented, not enforced by pydantic: `normalize_username` applies the
     # same one and answers with its own code (400 invalid_username).

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { Meeting } from "../../app/static/js/meeting.js";
-import { describeCall } from "../../app/static/js/ui.js";
+import { describeCall, describeMeeting, mergeHistory } from "../../app/static/js/history.js";
 
 function meetingIn() {
   const signaling = new EventTarget();
@@ -60,4 +60,29 @@ test("history labels: a call to someone offline is no answer for me, missed for 
     missed: true,
     outgoing: false,
   });
+});
+
+test("history: meetings are labelled with their host and length, merged newest first", () => {
+  const meeting = {
+    id: 3,
+    name: "",
+    state: "ended",
+    host: "ann",
+    host_name: "Ann Lee",
+    created_at: "2026-12-04T10:00:00Z",
+    ended_at: "2026-12-04T10:02:05Z",
+  };
+  assert.deepEqual(describeMeeting(meeting, "ann"), { name: "Untitled meeting", label: "Meeting you hosted · 2:05" });
+  assert.equal(describeMeeting(meeting, "bob").label, "Meeting hosted by Ann Lee · 2:05");
+  assert.equal(describeMeeting({ ...meeting, state: "open" }, "bob").label, "Meeting hosted by Ann Lee · in progress");
+  const call = { id: 9, created_at: "2026-12-04T10:01:00Z" };
+  const merged = mergeHistory([call], [meeting, { ...meeting, id: 4, created_at: "2026-12-04T11:00:00Z" }]);
+  assert.deepEqual(
+    merged.map((e) => [e.kind, e.item.id]),
+    [
+      ["meeting", 4],
+      ["call", 9],
+      ["meeting", 3],
+    ],
+  );
 });
