@@ -33,6 +33,7 @@ class MeetingOut(BaseModel):
     ended_at: datetime | None
     participants: list[str] = Field(description="usernames admitted right now")
     waiting_count: int
+    sharer: str | None = Field(default=None, description="who shares a screen now (one at a time)")
     waiting: list[str] | None = Field(default=None, description="who is waiting (host only)")
     history: list[SeatOut] | None = Field(
         default=None, description="every seat: who came, waited, left and why (host only)"

@@ -50,6 +50,7 @@ class MeetingEvent:
     view: dict[str, Any]
     who: Seat | None
     user_ids: list[int]
+    data: dict[str, Any]
 
     @property
     def meeting_id(self) -> int:
@@ -67,7 +68,9 @@ def meeting_event(services: Services, event: OutboxEvent) -> None:
     roster = services.rooms.apply(event.data["roster"], version=event.id)
     name = event.data.get("user")
     who = roster.by_name(name) if isinstance(name, str) else None
-    unpacked = MeetingEvent(services, roster, event.data["meeting"], who, event.user_ids)
+    unpacked = MeetingEvent(
+        services, roster, event.data["meeting"], who, event.user_ids, event.data
+    )
     MEETING_TRANSLATORS[event.kind](unpacked)
     if roster.state == OPEN:
         _waiting_list(services, roster)
@@ -116,6 +119,14 @@ def _locked(e: MeetingEvent) -> None:
     _everyone(e.services, e.roster, e.message("meeting_locked", locked=e.view["locked"]))
 
 
+def _screen(e: MeetingEvent) -> None:
+    """Everyone learns who shares now (None: nobody), and whose share the host took over."""
+    message = e.message(
+        "screen_share", user=e.view.get("sharer"), taken_from=e.data.get("taken_from")
+    )
+    _everyone(e.services, e.roster, message)
+
+
 def _ended(e: MeetingEvent) -> None:
     """Everyone who was in or waiting (the event's recipients) hears it ended."""
     ended = e.message("meeting_ended", meeting=e.view)
@@ -132,5 +143,6 @@ MEETING_TRANSLATORS: dict[str, MeetingTranslator] = {
     "meeting.removed": _removed,
     "meeting.host_changed": _host_changed,
     "meeting.locked": _locked,
+    "meeting.screen": _screen,
     "meeting.ended": _ended,
 }

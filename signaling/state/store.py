@@ -180,6 +180,7 @@ MEETING_ACTIONS: dict[str, Callable[..., Any]] = {
     "lock_meeting": lambda u, who, mid, m: meetings.set_locked(u, mid, m.locked),
     "transfer_host": lambda u, who, mid, m: meetings.transfer_host(u, mid, m.user),
     "end_meeting": lambda u, who, mid, m: meetings.end_meeting(u, mid),
+    "screen_share": lambda u, who, mid, m: meetings.share_screen(u, mid, m.sharing),
 }
 
 # Call actions over the socket: (identity, call id) -> the call's row afterwards. Only the
