@@ -86,3 +86,27 @@ test("history: meetings are labelled with their host and length, merged newest f
     ],
   );
 });
+
+test("screen sharing: the host taking over stops mine; a sharer who leaves frees it", () => {
+  const m = meetingIn();
+  m.signaling.send = () => true;
+  let stopped = 0;
+  m.local = { screen: {}, stopSharing: () => (stopped += 1) };
+  const sharers = [];
+  m.addEventListener("sharer", (e) => sharers.push(e.detail));
+  m.onJoined({ meeting: { host: "host", sharer: "ann" }, participants: ["host", "ann", "ben"] });
+  assert.equal(m.sharer, "ann");
+  m.onScreenShare({ user: "host", taken_from: "ann" });
+  assert.equal(stopped, 1);
+  assert.equal(m.sharer, "host");
+  m.onScreenShare({ user: "ben", taken_from: null });
+  assert.equal(stopped, 1, "someone else's share leaves mine alone");
+  m.onParticipantLeft({ user: "ben" });
+  assert.equal(m.sharer, null);
+  assert.deepEqual(sharers.map((s) => [s.user, s.takenFrom]), [
+    ["ann", null],
+    ["host", "ann"],
+    ["ben", null],
+    [null, null],
+  ]);
+});

@@ -4,7 +4,8 @@
 //
 // States: joining -> waiting -> in -> over (waiting is skipped without a waiting room).
 // Events: "state", "roster" (participants, away), "waiting" (the host's list), "host",
-// "locked", "local-stream" (the LocalMedia), "sharing" (true | false),
+// "locked", "local-stream" (the LocalMedia), "sharing" (true | false: this device),
+// "sharer" ({user, takenFrom}: who shares a screen now, one at a time, null for nobody),
 // "peer" ({user, peer}: a new MeetingPeer), "mute-request"
 // ({from}), "media-state" ({user, state}: their microphone and camera), "hand" ({user,
 // raised, by}), "reaction" ({user, emoji}), "error" ({text}: an action was refused),
@@ -35,6 +36,7 @@ const SERVER_EVENTS = {
   meeting_locked: "onLocked",
   meeting_ended: "onEnded",
   mute_request: "onMuteRequest",
+  screen_share: "onScreenShare",
   media_state: "onMediaState",
   hand: "onHand",
   reaction: "onReaction",
@@ -82,6 +84,7 @@ export class Meeting extends EventTarget {
     this.stream = null;
     this.mediaStates = new Map(); // username -> {audio, video}, as they last told us
     this.hands = new Set(); // usernames with a raised hand, me included
+    this.sharer = info?.sharer ?? null; // who shares a screen (the daemon allows one)
     this.chain = Promise.resolve();
     this.abort = new AbortController();
   }
@@ -111,6 +114,7 @@ export class Meeting extends EventTarget {
       participants: [...this.participants],
       waiting: [...this.waiting],
       hands: [...this.hands],
+      sharer: this.sharer,
       peers,
     };
   }
@@ -143,7 +147,11 @@ export class Meeting extends EventTarget {
         local.addEventListener("track", ({ detail }) => {
           for (const peer of this.peers.values()) peer.replaceTrack(detail.kind, detail.track);
         });
-        local.addEventListener("sharing", ({ detail }) => this.emit("sharing", detail));
+        local.addEventListener("sharing", ({ detail }) => {
+          // Stopped here (button, or the browser's own "Stop sharing"): free the screen.
+          if (!detail && this.sharer === this.me) this.releaseScreen();
+          this.emit("sharing", detail);
+        });
         this.emit("local-stream", local);
         this.sendMediaState(); // let in before the camera answered: tell them now
       }
@@ -185,6 +193,8 @@ export class Meeting extends EventTarget {
     this.host = this.info?.host ?? this.host;
     this.locked = Boolean(this.info?.locked);
     if (!this.creator) this.#invite = null; // admitted: rejoining needs no invite
+    this.sharer = this.info?.sharer ?? null;
+    if (this.sharer === this.me && !this.local?.screen) this.releaseScreen(); // rejoined
     const others = (message.participants ?? []).filter((u) => u !== this.me);
     this.participants = [this.me, ...others];
     this.away.clear();
@@ -193,6 +203,7 @@ export class Meeting extends EventTarget {
     this.emit("host", this.host);
     this.emit("locked", this.locked);
     this.emit("roster");
+    this.emit("sharer", { user: this.sharer, takenFrom: null });
     this.sendPresence();
     // We are the newcomer: offer to everyone already here, each on a fresh connection.
     for (const user of others) (await this.replacePeer(user, true))?.offer();
@@ -227,6 +238,10 @@ export class Meeting extends EventTarget {
   }
 
   onParticipantLeft(message) {
+    if (this.sharer === message.user) {
+      this.sharer = null; // the server freed the screen as they left
+      this.emit("sharer", { user: null, takenFrom: null });
+    }
     this.dropPeer(message.user);
     this.mediaStates.delete(message.user);
     if (this.hands.delete(message.user)) this.emit("hand", { user: message.user, raised: false });
@@ -278,6 +293,19 @@ export class Meeting extends EventTarget {
     const byHost = message.meeting?.end_reason === "ended_by_host";
     if (byHost && this.isHost) this.finish("You ended the meeting for everyone.");
     else this.finish(byHost ? "The host ended the meeting." : "The meeting has ended.");
+  }
+
+  /** Who shares now; if the host took over from me, my screen goes back to the camera. */
+  onScreenShare(message) {
+    this.sharer = message.user ?? null;
+    const takenFrom = message.taken_from ?? null;
+    if (takenFrom === this.me) this.local?.stopSharing();
+    this.emit("sharer", { user: this.sharer, takenFrom });
+  }
+
+  releaseScreen() {
+    if (this.state !== "in") return;
+    this.signaling.send({ type: "screen_share", meeting_id: this.id, sharing: false });
   }
 
   onMuteRequest(message) {
@@ -384,18 +412,26 @@ export class Meeting extends EventTarget {
     this.emit("reaction", { user: this.me, emoji });
   }
 
-  /** "Share screen" / "Stop sharing"; true while sharing. */
+  /**
+   * "Share screen" / "Stop sharing"; true while sharing. The daemon allows one sharer at a
+   * time: it is asked first (someone else sharing: refused with their name, unless I host
+   * and take over), and told again when the screen is not shared after all.
+   */
   async toggleShare() {
     const local = this.local;
-    if (!local) return false;
-    if (local.screen) local.stopSharing();
-    else {
-      try {
-        await local.startSharing();
-      } catch (err) {
-        if (err.name !== "NotAllowedError") this.emit("error", { text: `Cannot share the screen: ${err.message}` });
-      }
+    if (!local || this.state !== "in") return false;
+    if (local.screen) {
+      local.stopSharing();
+      return false;
     }
+    const reply = await this.act({ type: "screen_share", sharing: true });
+    if (reply.type !== "ack") return false;
+    try {
+      await local.startSharing();
+    } catch (err) {
+      if (err.name !== "NotAllowedError") this.emit("error", { text: `Cannot share the screen: ${err.message}` });
+    }
+    if (!local.screen) this.releaseScreen();
     return Boolean(local.screen);
   }
 

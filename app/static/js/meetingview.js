@@ -39,6 +39,17 @@ function button(text, action, testId, label) {
   });
 }
 
+/** A tile's "Sharing screen" badge (words, not only the larger size). */
+function markSharing(entry, sharing) {
+  entry.tile.classList.toggle("is-sharing", sharing);
+  entry.tile.dataset.sharing = String(sharing);
+  let badge = entry.tile.querySelector(".tile-sharing");
+  if (sharing && !badge) {
+    badge = el("span", { className: "tile-sharing", text: "Sharing screen", attrs: { "data-testid": "sharing-badge" } });
+    entry.tile.append(badge);
+  } else if (!sharing) badge?.remove();
+}
+
 export class MeetingView {
   /** Show `meeting` until it is over; `onOver({text, kind})` then takes the person home. */
   constructor(meeting, { onOver }) {
@@ -109,6 +120,7 @@ export class MeetingView {
     listen("locked", () => this.renderLocked());
     listen("local-stream", (detail) => this.onLocalStream(detail));
     listen("sharing", (sharing) => this.renderSharing(sharing));
+    listen("sharer", (detail) => this.onSharer(detail));
     listen("peer", ({ user, peer }) => this.showPeer(user, peer));
     listen("peer-gone", ({ user }) => this.removeTile(user));
     listen("mute-request", ({ from }) => this.onMuteRequest(from));
@@ -297,6 +309,7 @@ export class MeetingView {
       $("meeting-grid").append(entry.tile);
       this.social.addTile(user, entry);
       this.layout.addTile(user, entry);
+      markSharing(entry, this.meeting.sharer === user);
       this.renderRoster();
     }
     const { video, quality, tile } = entry;
@@ -361,6 +374,24 @@ export class MeetingView {
     const local = this.meeting.local;
     this.localTile.tile.classList.toggle("sharing", sharing);
     this.localTile.video.srcObject = sharing && local ? new MediaStream([local.screen]) : this.meeting.stream;
+  }
+
+  /** Someone shares (or nobody): their tile is shown large, and it is said. */
+  onSharer({ user, takenFrom }) {
+    const m = this.meeting;
+    for (const entry of [this.localTile, ...this.tiles.values()]) markSharing(entry, entry.user === user);
+    this.layout.setSharer(user === m.me ? null : user);
+    if (this.shownSharer === user) return;
+    this.shownSharer = user;
+    if (!user) {
+      announce("Nobody is sharing a screen now.");
+      return;
+    }
+    displayName(user).then((shown) => {
+      const who = user === m.me ? "You are" : `${shown || user} is`;
+      if (takenFrom === m.me) notice(`${shown || user} (the host) took over screen sharing.`);
+      announce(`${who} sharing a screen.`);
+    });
   }
 
   onLocalStream({ stream, message }) {
