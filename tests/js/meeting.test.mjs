@@ -110,3 +110,23 @@ test("screen sharing: the host taking over stops mine; a sharer who leaves frees
     [null, null],
   ]);
 });
+
+test("arrivals and departures are told once each, a return as a return", () => {
+  const m = meetingIn();
+  const told = [];
+  m.addEventListener("arrived", (e) => told.push(["arrived", e.detail.user, e.detail.back]));
+  m.addEventListener("departed", (e) => told.push(["departed", e.detail.user, e.detail.reason]));
+  m.onJoined({ meeting: { host: "host" }, participants: ["host", "ann"] });
+  m.onParticipantJoined({ user: "ben" });
+  m.onParticipantJoined({ user: "ben" });
+  m.onParticipantDisconnected({ user: "ben" });
+  m.onParticipantJoined({ user: "ben" });
+  m.onParticipantLeft({ user: "ben", reason: "removed" });
+  m.onParticipantLeft({ user: "ben", reason: "removed" });
+  assert.deepEqual(told, [
+    ["arrived", "ben", false],
+    ["departed", "ben", "disconnected"],
+    ["arrived", "ben", true],
+    ["departed", "ben", "removed"],
+  ]);
+});

@@ -6,6 +6,8 @@
 // Events: "state", "roster" (participants, away), "waiting" (the host's list), "host",
 // "locked", "local-stream" (the LocalMedia), "sharing" (true | false: this device),
 // "sharer" ({user, takenFrom}: who shares a screen now, one at a time, null for nobody),
+// "arrived" ({user, back}: someone came in, or came back after a drop), "departed" ({user,
+// reason}: left or removed),
 // "peer" ({user, peer}: a new MeetingPeer), "mute-request"
 // ({from}), "media-state" ({user, state}: their microphone and camera), "hand" ({user,
 // raised, by}), "reaction" ({user, emoji}), "error" ({text}: an action was refused),
@@ -212,8 +214,7 @@ export class Meeting extends EventTarget {
   async onParticipantJoined(message) {
     const user = message.user;
     if (user === this.me || this.state !== "in") return;
-    if (!this.participants.includes(user)) this.participants.push(user);
-    this.away.delete(user);
+    this.arrive(user);
     this.emit("roster");
     this.sendPresence(); // the newcomer cannot know whether I am muted or my hand is up
     const current = this.peers.get(user);
@@ -228,8 +229,7 @@ export class Meeting extends EventTarget {
     if (!peer) {
       if (message.type !== "offer") return; // about a connection that is gone
       // Their offer came before participant_joined: the server vouches for them.
-      if (!this.participants.includes(user)) this.participants.push(user);
-      this.away.delete(user);
+      this.arrive(user);
       this.emit("roster");
       peer = await this.replacePeer(user, false);
       if (!peer) return;
@@ -237,7 +237,18 @@ export class Meeting extends EventTarget {
     peer.handleSignal(message);
   }
 
+  /** `user` is here (new, or back after a drop): said once, however we learnt it. */
+  arrive(user) {
+    const back = this.away.delete(user);
+    if (this.participants.includes(user) && !back) return;
+    if (!this.participants.includes(user)) this.participants.push(user);
+    this.emit("arrived", { user, back });
+  }
+
   onParticipantLeft(message) {
+    if (this.participants.includes(message.user) && message.user !== this.me) {
+      this.emit("departed", { user: message.user, reason: message.reason ?? "left" });
+    }
     if (this.sharer === message.user) {
       this.sharer = null; // the server freed the screen as they left
       this.emit("sharer", { user: null, takenFrom: null });
@@ -253,6 +264,7 @@ export class Meeting extends EventTarget {
   onParticipantDisconnected(message) {
     // Their device dropped: they come back as a newcomer (and offer) or leave.
     this.dropPeer(message.user);
+    if (!this.away.has(message.user)) this.emit("departed", { user: message.user, reason: "disconnected" });
     this.away.add(message.user);
     this.emit("roster");
   }

@@ -121,6 +121,9 @@ export class MeetingView {
     listen("local-stream", (detail) => this.onLocalStream(detail));
     listen("sharing", (sharing) => this.renderSharing(sharing));
     listen("sharer", (detail) => this.onSharer(detail));
+    listen("arrived", ({ user, back }) => this.say(user, back ? "is back" : "joined the meeting"));
+    const gone = { removed: "was removed", disconnected: "lost the connection" };
+    listen("departed", ({ user, reason }) => this.say(user, gone[reason] ?? "left the meeting"));
     listen("peer", ({ user, peer }) => this.showPeer(user, peer));
     listen("peer-gone", ({ user }) => this.removeTile(user));
     listen("mute-request", ({ from }) => this.onMuteRequest(from));
@@ -376,15 +379,21 @@ export class MeetingView {
     this.localTile.video.srcObject = sharing && local ? new MediaStream([local.screen]) : this.meeting.stream;
   }
 
+  /** "Ann Arbor joined the meeting." through the aria-live region, by display name. */
+  say(user, what) {
+    displayName(user).then((shown) => announce(`${shown || user} ${what}.`));
+  }
+
   /** Someone shares (or nobody): their tile is shown large, and it is said. */
   onSharer({ user, takenFrom }) {
     const m = this.meeting;
     for (const entry of [this.localTile, ...this.tiles.values()]) markSharing(entry, entry.user === user);
     this.layout.setSharer(user === m.me ? null : user);
-    if (this.shownSharer === user) return;
+    const before = this.shownSharer ?? null;
+    if (before === user) return;
     this.shownSharer = user;
     if (!user) {
-      announce("Nobody is sharing a screen now.");
+      this.say(before, "stopped sharing");
       return;
     }
     displayName(user).then((shown) => {
