@@ -29,7 +29,7 @@ class UserOut(BaseModel):
 
 
 class PublicUserOut(UserOut):
-    presence: str = Field(description="online, in_call or offline")
+    presence: str = Field(description="online, in_call (in a call or a meeting) or offline")
 
 
 class UserListQuery(Query):
