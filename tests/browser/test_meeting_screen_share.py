@@ -21,6 +21,13 @@ VIDEO_SHAPE_JS = """(user) => {
   const v = document.querySelector(`[data-testid="meeting-tile"][data-username="${user}"] video`);
   return v && v.videoHeight ? v.videoWidth / v.videoHeight : 0;
 }"""
+# The small picture of the sharer's camera in their tile: its shape and decoded frames.
+CAMERA_JS = """(user) => {
+  const v = document.querySelector(
+    `[data-testid="meeting-tile"][data-username="${user}"] [data-testid="sharer-camera"]`);
+  if (!v || !v.videoHeight) return null;
+  return {ratio: v.videoWidth / v.videoHeight, frames: v.getVideoPlaybackQuality().totalVideoFrames};
+}"""
 BOX_JS = "(el) => { const r = el.getBoundingClientRect(); return [r.width, r.height]; }"
 SCREEN, CAMERA = 16 / 9, 4 / 3
 
@@ -29,6 +36,23 @@ async def wait_shape(viewer: User, user: str, ratio: float) -> None:
     """`viewer` decodes `user`'s video with this aspect ratio (screen or camera)."""
     await viewer.page.wait_for_function(
         f"(u) => Math.abs(({VIDEO_SHAPE_JS})(u) - {ratio}) < 0.02", arg=user, timeout=20_000
+    )
+
+
+async def camera_beside_the_screen(viewer: User, user: str) -> None:
+    """`viewer` sees `user`'s camera small in their tile (4:3), its frames rising."""
+    await viewer.page.wait_for_function(
+        f"(u) => {{ const c = ({CAMERA_JS})(u); return c && Math.abs(c.ratio - {CAMERA}) < 0.02; }}",
+        arg=user,
+        timeout=20_000,
+    )
+    small = tile(viewer, user).get_by_test_id("sharer-camera")
+    width, height = await small.evaluate(BOX_JS)
+    whole_width, whole_height = await tile(viewer, user).evaluate(BOX_JS)
+    assert width * height < 0.15 * whole_width * whole_height, "the camera is the small one"
+    first = (await viewer.page.evaluate(CAMERA_JS, user))["frames"]
+    await viewer.page.wait_for_function(
+        f"([u, n]) => ({CAMERA_JS})(u).frames > n + 5", arg=[user, first], timeout=10_000
     )
 
 
@@ -64,6 +88,8 @@ def test_one_sharer_at_a_time_the_host_takes_over_and_receivers_see_it_large(sta
                 await expect(shared.get_by_test_id("sharing-badge")).to_have_text("Sharing screen")
                 await expect(shared).to_have_class("tile is-sharing featured")
             assert await area(ben, ann.name) > 3 * await area(ben, host.name)
+            # Her camera too, small in the corner of her screen: both at once, no renegotiation.
+            await camera_beside_the_screen(ben, ann.name)
             await expect(ben.by("announcer")).to_have_text("Ann Arbor is sharing a screen.")
 
             # Ben may not share over her: told who shares, his camera stays his camera.
@@ -83,6 +109,8 @@ def test_one_sharer_at_a_time_the_host_takes_over_and_receivers_see_it_large(sta
             await wait_shape(ben, ann.name, CAMERA)
             await expect(tile(ben, host.name)).to_have_class("tile is-host is-sharing featured")
             await expect(tile(ben, ann.name).get_by_test_id("sharing-badge")).to_have_count(0)
+            await expect(tile(ben, ann.name).get_by_test_id("sharer-camera")).to_have_count(0)
+            await camera_beside_the_screen(ben, host.name)
             # Frames keep flowing from both while the screen is shared.
             await mesh_media(ben, {host.name, ann.name})
             assert (await ben.page.evaluate("window.__chimecast.meeting.sharer")) == host.name

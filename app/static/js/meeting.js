@@ -145,9 +145,16 @@ export class Meeting extends EventTarget {
       else {
         this.local = local;
         this.stream = local.stream;
-        // A new device or a shared screen goes out on every connection's existing sender.
+        // A new device goes out on every connection's existing sender; a shared screen on
+        // its own transceiver, beside the camera (meetingpeer.js).
         local.addEventListener("track", ({ detail }) => {
-          for (const peer of this.peers.values()) peer.replaceTrack(detail.kind, detail.track);
+          for (const peer of this.peers.values()) {
+            if (detail.kind !== "video") peer.replaceTrack(detail.kind, detail.track);
+            else {
+              peer.replaceTrack("video", local.track("video"));
+              peer.setScreen(local.screen);
+            }
+          }
         });
         local.addEventListener("sharing", ({ detail }) => {
           // Stopped here (button, or the browser's own "Stop sharing"): free the screen.
@@ -361,7 +368,8 @@ export class Meeting extends EventTarget {
       localStream: stream,
     });
     this.peers.set(user, peer);
-    for (const kind of ["audio", "video"]) peer.outgoing[kind] = local.outgoing(kind);
+    for (const kind of ["audio", "video"]) peer.outgoing[kind] = local.track(kind);
+    peer.screen = local.screen;
     peer.createPeer();
     this.emit("peer", { user, peer });
     return peer;

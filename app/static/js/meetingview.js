@@ -315,12 +315,15 @@ export class MeetingView {
       markSharing(entry, this.meeting.sharer === user);
       this.renderRoster();
     }
-    const { video, quality, tile } = entry;
+    const { quality, tile } = entry;
     tile.dataset.state = "connecting";
     peer.addEventListener("remote-stream", (e) => {
-      if (video.srcObject !== e.detail) video.srcObject = e.detail;
-      applySpeaker(video);
-      video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
+      entry.cameraStream = e.detail;
+      this.renderScreen(entry);
+    });
+    peer.addEventListener("remote-screen", (e) => {
+      entry.screenStream = e.detail;
+      this.renderScreen(entry);
     });
     peer.addEventListener("state", (e) => (tile.dataset.state = e.detail));
     peer.addEventListener("code", (e) => {
@@ -344,6 +347,7 @@ export class MeetingView {
     this.social.removeTile(user);
     this.layout.removeTile(user);
     entry.video.srcObject = null;
+    if (entry.camera) entry.camera.srcObject = null;
     entry.tile.remove();
     this.layoutGrid();
   }
@@ -379,6 +383,37 @@ export class MeetingView {
     this.localTile.video.srcObject = sharing && local ? new MediaStream([local.screen]) : this.meeting.stream;
   }
 
+  /**
+   * A remote tile's videos: their camera (with their sound), or, while they share, their
+   * screen large and their camera small in a corner (with the sound).
+   */
+  renderScreen(entry) {
+    const sharing = this.meeting.sharer === entry.user && Boolean(entry.screenStream);
+    const main = sharing ? entry.screenStream : (entry.cameraStream ?? null);
+    if (entry.video.srcObject !== main) {
+      entry.video.srcObject = main;
+      applySpeaker(entry.video);
+      entry.video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
+    }
+    if (!sharing) {
+      entry.camera?.remove();
+      entry.camera = null;
+      return;
+    }
+    if (!entry.camera) {
+      entry.camera = el("video", {
+        className: "tile-camera",
+        attrs: { autoplay: "", playsinline: "", "data-testid": "sharer-camera" },
+      });
+      entry.tile.append(entry.camera);
+    }
+    if (entry.camera.srcObject !== entry.cameraStream) {
+      entry.camera.srcObject = entry.cameraStream ?? null;
+      applySpeaker(entry.camera);
+      entry.camera.play().catch(() => {});
+    }
+  }
+
   /** "Ann Arbor joined the meeting." through the aria-live region, by display name. */
   say(user, what) {
     displayName(user).then((shown) => announce(`${shown || user} ${what}.`));
@@ -388,6 +423,7 @@ export class MeetingView {
   onSharer({ user, takenFrom }) {
     const m = this.meeting;
     for (const entry of [this.localTile, ...this.tiles.values()]) markSharing(entry, entry.user === user);
+    for (const entry of this.tiles.values()) this.renderScreen(entry);
     this.layout.setSharer(user === m.me ? null : user);
     const before = this.shownSharer ?? null;
     if (before === user) return;
