@@ -294,6 +294,7 @@ SERVER_SHAPES: dict[str, dict[str, tuple[type, ...] | type]] = {
     "peer_disconnected": {"call_id": int, "user": str, "grace_seconds": (int, float)},
     "peer_reconnected": {"call_id": int, "user": str},
     "presence": {"call_id": int, "user": str, "presence": str},
+    "contact_presence": {"user": str, "presence": str},
     # relayed negotiation carries `call_id`, or `meeting_id` inside a meeting (see below)
     "offer": {"from": str, "seq": int, "payload": dict},
     "answer": {"from": str, "seq": int, "payload": dict},

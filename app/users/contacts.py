@@ -10,6 +10,20 @@ from app.extensions import db
 from app.models import Call, User
 
 
+def contact_ids(user_id: int, limit: int) -> list[int]:
+    """Ids of the people `user_id` called or was called by, latest call first (one query:
+    the daemon asks it on connect, to tell them when this user comes and goes)."""
+    other = case((Call.caller_id == user_id, Call.callee_id), else_=Call.caller_id)
+    found = db.session.execute(
+        select(other.label("other_id"))
+        .where(or_(Call.caller_id == user_id, Call.callee_id == user_id), other.is_not(None))
+        .group_by(other)
+        .order_by(func.max(Call.created_at).desc())
+        .limit(limit)
+    )
+    return [row.other_id for row in found]
+
+
 def recent_contacts(user_id: int, limit: int) -> list[tuple[User, datetime]]:
     """(other user, start of the latest call with them), newest first; deleted and disabled
     accounts are left out (nobody can call them)."""

@@ -27,6 +27,7 @@ def _membership(services: Services, event: OutboxEvent) -> Membership | None:
     read from the database once)."""
     if event.call_id is None:
         return None
+    services.presence.met(event.data.get("caller_id"), event.data.get("callee_id"))
     state = (event.data.get("call") or {}).get("state", "")
     entry = services.calls.apply_event(event.call_id, state, event.data)
     if entry is not None:

@@ -64,11 +64,12 @@ def test_history_and_recent_contacts_by_display_name_with_presence(stack):
             await expect(first.get_by_test_id("history-name")).to_have_text("Weekly sync")
             await expect(first.get_by_test_id("history-label")).to_contain_text("Meeting you host")
 
-            # Bob leaves: Alice's page learns it at its next refresh (no push for non-peers).
+            # Bob leaves: Alice's page hears it at once (contact_presence), no refresh.
             await bob.by("logout").click()
             await expect(bob.by("screen-auth")).to_be_visible()
-            await alice.by("history-refresh").click()
-            await expect(bobs.get_by_test_id("contact-presence")).to_have_text("Offline")
+            await expect(bobs.get_by_test_id("contact-presence")).to_have_text(
+                "Offline", timeout=5_000
+            )
 
             # One click calls him from the contacts, keyboard included; he is offline.
             await bobs.get_by_role("button", name="Call Bob Jones").focus()
@@ -95,6 +96,10 @@ def test_history_and_recent_contacts_by_display_name_with_presence(stack):
             assert await background(mine) == await background(alice.by("history-item").last)
             await expect(contact(bob, alice).get_by_test_id("contact-presence")).to_have_text(
                 "Online"
+            )
+            # And Alice sees him come back without asking.
+            await expect(bobs.get_by_test_id("contact-presence")).to_have_text(
+                "Online", timeout=5_000
             )
 
     asyncio.run(scenario())

@@ -173,6 +173,7 @@ function signedIn(user) {
   signaling.addEventListener("auth-lost", () => signedOut("Your session has ended. Please log in again."));
   signaling.addEventListener("session_revoked", () => signedOut("You were logged out."));
   signaling.addEventListener("presence", onPresence);
+  signaling.addEventListener("contact_presence", onContactPresence);
   signaling.start();
   // Any click can start audio later (a reloaded page has had no gesture yet).
   document.addEventListener("pointerdown", () => state.phone?.ringtone.unlock(), { once: true });
@@ -349,8 +350,20 @@ function onPresence(event) {
   }
 }
 
-// The server pushes presence only to the peer of an ongoing call, so the home page asks
-// again while it is shown: contacts' presence is at most this old.
+/**
+ * A recent contact came online or left: shown at once, then checked over HTTP (with
+ * several daemons the push is each daemon's view; GET /me/contacts is the truth).
+ */
+function onContactPresence(event) {
+  onPresence(event);
+  clearTimeout(contactCheck);
+  contactCheck = setTimeout(refreshWhileHome, 1000);
+}
+
+let contactCheck = null;
+
+// Pushes do not say when a contact starts or ends a call (busy), so the home page also
+// asks again while it is shown: contacts' presence is at most this old.
 const HOME_REFRESH_MS = 20_000;
 
 function refreshWhileHome() {
