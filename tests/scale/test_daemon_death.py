@@ -150,11 +150,12 @@ def test_with_no_daemon_left_a_vanished_user_is_neither_busy_nor_online_for_long
     async def scenario():
         alice, bob, call_id = await _call_across(pair)
         try:
-            return alice, call_id, min(pair.stop(0, signal.SIGKILL), pair.stop(1, signal.SIGKILL))
+            stopped = min(pair.stop(0, signal.SIGKILL), pair.stop(1, signal.SIGKILL))
+            return alice, bob, call_id, stopped
         finally:
             await close_all(alice, bob)
 
-    alice, call_id, stopped = asyncio.run(scenario())
+    alice, bob, call_id, stopped = asyncio.run(scenario())
     with pytest.raises(ApiError) as busy:  # within the grace period the call still stands
         carol.api.start_call(alice.name)
     assert busy.value.status == 409
@@ -174,7 +175,9 @@ def test_with_no_daemon_left_a_vanished_user_is_neither_busy_nor_online_for_long
     assert free_after < GRACE + 10
     row = pair.call_row(call_id)
     assert row["state"] == "ended" and row["end_reason"] == "connection_lost"
-    assert row["ended_by_node"] == "web" and row["ended_by"] == alice.name
+    # Both devices vanished with their daemons; the one lost first (by its daemon's last
+    # beat, which can be either: beats are 0.5 s apart) is recorded as having left.
+    assert row["ended_by_node"] == "web" and row["ended_by"] in (alice.name, bob.name)
 
 
 async def _reconnect_dropped(people: list[Person], url: str) -> int:
