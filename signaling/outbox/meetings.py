@@ -50,6 +50,7 @@ class MeetingEvent:
     view: dict[str, Any]
     who: Seat | None
     user_ids: list[int]
+    data: dict[str, Any]
 
     @property
     def meeting_id(self) -> int:
@@ -67,7 +68,9 @@ def meeting_event(services: Services, event: OutboxEvent) -> None:
     roster = services.rooms.apply(event.data["roster"], version=event.id)
     name = event.data.get("user")
     who = roster.by_name(name) if isinstance(name, str) else None
-    unpacked = MeetingEvent(services, roster, event.data["meeting"], who, event.user_ids)
+    unpacked = MeetingEvent(
+        services, roster, event.data["meeting"], who, event.user_ids, event.data
+    )
     MEETING_TRANSLATORS[event.kind](unpacked)
     if roster.state == OPEN:
         _waiting_list(services, roster)
@@ -94,8 +97,17 @@ def _left(e: MeetingEvent) -> None:
     if e.who is not None:
         e.services.rooms.rejoined(e.meeting_id, e.who.user_id)  # gone: no grace to wait out
         _everyone(
-            e.services, e.roster, e.message("participant_left", user=e.who.username, reason="left")
+            e.services,
+            e.roster,
+            e.message("participant_left", user=e.who.username, reason=_left_reason(e.data)),
         )
+
+
+def _left_reason(data: dict[str, Any]) -> str:
+    """Why a participant left: left, connection_lost, account_deleted, account_disabled
+    (events written before the reason was recorded say left)."""
+    reason = data.get("reason")
+    return reason if isinstance(reason, str) else "left"
 
 
 def _removed(e: MeetingEvent) -> None:
