@@ -69,12 +69,22 @@ def _call_id(value: Any) -> str | None:
     return None if _is_int(value) and 1 <= value <= 2**31 - 1 else "must be a positive integer"
 
 
+def _plain(value: str) -> bool:
+    """No control characters (C0, DEL, C1): names, tokens and ids are never made of them,
+    and a NUL is text PostgreSQL refuses, so it is stopped here, before any handler."""
+    return not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value)
+
+
 def _username(value: Any) -> str | None:
-    return None if isinstance(value, str) and 1 <= len(value) <= 64 else "must be a username"
+    if isinstance(value, str) and 1 <= len(value) <= 64 and _plain(value):
+        return None
+    return "must be a username"
 
 
 def _token(value: Any) -> str | None:
-    return None if isinstance(value, str) and 1 <= len(value) <= 256 else "must be a string"
+    if isinstance(value, str) and 1 <= len(value) <= 256 and _plain(value):
+        return None
+    return "must be a string without control characters"
 
 
 def _optional(value: Any, kind: Callable[[Any], bool]) -> bool:
@@ -198,7 +208,7 @@ def _message_id(raw: dict[str, Any]) -> str | int | None:
     value = raw.get("id")
     if value is None:
         return None
-    if isinstance(value, str) and len(value) <= MAX_ID_LENGTH:
+    if isinstance(value, str) and len(value) <= MAX_ID_LENGTH and _plain(value):
         return value
     if _is_int(value) and abs(value) <= MAX_SAFE_INTEGER:
         return value

@@ -99,13 +99,15 @@ def lost_since(user_id: int, session_id: int | None) -> datetime | None:
 
 def abandoning_user(call: Any) -> int | None:
     """The participant of an active `call` whose device has been gone longer than
-    `abandoned_after()` with no daemon left to end the call, or None."""
+    `abandoned_after()` with no daemon left to end the call, or None. When both are gone,
+    the one gone longer (the earlier loss; the caller on a tie), whichever side is asked."""
     limit = utcnow() - abandoned_after()
     sides = ((call.caller_id, call.caller_session_id), (call.callee_id, call.callee_session_id))
-    for user_id, session_id in sides:
+    gone = []
+    for order, (user_id, session_id) in enumerate(sides):
         if user_id is None:
             continue
         since = lost_since(user_id, session_id)
         if since is not None and since < limit:
-            return user_id
-    return None
+            gone.append((since, order, user_id))
+    return min(gone)[2] if gone else None

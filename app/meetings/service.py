@@ -23,6 +23,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
+from app.calls import liveness
 from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
@@ -236,6 +237,32 @@ def _check_room(meeting: Meeting) -> None:
         raise ApiError(409, "room_full", f"The meeting is full ({meeting.max_participants}).")
 
 
+def _free_abandoned_seats(meeting: Meeting, acting_id: int) -> Meeting:
+    """A full meeting first frees the seats of devices that vanished with no daemon left
+    to give them their grace (they would otherwise count for ever), committed before the
+    request changes anything, and is locked again; the acting user's seat is never freed.
+    The meeting ends if nobody is left."""
+    if meeting.state != OPEN or len(_admitted(meeting)) < meeting.max_participants:
+        return meeting
+    limit = utcnow() - liveness.abandoned_after()
+    freed = False
+    for seat in _admitted(meeting):
+        if seat.user_id in (None, acting_id):
+            continue
+        since = liveness.lost_since(seat.user_id, seat.session_id)
+        if since is not None and since < limit:
+            _leave(meeting, seat, LEFT, "connection_lost")
+            _announce("meeting.left", meeting, [seat.user_id], user=seat.username,
+                      reason="connection_lost")  # fmt: skip
+            freed = True
+    if not freed:
+        return meeting
+    db.session.commit()
+    relocked = _locked(meeting.id)
+    assert relocked is not None  # meetings are never deleted
+    return relocked
+
+
 def _admit(meeting: Meeting, seat: MeetingParticipant) -> None:
     seat.state, seat.joined_at = ADMITTED, seat.joined_at or utcnow()
     seat.left_at = seat.left_reason = None
@@ -249,6 +276,7 @@ def join(
     meeting = _locked(meeting_id)
     if meeting is None:
         raise meeting_not_found()
+    meeting = _free_abandoned_seats(meeting, user.id)
     seat = _seat(meeting, user.id)
     _check_invite(meeting, invite, user, seat)
     _check_can_enter(meeting, user, seat)
@@ -295,7 +323,7 @@ def admit(host: User, meeting_id: int, username: str | None) -> list[str]:
     People admitted together still arrive one after another: each one's event carries the
     roster as it was when they got in, so each newcomer offers only to those admitted before
     it, and of any two exactly one offers."""
-    meeting = _require_host(host, meeting_id)
+    meeting = _free_abandoned_seats(_require_host(host, meeting_id), host.id)
     waiting = sorted(
         (s for s in meeting.seats if s.state == WAITING), key=lambda s: (s.requested_at, s.id)
     )
@@ -356,9 +384,30 @@ def leave(user: User, meeting_id: int, reason: str = "left") -> Meeting:
     seat = _seat(meeting, user.id)
     if meeting.state == OPEN and seat is not None and seat.state in (ADMITTED, WAITING):
         _leave(meeting, seat, LEFT, reason)
-        _announce("meeting.left", meeting, [user.id], user=user.username)
+        _announce("meeting.left", meeting, [user.id], user=user.username, reason=reason)
         db.session.commit()
     return meeting
+
+
+def seated_on(user_id: int, session_id: int) -> list[int]:
+    """Ids of the open meetings where the user is admitted on that device (or on no
+    particular device): the meetings a vanished device leaves if it does not come back."""
+    return list(
+        db.session.scalars(
+            select(MeetingParticipant.meeting_id)
+            .join(Meeting, Meeting.id == MeetingParticipant.meeting_id)
+            .where(
+                Meeting.state == OPEN,
+                MeetingParticipant.user_id == user_id,
+                MeetingParticipant.state == ADMITTED,
+                or_(
+                    MeetingParticipant.session_id.is_(None),
+                    MeetingParticipant.session_id == session_id,
+                ),
+            )
+            .order_by(MeetingParticipant.meeting_id)
+        )
+    )
 
 
 def leave_all(user: User, reason: str) -> list[int]:
@@ -382,7 +431,7 @@ def leave_all(user: User, reason: str) -> list[int]:
         seat = _seat(meeting, user.id)
         if seat is not None and seat.state in (ADMITTED, WAITING):
             _leave(meeting, seat, LEFT, reason)
-            _announce("meeting.left", meeting, [user.id], user=user.username)
+            _announce("meeting.left", meeting, [user.id], user=user.username, reason=reason)
         if meeting.state == OPEN and meeting.host_id == user.id:
             _pass_host_role(meeting)  # a host who was not in the meeting themselves
         if meeting.state == OPEN and meeting.host_id == user.id:

@@ -97,8 +97,17 @@ def _left(e: MeetingEvent) -> None:
     if e.who is not None:
         e.services.rooms.rejoined(e.meeting_id, e.who.user_id)  # gone: no grace to wait out
         _everyone(
-            e.services, e.roster, e.message("participant_left", user=e.who.username, reason="left")
+            e.services,
+            e.roster,
+            e.message("participant_left", user=e.who.username, reason=_left_reason(e.data)),
         )
+
+
+def _left_reason(data: dict[str, Any]) -> str:
+    """Why a participant left: left, connection_lost, account_deleted, account_disabled
+    (events written before the reason was recorded say left)."""
+    reason = data.get("reason")
+    return reason if isinstance(reason, str) else "left"
 
 
 def _removed(e: MeetingEvent) -> None:

@@ -29,7 +29,7 @@ from app.events import PUBLISHED
 from app.extensions import db
 from app.ice.credentials import ice_servers_for
 from app.meetings import service as meetings
-from app.models import Connection, Event, Meeting, Node, User
+from app.models import Connection, Event, Meeting, MeetingParticipant, Node, User
 from app.users.contacts import contact_ids
 from app.users.service import presence_of
 from signaling import metrics
@@ -92,19 +92,39 @@ def membership_of(row: Any) -> Membership:
 
 @dataclass(frozen=True)
 class LostDevice:
-    """A device whose connections were on a dead node: its user's ringing/active calls."""
+    """A device whose connections were on a dead node: its user's ringing/active calls,
+    and the open meetings it is admitted to."""
 
     user_id: int
     session_id: int
     calls: list[Membership]
+    meetings: list[int]
 
 
 @dataclass(frozen=True)
 class Beat:
-    """One liveness beat: whether this node's row was still there, and who was lost."""
+    """One liveness beat: whether this node's row was still there, who was lost, and
+    whether this beat swept a dead node."""
 
     node_was_there: bool
     lost: list[LostDevice]
+    swept: bool = False
+
+
+@dataclass(frozen=True)
+class Orphans:
+    """Devices in an active call or an open meeting that no live daemon holds, whatever
+    the reason (their daemon died while their grace period ran there, say)."""
+
+    calls: list[tuple[Membership, int]]  # (call, the user whose device is gone)
+    seats: list[tuple[int, int, int]]  # (meeting id, user id, session id)
+
+
+def _connected(user_id: int, session_id: int) -> bool:
+    query = select(Connection.id).where(
+        Connection.user_id == user_id, Connection.session_id == session_id, liveness.counted()
+    )
+    return db.session.scalar(query.limit(1)) is not None
 
 
 def _beat(node_id: str) -> bool:
@@ -135,14 +155,15 @@ def _take_orphan_rows() -> list[Any]:
 
 
 def _lost_devices(rows: list[Any]) -> list[LostDevice]:
-    """The distinct devices of deleted connection rows, with their users' live calls."""
+    """The distinct devices of deleted connection rows that were in a call or a meeting."""
     calls_of: dict[int, list[Membership]] = {}
     lost = []
     for user_id, session_id in sorted(set(map(tuple, rows))):
         if user_id not in calls_of:
             calls_of[user_id] = [membership_of(c) for c in service.active_calls_of(user_id)]
-        if calls_of[user_id]:
-            lost.append(LostDevice(user_id, session_id, calls_of[user_id]))
+        seated = meetings.seated_on(user_id, session_id)
+        if calls_of[user_id] or seated:
+            lost.append(LostDevice(user_id, session_id, calls_of[user_id], seated))
     return lost
 
 
@@ -339,6 +360,7 @@ class Store:
         was_there = _beat(node_id)
         db.session.commit()
         taken: list[Any] = []
+        swept = False
         dead = (
             select(Node.id, Node.seen_at)
             .where(Node.id != node_id)
@@ -353,9 +375,39 @@ class Store:
             db.session.commit()
             logs.event(log, "node.swept", dead=dead_id, rows=len(rows))
             taken.extend(rows)
+            swept = True
         if sweep:
             taken.extend(_take_orphan_rows())
-        return Beat(was_there, _lost_devices(taken))
+        return Beat(was_there, _lost_devices(taken), swept)
+
+    @on_poll_thread
+    def orphans() -> Orphans:
+        """Every device in an active call or an open meeting with no counted connection
+        (after a sweep: a grace period that ran on the dead daemon died with it)."""
+        calls = []
+        for row in service.active_calls():
+            call = membership_of(row)
+            for user_id in (call.caller_id, call.callee_id):
+                session_id = call.session_of(user_id)
+                if user_id is not None and session_id is not None:
+                    if not _connected(user_id, session_id):
+                        calls.append((call, user_id))
+        seated = db.session.execute(
+            select(
+                MeetingParticipant.meeting_id,
+                MeetingParticipant.user_id,
+                MeetingParticipant.session_id,
+            )
+            .join(Meeting, Meeting.id == MeetingParticipant.meeting_id)
+            .where(
+                Meeting.state == "open",
+                MeetingParticipant.state == "admitted",
+                MeetingParticipant.user_id.is_not(None),
+                MeetingParticipant.session_id.is_not(None),
+            )
+        ).all()
+        seats = [tuple(seat) for seat in seated if not _connected(seat[1], seat[2])]
+        return Orphans(calls, seats)
 
     @in_thread_pool
     def restore_connections(node_id: str, conns: list[tuple[str, int, int]]) -> int:
@@ -508,6 +560,7 @@ __all__ = [
     "ConnectInfo",
     "Identity",
     "LostDevice",
+    "Orphans",
     "OutboxEvent",
     "Store",
     "threadpool_runner",

@@ -69,6 +69,28 @@ INVALID = [
     ('{"type": "hello", "id": 1}', "invalid_message", 1, None),
     ('{"type": "hello", "token": 123}', "invalid_message", None, None),
     ('{"type": "hello", "token": ""}', "invalid_message", None, None),
+    # no control characters in names, tokens or ids (a NUL is text PostgreSQL refuses)
+    ('{"type": "hello", "token": "cct_a\\u0000b"}', "invalid_message", None, None),
+    ('{"type": "ping", "id": "a\\u0000"}', "invalid_message", None, None),
+    (
+        '{"type": "join_meeting", "meeting_id": 3, "invite": "cci_\\u0000"}',
+        "invalid_message",
+        None,
+        None,
+    ),
+    ('{"type": "deny", "meeting_id": 3, "user": "bob\\u0000"}', "invalid_message", None, None),
+    (
+        '{"type": "transfer_host", "meeting_id": 3, "user": "bo\\u0085b"}',
+        "invalid_message",
+        None,
+        None,
+    ),
+    (
+        '{"type": "offer", "call_id": 4, "to": "bob\\u001b", "payload": {"type": "offer", "sdp": ""}}',
+        "invalid_message",
+        None,
+        4,
+    ),
     ('{"type": "accept", "id": "a"}', "invalid_message", "a", None),
     ('{"type": "accept", "call_id": "42"}', "invalid_message", None, None),
     ('{"type": "accept", "call_id": 0}', "invalid_message", None, None),
