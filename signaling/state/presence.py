@@ -75,9 +75,17 @@ class Presence:
     def _tell_contacts(self, conn: Connection, presence: str) -> None:
         """`contact_presence` to every device of the user's recent contacts. A hint to
         refresh: with several daemons "first" and "last" are this daemon's view."""
-        message = server_message("contact_presence", user=conn.username, presence=presence)
-        for user_id in self.contacts.get(conn.user_id, ()):
-            self.services.hub.send_to_user(user_id, message)
+        self.tell_contacts(conn.user_id, conn.username, presence)
+
+    def tell_contacts(self, user_id: int | None, username: str | None, presence: str) -> None:
+        """`contact_presence` about a user connected here (the daemon holding them knows
+        their contacts; the others know nobody to tell) to their contacts' devices."""
+        contacts = self.contacts.get(user_id) if user_id is not None else None
+        if not contacts or not username:
+            return
+        message = server_message("contact_presence", user=username, presence=presence)
+        for contact_id in contacts:
+            self.services.hub.send_to_user(contact_id, message)
 
     def met(self, user_id: int | None, other_id: int | None) -> None:
         """A call between the two (any call event): each is now the other's contact."""
