@@ -53,6 +53,7 @@ class ClientMessage:
     video: bool | None = None
     raised: bool | None = None
     emoji: str | None = None
+    sharing: bool | None = None
 
 
 def _is_int(value: Any) -> bool:
@@ -177,6 +178,7 @@ CLIENT_SCHEMAS: dict[str, dict[str, Check]] = {
     "transfer_host": {"meeting_id": _call_id, "user": _username},
     "end_meeting": {"meeting_id": _call_id},
     "mute_request": {"meeting_id": _call_id, "to": _username},
+    "screen_share": {"meeting_id": _call_id, "sharing": _bool},
     # in-call messages to everyone else in the call or meeting (signaling.handlers.room_messages)
     "chat": {"call_id": _call_id, "text": _chat_text},
     "media_state": {"call_id": _call_id, "audio": _bool, "video": _bool},
@@ -302,6 +304,7 @@ SERVER_SHAPES: dict[str, dict[str, tuple[type, ...] | type]] = {
     "peer_disconnected": {"call_id": int, "user": str, "grace_seconds": (int, float)},
     "peer_reconnected": {"call_id": int, "user": str},
     "presence": {"call_id": int, "user": str, "presence": str},
+    "contact_presence": {"user": str, "presence": str},
     # relayed negotiation carries `call_id`, or `meeting_id` inside a meeting (see below)
     "offer": {"from": str, "seq": int, "payload": dict},
     "answer": {"from": str, "seq": int, "payload": dict},
@@ -320,6 +323,11 @@ SERVER_SHAPES: dict[str, dict[str, tuple[type, ...] | type]] = {
     "meeting_locked": {"meeting_id": int, "locked": bool},
     "meeting_ended": {"meeting_id": int, "meeting": dict},
     "mute_request": {"meeting_id": int, "from": str},
+    "screen_share": {
+        "meeting_id": int,
+        "user": (str, type(None)),
+        "taken_from": (str, type(None)),
+    },
     # in-call messages, scoped like relayed negotiation (`call_id` or `meeting_id`)
     "chat": {"from": str, "name": str, "text": str, "at": int},
     "media_state": {"from": str, "audio": bool, "video": bool},

@@ -61,18 +61,25 @@ def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
         "state": meeting.state,
         "end_reason": meeting.end_reason,
         "host": meeting.host.username if meeting.host else None,
+        "host_name": (meeting.host.display_name or meeting.host.username) if meeting.host else None,
         "waiting_room": meeting.waiting_room,
         "locked": meeting.locked,
         "max_participants": meeting.max_participants,
         "created_at": meeting.created_at.isoformat(),
         "ended_at": meeting.ended_at.isoformat() if meeting.ended_at else None,
         "participants": [] if shut_out else [s.username for s in _admitted(meeting)],
+        "sharer": _sharer_name(meeting),
         "waiting_count": sum(1 for s in seats if s.state == WAITING),
     }
     if viewer_id is not None and viewer_id == meeting.host_id:
         data["waiting"] = [s.username for s in seats if s.state == WAITING]
         data["history"] = [_seat_view(s) for s in seats]
     return data
+
+
+def _sharer_name(meeting: Meeting) -> str | None:
+    seat = _seat(meeting, meeting.screen_sharer_id) if meeting.screen_sharer_id else None
+    return seat.username if seat is not None else None
 
 
 def _seat_view(seat: MeetingParticipant) -> dict[str, Any]:
@@ -355,6 +362,8 @@ def _leave(meeting: Meeting, seat: MeetingParticipant, state: str, reason: str) 
     participant has left. A waiting guest who gives up changes neither."""
     was_admitted = seat.state == ADMITTED
     seat.state, seat.left_at, seat.left_reason = state, utcnow(), reason
+    if meeting.screen_sharer_id == seat.user_id:
+        meeting.screen_sharer_id = None  # the others see it with `participant_left`
     if meeting.host_id == seat.user_id:
         _pass_host_role(meeting)
     if was_admitted and not _admitted(meeting):
@@ -446,6 +455,35 @@ def set_locked(host: User, meeting_id: int, locked: bool) -> Meeting:
     meeting = _require_host(host, meeting_id)
     meeting.locked = locked
     _announce("meeting.locked", meeting, locked=locked)
+    db.session.commit()
+    return meeting
+
+
+def share_screen(user: User, meeting_id: int, sharing: bool) -> Meeting:
+    """Start or stop sharing a screen; one sharer at a time. While someone else shares,
+    409 screen_in_use, unless `user` hosts: the host takes over, and the event names whose
+    share was stopped (`taken_from`). Stopping a share that is not yours changes nothing."""
+    meeting = get_meeting_for(user.id, meeting_id, lock=True)
+    seat = _seat(meeting, user.id)
+    if meeting.state != OPEN:
+        raise ApiError(409, "meeting_ended", "The meeting has ended.")
+    if seat is None or seat.state != ADMITTED:
+        raise ApiError(404, "participant_not_found", "You are not in this meeting.")
+    current = meeting.screen_sharer_id
+    if not sharing:
+        if current != user.id:
+            return meeting
+        meeting.screen_sharer_id = None
+        _announce("meeting.screen", meeting, taken_from=None)
+        db.session.commit()
+        return meeting
+    if current == user.id:
+        return meeting
+    taken_from = _sharer_name(meeting)
+    if taken_from is not None and meeting.host_id != user.id:
+        raise ApiError(409, "screen_in_use", f"{taken_from} is sharing a screen; one at a time.")
+    meeting.screen_sharer_id = user.id
+    _announce("meeting.screen", meeting, taken_from=taken_from)
     db.session.commit()
     return meeting
 

@@ -27,6 +27,7 @@ class EndReason(enum.StrEnum):
     MISSED = "missed"  # nobody answered within RING_TIMEOUT
     BUSY = "busy"  # the callee was already in a call
     CONNECTION_LOST = "connection_lost"  # a participant vanished and did not come back
+    OFFLINE = "offline"  # the callee had no connected device: nothing rang, missed at once
 
 
 class Call(Base):

@@ -54,6 +54,8 @@ class Meeting(Base):
     invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     invite_max_uses: Mapped[int | None] = mapped_column(default=None)
     invite_uses: Mapped[int] = mapped_column(default=0)
+    # Who shares a screen now (one at a time); a plain id, cleared when they leave.
+    screen_sharer_id: Mapped[int | None] = mapped_column(default=None)
 
     host: Mapped[User | None] = relationship(foreign_keys=[host_id], lazy="joined")
     seats: Mapped[list[MeetingParticipant]] = relationship(

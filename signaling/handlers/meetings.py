@@ -19,6 +19,9 @@ from signaling.state.rosters import ADMITTED, Roster, Seat
 from signaling.state.services import Services
 
 MODERATION = ("admit", "deny", "remove_participant", "lock_meeting", "transfer_host", "end_meeting")
+# Start or stop sharing a screen: one sharer per meeting, kept in the database (so every
+# daemon agrees), changed through the meeting service like moderation.
+SCREEN = ("screen_share",)
 
 
 def meeting_action(services: Services, conn: Connection, message: ClientMessage) -> None:

@@ -80,6 +80,7 @@ def _joined(e: MeetingEvent) -> None:
     """The newcomer learns who is there (and offers to each); the others learn who came."""
     if e.who is None:
         return
+    e.services.presence.tell_contacts(e.who.user_id, e.who.username, "in_call")
     others = [s.username for s in e.roster.present() if s.user_id != e.who.user_id]
     _send(e.services, e.who, e.message("meeting_joined", meeting=e.view, participants=others))
     _everyone(e.services, e.roster, e.message("participant_joined", user=e.who.username), but=e.who)
@@ -95,6 +96,7 @@ def _denied(e: MeetingEvent) -> None:
 
 def _left(e: MeetingEvent) -> None:
     if e.who is not None:
+        e.services.presence.tell_contacts(e.who.user_id, e.who.username, "online")
         e.services.rooms.rejoined(e.meeting_id, e.who.user_id)  # gone: no grace to wait out
         _everyone(
             e.services,
@@ -112,6 +114,7 @@ def _left_reason(data: dict[str, Any]) -> str:
 
 def _removed(e: MeetingEvent) -> None:
     if e.who is not None:
+        e.services.presence.tell_contacts(e.who.user_id, e.who.username, "online")
         _send(e.services, e.who, e.message("removed"))
         _everyone(
             e.services,
@@ -128,11 +131,22 @@ def _locked(e: MeetingEvent) -> None:
     _everyone(e.services, e.roster, e.message("meeting_locked", locked=e.view["locked"]))
 
 
+def _screen(e: MeetingEvent) -> None:
+    """Everyone learns who shares now (None: nobody), and whose share the host took over."""
+    message = e.message(
+        "screen_share", user=e.view.get("sharer"), taken_from=e.data.get("taken_from")
+    )
+    _everyone(e.services, e.roster, message)
+
+
 def _ended(e: MeetingEvent) -> None:
     """Everyone who was in or waiting (the event's recipients) hears it ended."""
     ended = e.message("meeting_ended", meeting=e.view)
     for user_id in e.user_ids:
-        _send(e.services, e.roster.seats.get(user_id), ended)
+        seat = e.roster.seats.get(user_id)
+        _send(e.services, seat, ended)
+        if seat is not None:
+            e.services.presence.tell_contacts(seat.user_id, seat.username, "online")
 
 
 # The meeting event kinds this module translates, each to its own step.
@@ -144,5 +158,6 @@ MEETING_TRANSLATORS: dict[str, MeetingTranslator] = {
     "meeting.removed": _removed,
     "meeting.host_changed": _host_changed,
     "meeting.locked": _locked,
+    "meeting.screen": _screen,
     "meeting.ended": _ended,
 }

@@ -30,12 +30,15 @@ from app.extensions import db
 from app.ice.credentials import ice_servers_for
 from app.meetings import service as meetings
 from app.models import Connection, Event, Meeting, MeetingParticipant, Node, User
+from app.users.contacts import contact_ids
 from app.users.service import presence_of
 from signaling import metrics
 from signaling.errors import CallServiceError
 from signaling.state.call_cache import Membership
 
 log = logging.getLogger(__name__)
+# How many recent contacts hear a user come online and leave (the newest callers first).
+CONTACTS_TOLD = 50
 T = TypeVar("T")
 P = ParamSpec("P")
 Runner = Callable[[Callable[[], Any]], Any]
@@ -58,6 +61,8 @@ class ConnectInfo:
     ice_servers: list[dict[str, Any]]
     calls: list[Membership]
     online_user_ids: frozenset[int]
+    # Recent contacts (app.users.contacts), told when this user comes online and leaves.
+    contact_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,7 @@ MEETING_ACTIONS: dict[str, Callable[..., Any]] = {
     "lock_meeting": lambda u, who, mid, m: meetings.set_locked(u, mid, m.locked),
     "transfer_host": lambda u, who, mid, m: meetings.transfer_host(u, mid, m.user),
     "end_meeting": lambda u, who, mid, m: meetings.end_meeting(u, mid),
+    "screen_share": lambda u, who, mid, m: meetings.share_screen(u, mid, m.sharing),
 }
 
 # Call actions over the socket: (identity, call id) -> the call's row afterwards. Only the
@@ -311,7 +317,8 @@ class Store:
         peers = [m.other(who.user_id)[0] for m in calls]
         presence = presence_of([uid for uid in peers if uid is not None])
         online = frozenset(uid for uid, state in presence.items() if state != "offline")
-        return ConnectInfo(servers, calls, online)
+        contacts = frozenset(contact_ids(who.user_id, CONTACTS_TOLD))
+        return ConnectInfo(servers, calls, online, contacts)
 
     @in_thread_pool
     def disconnect(conn_id: str, user_id: int) -> list[Membership]:

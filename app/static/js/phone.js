@@ -174,9 +174,15 @@ export class Phone {
       }
     } catch (err) {
       if (this.call !== call) return;
-      const busy = err instanceof ApiError && err.code === "callee_busy";
+      const code = err instanceof ApiError ? err.code : "";
       this.teardown();
-      notice(busy ? `${call.name} is in another call.` : err.message, { kind: "error" });
+      if (code === "callee_offline") {
+        // Nothing rang: the server recorded the call as missed for them, and says so with
+        // their display name ("Carol is offline and will see your missed call.").
+        notice(err.message, { ms: 10000 }); // #notice is a status region: it is said too
+      } else {
+        notice(code === "callee_busy" ? `${call.name} is in another call.` : err.message, { kind: "error" });
+      }
       this.onIdle();
     }
   }
