@@ -31,13 +31,14 @@ from sqlalchemy import (
     update,
 )
 
-from app import logs
-from app.calls import liveness, rows
+from app import liveness, logs
+from app.calls import rows
 from app.calls.schemas import call_record
 from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
 from app.extensions import db
+from app.meetings import service as meetings
 from app.models import CallState, EndReason, Meeting, MeetingParticipant
 
 log = logging.getLogger(__name__)
@@ -471,6 +472,9 @@ def start_call(
         return _existing(found.duplicate_id)
     if found.callee_in_meeting:  # rare: asked after the INSERT, to keep a start 5 statements
         db.session.rollback()
+        if _attempts > 1 and meetings.free_abandoned_seats_of(callee.id):
+            # a seat held by a device that vanished with its daemon, no daemon left: freed
+            return start_call(caller_id, callee_username, session_id, _attempts - 1)
         _busy(caller, callee, session_id, now)
     if found.callee_offline:  # asked after the INSERT too: same 5 statements when online
         db.session.rollback()

@@ -23,7 +23,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
-from app.calls import liveness
+from app import liveness
 from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
@@ -237,17 +237,23 @@ def _check_room(meeting: Meeting) -> None:
         raise ApiError(409, "room_full", f"The meeting is full ({meeting.max_participants}).")
 
 
-def _free_abandoned_seats(meeting: Meeting, acting_id: int) -> Meeting:
-    """A full meeting first frees the seats of devices that vanished with no daemon left
-    to give them their grace (they would otherwise count for ever), committed before the
-    request changes anything, and is locked again; the acting user's seat is never freed.
-    The meeting ends if nobody is left."""
-    if meeting.state != OPEN or len(_admitted(meeting)) < meeting.max_participants:
+def _free_abandoned_seats(
+    meeting: Meeting, acting_id: int | None, only: int | None = None
+) -> Meeting:
+    """A full meeting (or, with `only`, that user's seat in any meeting) first frees the
+    seats of devices that vanished with no daemon left to give them their grace (they would
+    otherwise count for ever), committed before the request changes anything, and is
+    locked again; the acting user's seat is never freed. The meeting ends if nobody is left."""
+    if meeting.state != OPEN:
+        return meeting
+    if only is None and len(_admitted(meeting)) < meeting.max_participants:
         return meeting
     limit = utcnow() - liveness.abandoned_after()
     freed = False
     for seat in _admitted(meeting):
-        if seat.user_id in (None, acting_id):
+        if seat.user_id is None or seat.user_id == acting_id:
+            continue
+        if only is not None and seat.user_id != only:
             continue
         since = liveness.lost_since(seat.user_id, seat.session_id)
         if since is not None and since < limit:
@@ -387,6 +393,30 @@ def leave(user: User, meeting_id: int, reason: str = "left") -> Meeting:
         _announce("meeting.left", meeting, [user.id], user=user.username, reason=reason)
         db.session.commit()
     return meeting
+
+
+def free_abandoned_seats_of(user_id: int) -> bool:
+    """Free the user's seats whose device vanished with no daemon left to give it its grace
+    (see `_free_abandoned_seats`); True if the user now sits in no open meeting. Asked by a
+    call to someone who seems to be in a meeting, which would otherwise answer busy for ever."""
+    seated = select(MeetingParticipant.meeting_id).where(
+        MeetingParticipant.user_id == user_id, MeetingParticipant.state == ADMITTED
+    )
+    ids = db.session.scalars(
+        select(Meeting.id).where(Meeting.state == OPEN, Meeting.id.in_(seated)).order_by(Meeting.id)
+    ).all()
+    still_seated = False
+    for meeting_id in ids:
+        meeting = _locked(meeting_id)
+        if meeting is None:
+            continue
+        meeting = _free_abandoned_seats(meeting, acting_id=None, only=user_id)
+        seat = _seat(meeting, user_id)
+        still_seated = still_seated or (
+            meeting.state == OPEN and seat is not None and seat.state == ADMITTED
+        )
+    db.session.commit()
+    return not still_seated
 
 
 def seated_on(user_id: int, session_id: int) -> list[int]:

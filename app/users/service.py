@@ -6,9 +6,9 @@ import re
 
 from sqlalchemy import or_, select
 
+from app import liveness
 from app.auth.passwords import check_password_policy, hash_password
 from app.auth.tokens import revoke_user_sessions
-from app.calls import liveness
 from app.calls.service import ACTIVE, active_calls_of, end_call
 from app.clock import utcnow
 from app.errors import ApiError
@@ -118,7 +118,7 @@ def search_users(q: str, limit: int) -> list[User]:
 
 def presence_of(user_ids: list[int]) -> dict[int, str]:
     """online / in_call / offline for each user id, from the connections of live daemons
-    (app/calls/liveness.py), active calls and open meetings they sit in."""
+    (app/liveness.py), active calls and open meetings they sit in."""
     if not user_ids:
         return {}
     online = set(

@@ -18,10 +18,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from flask import Flask
 from sqlalchemy import bindparam, delete, func, or_, select, update
 
-from app import logs
+from app import liveness, logs
 from app.api import MAX_ID
 from app.auth.tokens import find_live_session
-from app.calls import liveness, service
+from app.calls import service
 from app.calls.schemas import call_record
 from app.clock import utcnow
 from app.errors import ApiError

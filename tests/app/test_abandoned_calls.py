@@ -1,7 +1,7 @@
 """Calls and meeting seats of people who vanished with their daemons are released by the web app.
 
 With no live daemon left to run the grace period, `POST /call/start` to one of them asks
-the database (app/calls/liveness.py) who is gone and since when. When both are gone, the
+the database (app/liveness.py) who is gone and since when. When both are gone, the
 call is recorded as left by the one gone longer, whichever of them is being called and
 whichever placed the call, so the record does not depend on who asks or in what order.
 Meeting seats are the same: a seat whose device vanished longer ago than that window is
@@ -130,3 +130,29 @@ def test_a_meeting_whose_every_participant_vanished_has_ended_for_the_next_comer
     refused = join(client, headers["carol"], meeting_id, invite)
     assert refused.status_code == 409 and refused.json["error"] == "meeting_ended", refused.json
     assert rows(app, Meeting, id=meeting_id)[0]["end_reason"] == "empty"
+
+
+def test_a_call_to_someone_whose_meeting_seat_vanished_with_every_daemon_rings(
+    app, clock, login, client
+):
+    """Sitting in a meeting makes a callee busy, but not a seat whose device vanished with
+    its daemon and no daemon left to end it: the seat is freed and the call goes through."""
+    headers = {name: login(name) for name in ("host", "ann", "carol")}
+    meeting_id, invite = create(client, headers["host"])
+    join(client, headers["host"], meeting_id)
+    join(client, headers["ann"], meeting_id, invite)
+    with app.app_context():
+        ids = {n: db.session.scalar(db.select(User.id).filter_by(username=n)) for n in headers}
+    _vanish(app, clock, ids["ann"], "node-a", seconds_ago=5)
+    busy = client.post("/call/start", json={"callee": "ann"}, headers=headers["carol"])
+    assert busy.status_code == 409 and busy.json["error"] == "callee_busy", "within grace"
+
+    window = app.config["RECONNECT_GRACE"] + app.config["NODE_STALE_AFTER"]
+    clock.advance(seconds=window + 30)
+    started = client.post("/call/start", json={"callee": "ann"}, headers=headers["carol"])
+    assert started.status_code == 201, started.json
+    seats = {s["user_id"]: s for s in rows(app, MeetingParticipant, meeting_id=meeting_id)}
+    assert (seats[ids["ann"]]["state"], seats[ids["ann"]]["left_reason"]) == (
+        "left",
+        "connection_lost",
+    )
