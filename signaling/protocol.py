@@ -256,7 +256,7 @@ def error_message(
     code: str, text: str, *, ref: Any = None, call_id: int | None = None
 ) -> dict[str, Any]:
     extra = {"call_id": call_id} if call_id is not None else {}
-    metrics.ERRORS.labels(code).inc()  # every error reply is built here
+    metrics.ERRORS.inc(code)  # every error reply is built here
     return server_message("error", ref=ref, **extra, code=code, message=text)
 
 

@@ -62,7 +62,7 @@ def relay(services: Services, conn: Connection, message: ClientMessage) -> None:
         payload=message.payload,
     )
     delivered = services.hub.send_to_user(recipient_id, relayed, session_id=recipient_session)
-    metrics.RELAYED.labels(message.type).inc()
+    metrics.RELAYED.inc(message.type)
     if log.isEnabledFor(logging.DEBUG):
         fields = {"call": call.call_id, "type": message.type, "seq": seq, "delivered": delivered}
         event(log, "relay", logging.DEBUG, conn=conn.conn_id, **fields)
