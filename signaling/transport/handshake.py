@@ -212,12 +212,26 @@ class HardenedHandler(WebSocketHandler):
 
     def run_websocket(self) -> None:
         """Hand the socket to the application; the server closes it when that returns."""
+        # The request's environ and headers (a few kB of dicts and strings) would otherwise
+        # live as long as the connection: the application needs only these.
+        environ = self.environ
+        self.environ = {
+            "PATH_INFO": environ.get("PATH_INFO", ""),
+            "REMOTE_ADDR": environ.get("REMOTE_ADDR", ""),
+            "wsgi.websocket_version": "13",
+            "wsgi.websocket": self.websocket,
+        }
+        del environ
+        self.headers = _NO_HEADERS
         try:
             for _chunk in self.application(self.environ, lambda *args, **kwargs: None):
                 pass
         finally:
             self.environ["wsgi.websocket"] = None
             self.websocket = None
+
+
+_NO_HEADERS = http.client.HTTPMessage()
 
 
 class _SocketReader:

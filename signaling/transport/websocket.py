@@ -93,6 +93,21 @@ class WebSocket:
     connection buffers is at most one message plus the reader's buffer.
     """
 
+    # Thousands live at once: no per-instance __dict__.
+    __slots__ = (
+        "sock",
+        "max_message",
+        "max_fragments",
+        "closed",
+        "_readinto",
+        "_pending",
+        "_pos",
+        "_budget",
+        "_fragments",
+        "_fragment_count",
+        "_work",
+    )
+
     def __init__(
         self,
         rfile: Any,
@@ -106,7 +121,6 @@ class WebSocket:
         """`rfile` has `readinto1` or `readinto` (one read of what is there, waiting only
         when nothing is); `buffered` is input already read from the socket (after the
         HTTP request, by the handshake's reader)."""
-        self.rfile = rfile
         self._readinto = getattr(rfile, "readinto1", None) or rfile.readinto
         self._pending = buffered  # read from the socket, not parsed yet (usually empty)
         self._pos = 0

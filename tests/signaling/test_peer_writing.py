@@ -169,13 +169,19 @@ def test_frames_sent_during_one_loop_turn_leave_in_one_write_in_order():
     services, store, _timers = make_services()
     peer, client, _running = welcomed(services, store)
     writes = []
-    write_nowait = peer.ws.write_nowait
 
-    def recorded(data):  # observes the socket writes; the real write still happens
-        writes.append(len(data))
-        return write_nowait(data)
+    class Recorded:  # observes the socket writes; the real write still happens
+        def __init__(self, ws):
+            self.ws = ws
 
-    peer.ws.write_nowait = recorded
+        def write_nowait(self, data):
+            writes.append(len(data))
+            return self.ws.write_nowait(data)
+
+        def __getattr__(self, name):
+            return getattr(self.ws, name)
+
+    peer._out._ws = Recorded(peer.ws)
     for index in range(10):  # one greenlet, no yield: one turn
         assert peer.send(numbered(index, 100))
     assert writes == []  # nothing written before the turn ends
