@@ -89,6 +89,18 @@ _LIVE_CALL_ROWS_OF = union_all(
 _LIVE_CALLS_OF = select(*rows.COLUMNS).where(
     _CALLS.id.in_(select(_LIVE_CALL_ROWS_OF.subquery().c.id))
 )
+_LIVE_CALLS_OF_USERS = select(*rows.COLUMNS).where(
+    _CALLS.id.in_(
+        union_all(
+            *(
+                select(_CALLS.id).where(
+                    side.in_(bindparam("user_ids", expanding=True)), _CALLS.state.in_(_LIVE_STATES)
+                )
+                for side in (_CALLS.caller_id, _CALLS.callee_id)
+            )
+        ).scalar_subquery()
+    )
+)
 _INSERT_CALL = insert(rows.CALLS).returning(*rows.COLUMNS)
 # Read right after a new call's INSERT, in its transaction: the callee's ringing call to
 # the caller, if one committed since the start looked (SQLite: the INSERT holds the one
@@ -644,6 +656,19 @@ def record_stats(user_id: int, call_id: int, stats: dict[str, Any]) -> Row[Any]:
 def active_calls_of(user_id: int) -> list[Row[Any]]:
     """Calls ringing or active that `user_id` takes part in (for reconnecting clients)."""
     return list(db.session.execute(_LIVE_CALLS_OF, {"user_id": user_id}))
+
+
+def active_calls_of_users(user_ids: list[int]) -> dict[int, list[Row[Any]]]:
+    """`active_calls_of` for many users with one statement: each user's ringing and active
+    calls (a user with none is absent)."""
+    if not user_ids:
+        return {}
+    found: dict[int, list[Row[Any]]] = {}
+    wanted = set(user_ids)
+    for row in db.session.execute(_LIVE_CALLS_OF_USERS, {"user_ids": sorted(wanted)}):
+        for user_id in {row.caller_id, row.callee_id} & wanted:
+            found.setdefault(user_id, []).append(row)
+    return found
 
 
 def active_calls() -> list[Row[Any]]:

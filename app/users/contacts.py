@@ -4,24 +4,44 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, union_all
 
 from app.extensions import db
 from app.models import Call, User
 
 
-def contact_ids(user_id: int, limit: int) -> list[int]:
-    """Ids of the people `user_id` called or was called by, latest call first (one query:
-    the daemon asks it on connect, to tell them when this user comes and goes)."""
-    other = case((Call.caller_id == user_id, Call.callee_id), else_=Call.caller_id)
-    found = db.session.execute(
-        select(other.label("other_id"))
-        .where(or_(Call.caller_id == user_id, Call.callee_id == user_id), other.is_not(None))
-        .group_by(other)
-        .order_by(func.max(Call.created_at).desc())
-        .limit(limit)
+def contact_ids_of(user_ids: list[int], limit: int) -> dict[int, list[int]]:
+    """For each of `user_ids`, the ids of the people they called or were called by, latest
+    call first, at most `limit` each. One query for all of them: the daemon asks it for the
+    hellos that arrive together, to tell those people when each user comes and goes."""
+    if not user_ids:
+        return {}
+    sides = union_all(
+        select(
+            Call.caller_id.label("user_id"), Call.callee_id.label("other_id"), Call.created_at
+        ).where(Call.caller_id.in_(user_ids), Call.callee_id.is_not(None)),
+        select(
+            Call.callee_id.label("user_id"), Call.caller_id.label("other_id"), Call.created_at
+        ).where(Call.callee_id.in_(user_ids), Call.caller_id.is_not(None)),
+    ).subquery()
+    latest = (
+        select(sides.c.user_id, sides.c.other_id, func.max(sides.c.created_at).label("last"))
+        .group_by(sides.c.user_id, sides.c.other_id)
+        .subquery()
     )
-    return [row.other_id for row in found]
+    rank = func.row_number().over(
+        partition_by=latest.c.user_id, order_by=(latest.c.last.desc(), latest.c.other_id)
+    )
+    ranked = select(latest.c.user_id, latest.c.other_id, latest.c.last, rank.label("n")).subquery()
+    found = db.session.execute(
+        select(ranked.c.user_id, ranked.c.other_id)
+        .where(ranked.c.n <= limit)
+        .order_by(ranked.c.user_id, ranked.c.n)
+    )
+    contacts: dict[int, list[int]] = {}
+    for row in found:
+        contacts.setdefault(row.user_id, []).append(row.other_id)
+    return contacts
 
 
 def recent_contacts(user_id: int, limit: int) -> list[tuple[User, datetime]]:

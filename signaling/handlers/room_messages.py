@@ -47,7 +47,7 @@ def _to_others(
         if peer_id is not None:
             out = server_message(message.type, call_id=call.call_id, **fields)
             services.hub.send_to_user(peer_id, out, session_id=peer_session)
-    metrics.RELAYED.labels(message.type).inc()
+    metrics.RELAYED.inc(message.type)
 
 
 def _tell(
@@ -111,4 +111,4 @@ def hand(services: Services, conn: Connection, message: ClientMessage) -> None:
         "hand", meeting_id=roster.meeting_id, user=user, raised=message.raised, by=conn.username
     )
     _tell(services, roster, out)
-    metrics.RELAYED.labels("hand").inc()
+    metrics.RELAYED.inc("hand")

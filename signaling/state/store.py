@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 
 from app import liveness, logs
 from app.api import MAX_ID
-from app.auth.tokens import find_live_session
+from app.auth.tokens import find_live_sessions
 from app.calls import service
 from app.calls.schemas import call_record
 from app.clock import utcnow
@@ -30,10 +30,12 @@ from app.extensions import db
 from app.ice.credentials import ice_servers_for
 from app.meetings import service as meetings
 from app.models import Connection, Event, Meeting, MeetingParticipant, Node, User
-from app.users.contacts import contact_ids
+from app.outage import UNAVAILABLE
+from app.users.contacts import contact_ids_of
 from app.users.service import presence_of
 from signaling import metrics
 from signaling.errors import CallServiceError
+from signaling.state.batches import Batch
 from signaling.state.call_cache import Membership
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,66 @@ def _lost_devices(rows: list[Any]) -> list[LostDevice]:
     return lost
 
 
+def _authenticate_many(tokens: list[str]) -> list[Identity | None]:
+    """Identities behind tokens (None for those not live): one query for all."""
+    live = find_live_sessions(tokens)
+    found = [live.get(token) for token in tokens]
+    return [
+        Identity(s.user_id, s.username, s.display_name, s.session_id) if s else None for s in found
+    ]
+
+
+def _calls_of(user_ids: list[int]) -> dict[int, list[Membership]]:
+    """Each user's ringing and active calls, with one statement for all of them."""
+    rows = service.active_calls_of_users(user_ids)
+    return {uid: [membership_of(row) for row in found] for uid, found in rows.items()}
+
+
+def _connect_many(items: list[tuple[Identity, str, str]]) -> list[ConnectInfo]:
+    """Insert the connection rows (one statement, committed), then read every user's calls
+    and the presence of their peers with one statement each."""
+    now = utcnow()
+    rows = [
+        {
+            "id": conn_id,
+            "user_id": who.user_id,
+            "session_id": who.session_id,
+            "node_id": node_id,
+            "connected_at": now,
+            "node_seen_at": now,
+        }
+        for who, conn_id, node_id in items
+    ]
+    db.session.execute(Connection.__table__.insert(), rows)
+    db.session.commit()
+    calls = _calls_of([who.user_id for who, _conn, _node in items])
+    peers = {
+        peer
+        for who, _conn, _node in items
+        for m in calls.get(who.user_id, ())
+        if (peer := m.other(who.user_id)[0]) is not None
+    }
+    presence = presence_of(sorted(peers))
+    online = frozenset(uid for uid, state in presence.items() if state != "offline")
+    contacts = contact_ids_of(sorted({who.user_id for who, _conn, _node in items}), CONTACTS_TOLD)
+    answers = []
+    for who, _conn, _node in items:
+        mine = calls.get(who.user_id, [])
+        servers, _ttl = ice_servers_for(who.username)
+        theirs = frozenset(m.other(who.user_id)[0] for m in mine) & online
+        told = frozenset(contacts.get(who.user_id, ()))
+        answers.append(ConnectInfo(servers, mine, theirs, told))  # type: ignore[arg-type]
+    return answers
+
+
+def _disconnect_many(items: list[tuple[str, int]]) -> list[list[Membership]]:
+    """Delete the connection rows (one statement, committed); each user's calls after."""
+    db.session.execute(delete(Connection).where(Connection.id.in_([c for c, _u in items])))
+    db.session.commit()
+    calls = _calls_of([user_id for _conn, user_id in items])
+    return [calls.get(user_id, []) for _conn, user_id in items]
+
+
 def threadpool_runner(threads: int) -> Runner:
     """Run jobs in gevent's threadpool (at most `threads` at once); the caller's greenlet waits."""
     import gevent
@@ -263,6 +325,15 @@ class Store:
         self._poll: Runner = poll or self._run
         with app.app_context():
             self._engine = db.engine
+        self._authenticate = Batch[str, Identity | None](
+            self._one_by_one_on_failure(_authenticate_many)
+        )
+        self._connect = Batch[tuple[Identity, str, str], ConnectInfo](
+            self._one_by_one_on_failure(_connect_many)
+        )
+        self._disconnect = Batch[tuple[str, int], list[Membership]](
+            self._one_by_one_on_failure(_disconnect_many)
+        )
 
     def _job(self, fn: Callable[..., T], *args: Any) -> T:
         return self._in(self._run, fn, *args)
@@ -288,44 +359,34 @@ class Store:
             raise refused
         return result  # type: ignore[return-value]
 
-    # -- connections ------------------------------------------------------------------
-    @in_thread_pool
-    def authenticate(token: str) -> Identity | None:
+    # -- connections: what arrives together is answered by one job (signaling.state.batches)
+    def authenticate(self, token: str) -> Identity | None:
         """The identity behind a live session token, or None (unknown, expired, revoked)."""
-        live = find_live_session(token)
-        if live is None:
-            return None
-        return Identity(live.user_id, live.username, live.display_name, live.session_id)
+        return self._authenticate(token)
 
-    @in_thread_pool
-    def connect(who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
+    def connect(self, who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
         """Record the connection (presence) and read what `welcome` tells the client."""
-        now = utcnow()
-        db.session.add(
-            Connection(
-                id=conn_id,
-                user_id=who.user_id,
-                session_id=who.session_id,
-                node_id=node_id,
-                connected_at=now,
-                node_seen_at=now,
-            )
-        )
-        db.session.commit()
-        servers, _ttl = ice_servers_for(who.username)
-        calls = [membership_of(call) for call in service.active_calls_of(who.user_id)]
-        peers = [m.other(who.user_id)[0] for m in calls]
-        presence = presence_of([uid for uid in peers if uid is not None])
-        online = frozenset(uid for uid, state in presence.items() if state != "offline")
-        contacts = frozenset(contact_ids(who.user_id, CONTACTS_TOLD))
-        return ConnectInfo(servers, calls, online, contacts)
+        return self._connect((who, conn_id, node_id))
 
-    @in_thread_pool
-    def disconnect(conn_id: str, user_id: int) -> list[Membership]:
+    def disconnect(self, conn_id: str, user_id: int) -> list[Membership]:
         """Forget the connection; returns the user's ringing and active calls."""
-        db.session.execute(delete(Connection).where(Connection.id == conn_id))
-        db.session.commit()
-        return [membership_of(call) for call in service.active_calls_of(user_id)]
+        return self._disconnect((conn_id, user_id))
+
+    def _one_by_one_on_failure(self, job: Callable[[list[Any]], list[Any]]) -> Any:
+        """`job` over a batch in the pool; if it fails for another reason than an outage,
+        each item alone, so one bad item (a user deleted meanwhile) fails only itself."""
+
+        def run_many(items: list[Any]) -> list[Any]:
+            try:
+                return self._in(self._run, job, items)
+            except UNAVAILABLE:
+                raise
+            except Exception as exc:
+                if len(items) == 1:
+                    return [exc]
+            return [run_many([item])[0] for item in items]
+
+        return run_many
 
     @in_thread_pool
     def is_connected(user_id: int, session_id: int | None) -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.users.contacts import contact_ids_of
+from tests.app.helpers import statements_run, user_id
+
 
 @pytest.fixture
 def named(login, client):
@@ -75,3 +78,29 @@ def test_meeting_records_name_the_host_by_display_name(client, named):
     assert created.json["meeting"]["host_name"] == "Alice Smith"
     (listed,) = client.get("/meetings", headers=alice).json["items"]
     assert (listed["host"], listed["host_name"]) == ("alice", "Alice Smith")
+
+
+def test_the_daemon_s_contact_lookup_answers_many_users_with_one_query(app, client, named, clock):
+    """`contact_ids_of` (what the daemon asks for the hellos of one loop turn) gives each
+    user the people of their recent contacts, newest first, capped, in one statement."""
+    headers = {name: named(name) for name in ("alice", "bob", "carol", "dave", "erin")}
+    talk(client, headers["alice"], "bob")
+    clock.advance(seconds=60)
+    talk(client, headers["carol"], "alice")
+    clock.advance(seconds=60)
+    talk(client, headers["bob"], "carol")
+    clock.advance(seconds=60)
+    talk(client, headers["alice"], "bob")
+    with app.app_context():
+        ids = {n: user_id(app, n) for n in headers}
+        with statements_run(app) as seen:
+            found = contact_ids_of([ids[n] for n in ("alice", "bob", "carol", "dave")], 50)
+        capped = contact_ids_of([ids["alice"]], 1)
+    assert seen == ["SELECT"]
+    name_of = {uid: name for name, uid in ids.items()}
+    assert {name_of[u]: [name_of[o] for o in others] for u, others in found.items()} == {
+        "alice": ["bob", "carol"],
+        "bob": ["alice", "carol"],
+        "carol": ["bob", "alice"],
+    }  # dave called nobody: no entry
+    assert capped == {ids["alice"]: [ids["bob"]]}
