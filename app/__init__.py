@@ -28,6 +28,7 @@ from app.auth import current
 from app.config import finalize, load_settings
 from app.errors import register_error_handlers
 from app.extensions import db, migrate
+from app.janus import nodes as janus_nodes
 from app.webhooks import cli as webhook_cli
 
 
@@ -62,6 +63,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"], render_as_batch=True)
     current.init_app(app)
+    janus_nodes.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

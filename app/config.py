@@ -75,6 +75,32 @@ def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
     return parse
 
 
+def _janus_nodes(raw: str) -> list[dict[str, str]]:
+    """`API_URL|ADMIN_URL` per node, comma-separated; the admin secret is the admin URL's
+    password (`http://:SECRET@10.0.0.5:7088/admin`), kept out of the URL ChimeCast calls."""
+    nodes = []
+    for item in _list(raw):
+        api, sep, admin = item.partition("|")
+        api_parts, admin_parts = urlsplit(api.strip()), urlsplit(admin.strip())
+        for parts in (api_parts, admin_parts):
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    "each node is API_URL|ADMIN_URL, e.g. "
+                    "https://sfu1.example/janus|http://:SECRET@10.0.0.5:7088/admin"
+                )
+        if not sep or not admin_parts.password:
+            raise ValueError("the admin URL must carry the admin secret: http://:SECRET@host/admin")
+        netloc = admin_parts.hostname + (f":{admin_parts.port}" if admin_parts.port else "")
+        nodes.append(
+            {
+                "api": api.strip().rstrip("/"),
+                "admin": admin_parts._replace(netloc=netloc).geturl().rstrip("/"),
+                "admin_secret": admin_parts.password,
+            }
+        )
+    return nodes
+
+
 def _at_least_one(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -188,6 +214,37 @@ SETTINGS: tuple[Setting, ...] = (
         "hard cap on participants per meeting (mesh: each sends n-1 streams)",
     ),
     Setting(
+        "MEETING_SFU_MAX_SIZE",
+        int,
+        50,
+        "hard cap on participants of a meeting through the SFU (Janus)",
+    ),
+    Setting(
+        "JANUS_URLS",
+        _janus_nodes,
+        [],
+        "Janus nodes for large meetings, comma list of API_URL|ADMIN_URL; the admin URL "
+        "carries the admin secret: https://sfu1.example/janus|http://:SECRET@10.0.0.5:7088/admin",
+    ),
+    Setting(
+        "JANUS_ADMIN_KEY",
+        str,
+        "",
+        "the VideoRoom plugin's admin_key (needed to create rooms when Janus sets one)",
+    ),
+    Setting(
+        "JANUS_JS",
+        str,
+        "/usr/share/javascript/janus-gateway/janus.js",
+        "the Janus browser library (Debian libjs-janus-gateway) the web client loads",
+    ),
+    Setting(
+        "JANUS_HEALTH_INTERVAL",
+        float,
+        5.0,
+        "seconds a Janus node's health check result is trusted before it is checked again",
+    ),
+    Setting(
         "MEETING_MAX_DENIALS", int, 3, "times a user may be denied entry before joining is refused"
     ),
     Setting("WEBHOOK_URLS", _list, [], "endpoints that receive signed call events (comma list)"),
@@ -254,6 +311,12 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_recycle", 1800)
         connect_args.update({**postgres_timeouts(config), **connect_args})
+    # The largest meeting anyone may ask for: through the SFU when one is configured.
+    config["MEETING_SIZE_LIMIT"] = (
+        _setting(config, "MEETING_SFU_MAX_SIZE")
+        if config.get("JANUS_URLS")
+        else _setting(config, "MEETING_MAX_SIZE")
+    )
     if not config.get("SECRET_KEY"):
         if config.get("ENV") == "production":
             raise ConfigError("CHIMECAST_SECRET_KEY must be set in production.")

@@ -35,6 +35,8 @@ from sqlalchemy import event, func, select
 
 from app import procstats
 from app.extensions import db
+from app.janus.nodes import EXTENSION as JANUS
+from app.janus.nodes import JanusGauges
 from app.models import Call, CallState, EndReason, WebhookDelivery
 
 # Methods outside this set are counted as "other": a client may send any token there.
@@ -149,6 +151,8 @@ def render(app: Flask) -> Response:
         registry.register(procstats.ProcessCollector(registry=None))
     registry.register(procstats.BuildInfo())
     registry.register(DatabaseGauges(app))
+    if JANUS in app.extensions:
+        registry.register(JanusGauges(app))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

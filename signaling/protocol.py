@@ -331,6 +331,7 @@ SERVER_SHAPES: dict[str, dict[str, tuple[type, ...] | type]] = {
     "host_changed": {"meeting_id": int, "host": (str, type(None))},
     "meeting_locked": {"meeting_id": int, "locked": bool},
     "meeting_ended": {"meeting_id": int, "meeting": dict},
+    "media_moved": {"meeting_id": int, "meeting": dict},
     "mute_request": {"meeting_id": int, "from": str},
     "screen_share": {
         "meeting_id": int,

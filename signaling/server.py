@@ -50,6 +50,7 @@ class SignalingServer:
         """`worker`: this daemon is worker `worker` of `--workers N` (signaling.workers): its
         node id ends in `/<worker>` and it shares the port with the others (SO_REUSEPORT)."""
         self.host, self.port, self.worker = host, port, worker
+        self.app_config = app.config
         self.settings = Settings.from_config(app.config, port, worker)
         run, poll = threadpool_runner(self.settings.db_threads), dedicated_runner()
         store = Store(
@@ -138,6 +139,10 @@ class SignalingServer:
             self._every(settings.ring_sweep_interval, store.expire_unanswered),
             self._every(settings.node_refresh_interval, self.liveness.beat),
         ]
+        if self.app_config.get("JANUS_URLS"):
+            # A dead Janus node's meetings move to a live one, within about this interval.
+            interval = self.app_config["JANUS_HEALTH_INTERVAL"]
+            self._tasks.append(self._every(interval, store.move_sfu_meetings))
         handler = handler_class("/ws", settings, origin_policy(settings.allowed_origins))
         # gevent's default backlog is 128: a reconnect storm overflowed it (ListenDrops,
         # clients waiting 1 s / 3 s / 7 s for SYN retransmits). The kernel caps it at somaxconn.

@@ -33,7 +33,7 @@ def _out(meeting, viewer_id: int) -> MeetingOut:
 @endpoint(
     "Create a meeting; you host it",
     body=MeetingCreateIn,
-    responses={201: MeetingCreatedOut, **ERRORS},
+    responses={201: MeetingCreatedOut, **ERRORS, 503: ErrorOut},
     tag="meetings",
 )
 def create(body: MeetingCreateIn):
@@ -45,6 +45,7 @@ def create(body: MeetingCreateIn):
         body.max_participants,
         body.invite_ttl_seconds,
         body.invite_max_uses,
+        body.media or "auto",
     )
     return MeetingCreatedOut(meeting=_out(meeting, user.id), invite=invite), 201
 
@@ -78,7 +79,7 @@ def show(meeting_id: int):
 @endpoint(
     "Join (or wait to be admitted); newcomers need the invite",
     body=JoinIn,
-    responses={200: SeatStateOut, **ERRORS},
+    responses={200: SeatStateOut, **ERRORS, 503: ErrorOut},
     tag="meetings",
 )
 def join(meeting_id: int, body: JoinIn):
@@ -102,7 +103,7 @@ def leave(meeting_id: int):
 @endpoint(
     "Host: admit one waiting user, or everyone",
     body=AdmitIn,
-    responses={200: MeetingOut, **ERRORS},
+    responses={200: MeetingOut, **ERRORS, 503: ErrorOut},
     tag="meetings",
 )
 def admit(meeting_id: int, body: AdmitIn):

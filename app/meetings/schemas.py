@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +18,16 @@ class SeatOut(BaseModel):
     left_reason: str | None
 
 
+class SfuOut(BaseModel):
+    """Your way into an SFU meeting's Janus VideoRoom (only while you are admitted)."""
+
+    server: str = Field(description="the Janus HTTP API URL")
+    room: int
+    token: str = Field(description="Janus token: send it with every request and in join")
+    feed: int = Field(description="publish under this feed id (random, kept for your seat)")
+    feeds: dict[str, int] = Field(description="username -> feed id of everyone admitted")
+
+
 class MeetingOut(BaseModel):
     id: int
     name: str
@@ -29,6 +40,7 @@ class MeetingOut(BaseModel):
     waiting_room: bool
     locked: bool
     max_participants: int
+    media: str = Field(description="mesh (peer to peer) or sfu (through Janus)")
     created_at: datetime
     ended_at: datetime | None
     participants: list[str] = Field(description="usernames admitted right now")
@@ -38,6 +50,7 @@ class MeetingOut(BaseModel):
     history: list[SeatOut] | None = Field(
         default=None, description="every seat: who came, waited, left and why (host only)"
     )
+    sfu: SfuOut | None = Field(default=None, description="SFU meetings: your room credential")
 
 
 class MeetingCreateIn(Input):
@@ -46,7 +59,12 @@ class MeetingCreateIn(Input):
     # The upper bound is the configured MEETING_MAX_SIZE, checked by the service; the
     # OpenAPI document states the configured value (app/openapi.py, CONFIG_MAXIMUM).
     max_participants: int | None = Field(
-        default=None, ge=2, json_schema_extra={CONFIG_MAXIMUM: "MEETING_MAX_SIZE"}
+        default=None, ge=2, json_schema_extra={CONFIG_MAXIMUM: "MEETING_SIZE_LIMIT"}
+    )
+    media: Literal["mesh", "sfu", "auto"] | None = Field(
+        default=None,
+        description="auto (the default) uses the SFU when one is configured and "
+        "max_participants exceeds MEETING_MAX_SIZE; sfu without an SFU is refused (409)",
     )
     invite_ttl_seconds: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
     invite_max_uses: int | None = Field(default=None, ge=1, le=10_000)

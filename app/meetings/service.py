@@ -28,7 +28,8 @@ from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
 from app.extensions import db
-from app.models import Meeting, MeetingParticipant, MeetingState, SeatState, User
+from app.janus import rooms
+from app.models import MediaPath, Meeting, MeetingParticipant, MeetingState, SeatState, User
 
 OPEN, ENDED = MeetingState.OPEN.value, MeetingState.ENDED.value
 WAITING, ADMITTED, DENIED = (
@@ -37,6 +38,7 @@ WAITING, ADMITTED, DENIED = (
     SeatState.DENIED.value,
 )
 LEFT, REMOVED = SeatState.LEFT.value, SeatState.REMOVED.value
+MESH, SFU = MediaPath.MESH.value, MediaPath.SFU.value
 INVITE_PREFIX = "cci_"
 
 
@@ -65,6 +67,7 @@ def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
         "waiting_room": meeting.waiting_room,
         "locked": meeting.locked,
         "max_participants": meeting.max_participants,
+        "media": meeting.media,
         "created_at": meeting.created_at.isoformat(),
         "ended_at": meeting.ended_at.isoformat() if meeting.ended_at else None,
         "participants": [] if shut_out else [s.username for s in _admitted(meeting)],
@@ -74,6 +77,9 @@ def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
     if viewer_id is not None and viewer_id == meeting.host_id:
         data["waiting"] = [s.username for s in seats if s.state == WAITING]
         data["history"] = [_seat_view(s) for s in seats]
+    sfu = rooms.credential(meeting, own) if own is not None and not shut_out else None
+    if sfu is not None:
+        data["sfu"] = {**sfu, "feeds": rooms.feeds(meeting)}
     return data
 
 
@@ -137,14 +143,18 @@ def create_meeting(
     max_participants: int | None = None,
     invite_ttl: int | None = None,
     invite_max_uses: int | None = None,
+    media: str = "auto",
 ) -> tuple[Meeting, str]:
-    """Create an open meeting hosted by `host`; returns it and its invite token (shown once)."""
+    """Create an open meeting hosted by `host`; returns it and its invite token (shown once).
+
+    `media` mesh, sfu or auto (sfu when an SFU is configured and the meeting is larger
+    than a mesh may be); an SFU meeting gets its Janus room now."""
     config = current_app.config
     size = max_participants or config["MEETING_DEFAULT_SIZE"]
-    if not 2 <= size <= config["MEETING_MAX_SIZE"]:
-        raise ApiError(
-            400, "invalid_field", f"max_participants: between 2 and {config['MEETING_MAX_SIZE']}."
-        )
+    media = _media_path(media, size)
+    limit = config["MEETING_SFU_MAX_SIZE"] if media == SFU else config["MEETING_MAX_SIZE"]
+    if not 2 <= size <= limit:
+        raise ApiError(400, "invalid_field", f"max_participants: between 2 and {limit}.")
     token = INVITE_PREFIX + secrets.token_urlsafe(24)
     meeting = Meeting(
         name=name.strip()[:100] or f"{host.username}'s meeting",
@@ -155,10 +165,23 @@ def create_meeting(
         invite_token_hash=_hash(token),
         invite_expires_at=utcnow() + timedelta(seconds=invite_ttl) if invite_ttl else None,
         invite_max_uses=invite_max_uses,
+        media=media,
     )
+    if media == SFU:
+        rooms.open_room(meeting)
     db.session.add(meeting)
     db.session.commit()
     return meeting, token
+
+
+def _media_path(requested: str, size: int) -> str:
+    """mesh or sfu for a new meeting of `size`; 409 for sfu without an SFU."""
+    configured = bool(current_app.config["JANUS_URLS"])
+    if requested == SFU and not configured:
+        raise ApiError(409, "sfu_not_configured", "This server has no SFU (Janus); use media mesh.")
+    if requested == "auto":
+        return SFU if configured and size > current_app.config["MEETING_MAX_SIZE"] else MESH
+    return requested
 
 
 def _locked(meeting_id: int) -> Meeting | None:
@@ -270,6 +293,8 @@ def _free_abandoned_seats(
 
 
 def _admit(meeting: Meeting, seat: MeetingParticipant) -> None:
+    if meeting.media == SFU:
+        rooms.grant(meeting, seat)  # first: if Janus refuses, nobody is half admitted
     seat.state, seat.joined_at = ADMITTED, seat.joined_at or utcnow()
     seat.left_at = seat.left_reason = None
 
@@ -370,6 +395,8 @@ def _leave(meeting: Meeting, seat: MeetingParticipant, state: str, reason: str) 
     seat.state, seat.left_at, seat.left_reason = state, utcnow(), reason
     if meeting.screen_sharer_id == seat.user_id:
         meeting.screen_sharer_id = None  # the others see it with `participant_left`
+    if seat.janus_token is not None:
+        rooms.revoke(meeting, seat)
     if meeting.host_id == seat.user_id:
         _pass_host_role(meeting)
     if was_admitted and not _admitted(meeting):
@@ -534,6 +561,8 @@ def _end(meeting: Meeting, reason: str) -> None:
         if seat.state in (ADMITTED, WAITING):
             seat.state, seat.left_at, seat.left_reason = LEFT, now, "meeting_ended"
     meeting.state, meeting.ended_at, meeting.end_reason = ENDED, now, reason
+    if meeting.media == SFU:
+        rooms.close_room(meeting)
     _announce("meeting.ended", meeting, recipients)
 
 
@@ -543,6 +572,37 @@ def end_meeting(host: User, meeting_id: int) -> Meeting:
     _end(meeting, "ended_by_host")
     db.session.commit()
     return meeting
+
+
+def move_off_dead_nodes() -> list[int]:
+    """Open SFU meetings whose Janus node fails a fresh health check get a room on a
+    healthy node, and their admitted seats new tokens into it; the participants are told
+    (`meeting.media_moved`) and rejoin there. Idempotent (several daemons may run it);
+    committed per meeting; returns the meetings moved. Stops when no node takes a room."""
+    moved: list[int] = []
+    for node in rooms.dead_nodes():
+        ids = db.session.scalars(
+            select(Meeting.id).where(
+                Meeting.state == OPEN, Meeting.media == SFU, Meeting.janus_node == node
+            )
+        ).all()
+        for meeting_id in ids:
+            meeting = _locked(meeting_id)
+            if meeting is None or meeting.state != OPEN or meeting.janus_node != node:
+                db.session.rollback()
+                continue
+            try:
+                rooms.open_room(meeting)
+                for seat in _admitted(meeting):
+                    seat.janus_token = None  # it died with the node
+                    rooms.grant(meeting, seat)
+            except ApiError:
+                db.session.rollback()
+                return moved
+            _announce("meeting.media_moved", meeting)
+            db.session.commit()
+            moved.append(meeting_id)
+    return moved
 
 
 def meetings_of(user_id: int, page: int, per_page: int) -> tuple[list[Meeting], int]:

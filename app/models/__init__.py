@@ -3,7 +3,7 @@
 from app.models.base import Base, UTCDateTime
 from app.models.call import Call, CallState, EndReason, Event
 from app.models.connection import Connection
-from app.models.meeting import Meeting, MeetingParticipant, MeetingState, SeatState
+from app.models.meeting import MediaPath, Meeting, MeetingParticipant, MeetingState, SeatState
 from app.models.node import Node
 from app.models.session import AuthEvent, AuthSession
 from app.models.user import User
@@ -17,6 +17,7 @@ __all__ = [
     "CallState",
     "Connection",
     "EndReason",
+    "MediaPath",
     "Meeting",
     "MeetingParticipant",
     "MeetingState",

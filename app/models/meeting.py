@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
@@ -28,11 +28,20 @@ class SeatState(enum.StrEnum):
     REMOVED = "removed"
 
 
+class MediaPath(enum.StrEnum):
+    """How a meeting's media flows: every participant to every other, or through Janus."""
+
+    MESH = "mesh"
+    SFU = "sfu"
+
+
 class Meeting(Base):
-    """A group call where every admitted participant connects to every other (mesh).
+    """A group call: every admitted participant connects to every other (mesh), or each
+    publishes once to a Janus VideoRoom and subscribes to the others there (sfu).
 
     The invite is a capability: only the SHA-256 of its token is stored, with an optional
-    expiry and use limit.
+    expiry and use limit. An SFU meeting records its Janus node (the node's API URL), its
+    room and the room's secret, which only ChimeCast knows and which destroys the room.
     """
 
     __tablename__ = "meetings"
@@ -56,6 +65,12 @@ class Meeting(Base):
     invite_uses: Mapped[int] = mapped_column(default=0)
     # Who shares a screen now (one at a time); a plain id, cleared when they leave.
     screen_sharer_id: Mapped[int | None] = mapped_column(default=None)
+    media: Mapped[str] = mapped_column(
+        String(8), default=MediaPath.MESH.value, server_default=MediaPath.MESH.value
+    )
+    janus_node: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    janus_room: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    janus_secret: Mapped[str | None] = mapped_column(String(64), default=None)
 
     host: Mapped[User | None] = relationship(foreign_keys=[host_id], lazy="joined")
     seats: Mapped[list[MeetingParticipant]] = relationship(
@@ -84,5 +99,9 @@ class MeetingParticipant(Base):
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     left_reason: Mapped[str | None] = mapped_column(String(32), default=None)
     denials: Mapped[int] = mapped_column(default=0)
+    # SFU meetings: the Janus stored token of this seat while it is admitted (None otherwise).
+    janus_token: Mapped[str | None] = mapped_column(String(64), default=None)
+    # ...and the feed id it publishes under: random (unguessable), kept for the seat.
+    janus_feed: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     meeting: Mapped[Meeting] = relationship(back_populates="seats")

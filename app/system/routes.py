@@ -8,13 +8,14 @@ from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from flask import Blueprint, current_app, jsonify
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api import ErrorOut, PlainText, endpoint
 from app.dbprobe import probe_for
 from app.errors import error_response
+from app.janus.nodes import pool as janus_pool
 from app.metrics import render as render_metrics
 from app.openapi import build_openapi
 
@@ -25,9 +26,18 @@ class HealthOut(BaseModel):
     status: str
 
 
+class JanusNodeOut(BaseModel):
+    url: str
+    up: bool
+    rooms: int = Field(description="open SFU meetings placed on the node")
+
+
 class ReadyOut(BaseModel):
-    status: str
+    status: str = Field(description="ready, or degraded when a Janus node is down")
     revision: str | None
+    janus: list[JanusNodeOut] | None = Field(
+        default=None, description="Janus nodes (when configured): a dead one degrades, never 503"
+    )
 
 
 class OpenApiOut(BaseModel):
@@ -96,7 +106,14 @@ def readyz():
         found = ",".join(sorted(current)) or None
         message = f"Database at {found}, code expects {','.join(missing)}; run 'flask db upgrade'."
         return error_response(503, "migrations_pending", message)
-    return jsonify(status="ready", revision=",".join(sorted(current)))
+    revision = ",".join(sorted(current))
+    nodes = janus_pool()
+    if nodes is None:
+        return jsonify(status="ready", revision=revision)
+    # Mesh meetings and everything else still work with a Janus node down: degraded, not 503.
+    janus = nodes.status()
+    status = "ready" if all(node["up"] for node in janus) else "degraded"
+    return jsonify(status=status, revision=revision, janus=janus)
 
 
 def _current_heads(connection: Connection) -> frozenset[str]:

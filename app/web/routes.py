@@ -7,9 +7,10 @@ so the Content-Security-Policy can forbid both. The signaling URL reaches the pa
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, abort, current_app, make_response, render_template, request, send_file
 from pydantic import BaseModel, Field
 
 from app.api import endpoint
@@ -41,11 +42,16 @@ def signaling_url() -> str:
     return f"{socket_scheme}://{authority}/{configured.lstrip('/')}"
 
 
-def content_security_policy(socket_url: str) -> str:
-    """A strict policy: own scripts and styles only, sockets only to us and the daemon."""
-    parts = urlsplit(socket_url)
-    socket_origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
-    connect = " ".join(filter(None, ["'self'", socket_origin]))
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def content_security_policy(socket_url: str, media_urls: tuple[str, ...] = ()) -> str:
+    """A strict policy: own scripts and styles only, connections only to us, the daemon
+    and the Janus nodes of SFU meetings (`media_urls`)."""
+    origins = dict.fromkeys(filter(None, [_origin(socket_url), *map(_origin, media_urls)]))
+    connect = " ".join(["'self'", *origins])
     return "; ".join(
         [
             "default-src 'none'",
@@ -67,7 +73,8 @@ def index():
     """The web client. Everything it does goes through the JSON API and the socket."""
     response = make_response(render_template("index.html"))
     headers = response.headers
-    headers["Content-Security-Policy"] = content_security_policy(signaling_url())
+    janus = tuple(node["api"] for node in current_app.config.get("JANUS_URLS") or [])
+    headers["Content-Security-Policy"] = content_security_policy(signaling_url(), janus)
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "no-referrer"
     headers["Permissions-Policy"] = "camera=(self), microphone=(self), geolocation=()"
@@ -83,3 +90,12 @@ def index():
 )
 def client_config():
     return ClientConfigOut(signaling_url=signaling_url(), protocol=1)
+
+
+@bp.get("/vendor/janus.js")
+def janus_js():
+    """The Janus browser library (Debian's libjs-janus-gateway), served from this origin."""
+    path = current_app.config["JANUS_JS"]
+    if not os.path.isfile(path):
+        abort(404)
+    return send_file(path, mimetype="text/javascript", max_age=3600)

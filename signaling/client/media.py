@@ -122,6 +122,23 @@ def split_candidates(sdp: str) -> tuple[str, list[dict[str, Any]]]:
     return "\r\n".join(kept) + "\r\n", candidates
 
 
+def centre_colour(frame: av.VideoFrame | None) -> tuple[int, int, int] | None:
+    """(Y, U, V) at the centre of a video frame (None without one)."""
+    if frame is None:
+        return None
+    yuv = frame.reformat(format="yuv420p")
+    centre = []
+    for plane, (w, h) in zip(
+        yuv.planes,
+        ((frame.width, frame.height),) + ((frame.width // 2, frame.height // 2),) * 2,
+        strict=True,
+    ):
+        data = bytes(plane)
+        row = plane.line_size * (h // 2)
+        centre.append(data[row + w // 2])
+    return tuple(centre)  # type: ignore[return-value]
+
+
 class MediaPeer:
     """One side of a call's media. Use `offer()` on the caller, `answer()` on the callee."""
 
@@ -261,20 +278,7 @@ class MediaPeer:
 
     def remote_colour(self) -> tuple[int, int, int] | None:
         """Average (Y, U, V) of the centre of the last received video frame."""
-        frame = self.last_video_frame
-        if frame is None:
-            return None
-        yuv = frame.reformat(format="yuv420p")
-        centre = []
-        for plane, (w, h) in zip(
-            yuv.planes,
-            ((frame.width, frame.height),) + ((frame.width // 2, frame.height // 2),) * 2,
-            strict=True,
-        ):
-            data = bytes(plane)
-            row = plane.line_size * (h // 2)
-            centre.append(data[row + w // 2])
-        return tuple(centre)  # type: ignore[return-value]
+        return centre_colour(self.last_video_frame)
 
     async def close(self) -> None:
         """Close the connection and stop every task (call it in `finally`)."""

@@ -139,6 +139,11 @@ def _screen(e: MeetingEvent) -> None:
     _everyone(e.services, e.roster, message)
 
 
+def _media_moved(e: MeetingEvent) -> None:
+    """The SFU node died: everyone in the meeting fetches their new credential and rejoins."""
+    _everyone(e.services, e.roster, e.message("media_moved", meeting=e.view))
+
+
 def _ended(e: MeetingEvent) -> None:
     """Everyone who was in or waiting (the event's recipients) hears it ended."""
     ended = e.message("meeting_ended", meeting=e.view)
@@ -160,4 +165,5 @@ MEETING_TRANSLATORS: dict[str, MeetingTranslator] = {
     "meeting.locked": _locked,
     "meeting.screen": _screen,
     "meeting.ended": _ended,
+    "meeting.media_moved": _media_moved,
 }

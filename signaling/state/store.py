@@ -534,6 +534,11 @@ class Store:
         return meetings.view(meeting, who.user_id), roster
 
     @in_thread_pool
+    def move_sfu_meetings() -> list[int]:
+        """SFU meetings on a dead Janus node move to a live one (the participants are told)."""
+        return meetings.move_off_dead_nodes()
+
+    @in_thread_pool
     def meeting_roster(meeting_id: int) -> dict | None:
         meeting = db.session.get(Meeting, meeting_id)
         return meetings.roster(meeting) if meeting is not None else None

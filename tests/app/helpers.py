@@ -89,3 +89,9 @@ def join(client, who, meeting_id, invite=None):
 
 def act(client, who, meeting_id, action, **body):
     return client.post(f"/meetings/{meeting_id}/{action}", json=body, headers=who)
+
+
+def documented_max_participants(client) -> int:
+    """The maximum of max_participants that /openapi.json states for POST /meetings."""
+    schemas = client.get("/openapi.json").json["components"]["schemas"]
+    return schemas["MeetingCreateIn"]["properties"]["max_participants"]["anyOf"][0]["maximum"]

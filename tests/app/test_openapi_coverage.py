@@ -6,8 +6,9 @@ import re
 
 from app.openapi import build_openapi
 
-# Not part of the JSON API: static files and the web client's HTML page(s).
-UNDOCUMENTED_ENDPOINTS = re.compile(r"^(static|web\.index)$")
+# Not part of the JSON API: static files (ours and the vendored Janus library) and the web
+# client's HTML page(s).
+UNDOCUMENTED_ENDPOINTS = re.compile(r"^(static|web\.index|web\.janus_js)$")
 
 
 def served_operations(app) -> set[tuple[str, str]]:

@@ -85,4 +85,5 @@ export const api = {
       ...(size ? { max_participants: size } : {}),
     }),
   leaveMeeting: (id) => request("POST", `/meetings/${id}/leave`),
+  meeting: (id) => request("GET", `/meetings/${id}`),
 };

@@ -39,7 +39,8 @@ window.__chimecast = {
     const s = state.signaling;
     return s ? { ready: s.ready, attempt: s.attempt, url: s.url } : null;
   },
-  /** The meeting: id, state, host, participants, waiting, peers {username: pc}; no token. */
+  /** The meeting: id, state, host, participants, waiting, peers {username: pc}, publisher
+   * (an SFU meeting's upload pc); no token. */
   get meeting() {
     return state.meeting?.snapshot() ?? null;
   },

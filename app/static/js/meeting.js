@@ -16,12 +16,16 @@
 // My own media state (and my raised hand) goes out when I am let in, when it changes, and
 // whenever someone joins: the server keeps none of it, so a newcomer learns it from us.
 //
+// An SFU meeting (`media: "sfu"`) has no mesh: meetingsfu.js publishes to the meeting's
+// Janus room and its feeds stand in for the peers, one per other participant.
+//
 // The invite token is a private field: it goes into join_meeting and, for the meeting's
 // creator, into the invite link shown on screen; nowhere else.
 
 import { api } from "./api.js";
 import { getLocalMedia } from "./call.js";
 import { MeetingPeer } from "./meetingpeer.js";
+import { SfuMedia } from "./meetingsfu.js";
 import { mediaStateOf } from "./tilestate.js";
 
 // Server events about a meeting, and the method that handles each.
@@ -37,6 +41,7 @@ const SERVER_EVENTS = {
   host_changed: "onHostChanged",
   meeting_locked: "onLocked",
   meeting_ended: "onEnded",
+  media_moved: "onMediaMoved",
   mute_request: "onMuteRequest",
   screen_share: "onScreenShare",
   media_state: "onMediaState",
@@ -82,7 +87,9 @@ export class Meeting extends EventTarget {
     this.participants = []; // admitted usernames, me included
     this.away = new Set(); // dropped, maybe back within the grace period
     this.waiting = []; // the host's view of the waiting room
-    this.peers = new Map(); // username -> MeetingPeer
+    this.peers = new Map(); // username -> MeetingPeer (mesh) or FeedPeer (sfu)
+    this.sfu = null; // SfuMedia, in an SFU meeting
+    this.sfuCredential = null; // my way into its Janus room, from the join ack
     this.stream = null;
     this.mediaStates = new Map(); // username -> {audio, video}, as they last told us
     this.hands = new Set(); // usernames with a raised hand, me included
@@ -118,6 +125,7 @@ export class Meeting extends EventTarget {
       hands: [...this.hands],
       sharer: this.sharer,
       peers,
+      publisher: this.sfu?.publisher?.webrtcStuff?.pc ?? null, // SFU meetings: my one upload
     };
   }
 
@@ -155,6 +163,7 @@ export class Meeting extends EventTarget {
               peer.setScreen(local.screen);
             }
           }
+          this.sfu?.replaceTrack(detail.kind, detail.track); // SFU: one publisher sender
         });
         local.addEventListener("sharing", ({ detail }) => {
           // Stopped here (button, or the browser's own "Stop sharing"): free the screen.
@@ -189,6 +198,7 @@ export class Meeting extends EventTarget {
     } catch {
       return; // the socket dropped: the next welcome joins again
     }
+    if (reply.type === "ack" && reply.meeting?.sfu) this.sfuCredential = reply.meeting.sfu;
     if (reply.type === "error" && this.state !== "over") {
       this.finish(JOIN_ERRORS[reply.code] ?? reply.message ?? "Could not join the meeting.", "error");
     }
@@ -214,8 +224,42 @@ export class Meeting extends EventTarget {
     this.emit("roster");
     this.emit("sharer", { user: this.sharer, takenFrom: null });
     this.sendPresence();
+    if (this.info?.media === "sfu") {
+      await this.startSfu();
+      return;
+    }
     // We are the newcomer: offer to everyone already here, each on a fresh connection.
     for (const user of others) (await this.replacePeer(user, true))?.offer();
+  }
+
+  /** SFU meeting: publish to its Janus room and show each other participant's feed. */
+  async startSfu() {
+    this.sfu?.close();
+    for (const user of [...this.peers.keys()]) this.dropPeer(user);
+    const credential = this.sfuCredential ?? (await api.meeting(this.id).catch(() => null))?.sfu;
+    const local = await this.media;
+    if (!credential || this.state !== "in") return;
+    const sfu = new SfuMedia({
+      meetingId: this.id,
+      sfu: credential,
+      me: this.me,
+      iceServers: await this.iceServers,
+    });
+    this.sfu = sfu;
+    sfu.addEventListener("feed", ({ detail }) => {
+      this.dropPeer(detail.user);
+      this.peers.set(detail.user, detail.peer);
+      this.emit("peer", detail);
+    });
+    sfu.addEventListener("feed-gone", ({ detail }) => {
+      if (this.peers.get(detail.user) === detail.peer) this.dropPeer(detail.user);
+    });
+    sfu.addEventListener("error", ({ detail }) => this.emit("error", detail));
+    try {
+      await sfu.start(local.stream);
+    } catch (err) {
+      this.emit("error", { text: `Cannot reach the media server: ${err.message}` });
+    }
   }
 
   async onParticipantJoined(message) {
@@ -224,13 +268,14 @@ export class Meeting extends EventTarget {
     this.arrive(user);
     this.emit("roster");
     this.sendPresence(); // the newcomer cannot know whether I am muted or my hand is up
+    if (this.sfu) return; // their feed shows up when they publish
     const current = this.peers.get(user);
     if (current && Date.now() - current.lastOfferAt < FRESH_OFFER_MS) return;
     await this.replacePeer(user, false); // wait for their offer
   }
 
   async onNegotiation(message) {
-    if (this.state !== "in") return;
+    if (this.state !== "in" || this.sfu) return;
     const user = message.from;
     let peer = this.peers.get(user);
     if (!peer) {
@@ -325,6 +370,13 @@ export class Meeting extends EventTarget {
   releaseScreen() {
     if (this.state !== "in") return;
     this.signaling.send({ type: "screen_share", meeting_id: this.id, sharing: false });
+  }
+
+  /** The meeting's Janus node died: fetch my new credential and join the new room. */
+  async onMediaMoved() {
+    if (this.state !== "in" || !this.sfu) return;
+    this.sfuCredential = null;
+    await this.startSfu();
   }
 
   onMuteRequest(message) {
@@ -514,6 +566,7 @@ export class Meeting extends EventTarget {
     this.#invite = null;
     this.abort.abort();
     for (const user of [...this.peers.keys()]) this.dropPeer(user);
+    this.sfu?.close();
     this.stream?.getTracks().forEach((t) => t.stop());
     this.media?.then((local) => local.stop());
     this.emit("over", { text: silent ? null : text, kind });

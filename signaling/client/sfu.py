@@ -1,0 +1,136 @@
+"""An aiortc participant of an SFU meeting: publishes one stream to the meeting's Janus
+VideoRoom and subscribes to the other participants' feeds there.
+
+It joins with the credential ChimeCast gives an admitted participant (`sfu` in the
+meeting view: server, room, token, feed, feeds). Like `MediaPeer` it sends a solid
+colour and a tone, so a receiver can tell whose camera it sees. Janus calls are blocking
+HTTP requests, run in a thread. Needs the `media` extra (aiortc).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from app.janus.client import JanusError, JanusSession
+from signaling.client.media import ColourVideoTrack, ToneAudioTrack, centre_colour
+
+NO_SUCH_FEED = 428
+
+
+class Subscription:
+    """One remote feed received over its own handle and peer connection."""
+
+    def __init__(self, feed: int) -> None:
+        self.feed = feed
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.received = {"video": 0, "audio": 0}
+        self.last_video_frame: Any = None
+        self._tasks: list[asyncio.Task] = []
+        self.pc.on(
+            "track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(track)))
+        )
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
+            while True:
+                frame = await track.recv()
+                self.received[track.kind] += 1
+                if track.kind == "video":
+                    self.last_video_frame = frame
+
+    def remote_colour(self) -> tuple[int, int, int] | None:
+        return centre_colour(self.last_video_frame)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.pc.close(), 5)
+
+
+class SfuPeer:
+    """A participant in a Janus VideoRoom, from ChimeCast's `sfu` credential."""
+
+    def __init__(
+        self,
+        sfu: dict[str, Any],
+        colour: tuple[int, int, int] = (200, 30, 30),
+        size: tuple[int, int] = (320, 240),
+    ) -> None:
+        self.sfu, self.colour, self.size = sfu, colour, size
+        self.session: JanusSession | None = None
+        self.private_id: int | None = None
+        self.publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.subscriptions: dict[int, Subscription] = {}
+
+    async def _request(self, handle: int, body: dict[str, Any], jsep: dict | None = None) -> dict:
+        assert self.session is not None
+        return await asyncio.to_thread(self.session.request, handle, body, jsep)
+
+    async def publish(self) -> None:
+        """Join as publisher under the assigned feed id and send colour + tone."""
+        self.session = await asyncio.to_thread(JanusSession, self.sfu["server"], self.sfu["token"])
+        handle = await asyncio.to_thread(self.session.attach)
+        joined = await self._request(
+            handle,
+            {"request": "join", "ptype": "publisher", "room": self.sfu["room"],
+             "id": self.sfu["feed"], "token": self.sfu["token"]},
+        )  # fmt: skip
+        self.private_id = joined["private_id"]
+        self.publisher.addTrack(ColourVideoTrack(self.colour, self.size))
+        self.publisher.addTrack(ToneAudioTrack())
+        await self.publisher.setLocalDescription(await self.publisher.createOffer())
+        offer = {"type": "offer", "sdp": self.publisher.localDescription.sdp}
+        answer = await self._request(handle, {"request": "publish"}, offer)
+        await self.publisher.setRemoteDescription(
+            RTCSessionDescription(answer["jsep"]["sdp"], answer["jsep"]["type"])
+        )
+        async with asyncio.timeout(15):
+            while self.publisher.connectionState != "connected":
+                await asyncio.sleep(0.05)
+
+    async def subscribe(self, feed: int, private_id: int | None = None) -> Subscription:
+        """Receive `feed` (sending our publisher's private id, as the room requires)."""
+        assert self.session is not None
+        handle = await asyncio.to_thread(self.session.attach)
+        body: dict[str, Any] = {
+            "request": "join", "ptype": "subscriber", "room": self.sfu["room"],
+            "streams": [{"feed": feed}], "token": self.sfu["token"],
+        }  # fmt: skip
+        pvt = self.private_id if private_id is None else private_id
+        if pvt is not None:
+            body["private_id"] = pvt
+        for attempt in range(40):
+            try:
+                attached = await self._request(handle, body)
+                break
+            except JanusError as exc:
+                # 428 no such feed: it is joined but its media is not up yet (webrtcup).
+                if exc.code != NO_SUCH_FEED or attempt == 39:
+                    raise
+                await asyncio.sleep(0.1)
+        subscription = Subscription(feed)
+        self.subscriptions[feed] = subscription
+        await subscription.pc.setRemoteDescription(
+            RTCSessionDescription(attached["jsep"]["sdp"], attached["jsep"]["type"])
+        )
+        await subscription.pc.setLocalDescription(await subscription.pc.createAnswer())
+        answer = {"type": "answer", "sdp": subscription.pc.localDescription.sdp}
+        await self._request(handle, {"request": "start"}, answer)
+        return subscription
+
+    async def close(self) -> None:
+        """Close every connection and the Janus session (call it in `finally`)."""
+        for subscription in self.subscriptions.values():
+            await subscription.close()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.publisher.close(), 5)
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.session.destroy)
