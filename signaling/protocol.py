@@ -56,6 +56,7 @@ class ClientMessage(NamedTuple):
     raised: bool | None = None
     emoji: str | None = None
     sharing: bool | None = None
+    screen: bool | None = None
 
 
 def _is_int(value: Any) -> bool:
@@ -192,6 +193,7 @@ OPTIONAL_FIELDS: dict[str, dict[str, Check]] = {
     "join_meeting": {"invite": _token},
     "admit": {"user": _username},
     "hand": {"user": _username},  # the host lowering someone else's hand
+    "media_state": {"screen": _bool},  # sharing a screen in a call (meetings: screen_share)
 }
 
 
@@ -259,7 +261,10 @@ def parse(text: str | bytes) -> ClientMessage:
             if raw.get(name) is not None:
                 problem = check(raw[name])
                 if problem is not None:
-                    raise MessageError(INVALID_MESSAGE, f"'{name}' {problem}.", ref=ref)
+                    call_id = raw.get("call_id") if _call_id(raw.get("call_id")) is None else None
+                    raise MessageError(
+                        INVALID_MESSAGE, f"'{name}' {problem}.", ref=ref, call_id=call_id
+                    )
                 fields[name] = raw[name]
     return ClientMessage(kind, ref, **fields)
 

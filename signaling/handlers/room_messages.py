@@ -79,8 +79,11 @@ def chat(services: Services, conn: Connection, message: ClientMessage) -> None:
 
 
 def media_state(services: Services, conn: Connection, message: ClientMessage) -> None:
-    """Whether the sender's microphone and camera are on, for the others' tiles."""
+    """Whether the sender's microphone and camera are on, for the others' tiles; with
+    `screen` when the sender says it, whether they share a screen."""
     fields = {"from": conn.username, "audio": message.audio, "video": message.video}
+    if message.screen is not None:
+        fields["screen"] = message.screen
     _to_others(services, conn, message, fields)
 
 

@@ -91,6 +91,10 @@ def test_call_and_meeting_screens_have_no_serious_accessibility_violations(stack
             await ada.by("screen-call").get_by_test_id("chat-button").click()
             await ada.by("call-info-button").click()
             found["call"] = await violations(ada)
+            # Bea shares her screen: Ada sees it large and Bea's camera small.
+            await bea.by("share-screen").click()
+            await expect(ada.by("remote-camera")).to_be_visible()
+            found["call-shared-screen"] = await violations(ada)
             await ada.by("hang-up").click()
             await expect(bea.by("screen-home")).to_be_visible()
 

@@ -53,6 +53,13 @@ def test_parse_keeps_the_payload_and_drops_a_client_supplied_from():
     assert not hasattr(parsed, "from_")
 
 
+def test_media_state_screen_is_optional_and_kept_when_given():
+    base = {"type": "media_state", "call_id": 4, "audio": True, "video": False}
+    assert parse(json.dumps(base)).screen is None
+    assert parse(json.dumps({**base, "screen": True})).screen is True
+    assert parse(json.dumps({**base, "screen": False})).screen is False
+
+
 INVALID = [
     # (frame, error code, ref, call_id)
     ("not json", "invalid_json", None, None),
@@ -146,6 +153,19 @@ INVALID = [
     ),
     (
         '{"type": "candidate", "call_id": 4, "to": "bob", "payload": {"candidate": "c", "sdpMid": 0}}',
+        "invalid_message",
+        None,
+        4,
+    ),
+    # media_state's optional `screen` is a boolean, never a truthy stand-in
+    (
+        '{"type": "media_state", "call_id": 4, "audio": true, "video": true, "screen": "yes"}',
+        "invalid_message",
+        None,
+        4,
+    ),
+    (
+        '{"type": "media_state", "call_id": 4, "audio": true, "video": true, "screen": 1}',
         "invalid_message",
         None,
         4,

@@ -156,13 +156,7 @@ export class Meeting extends EventTarget {
         // A new device goes out on every connection's existing sender; a shared screen on
         // its own transceiver, beside the camera (meetingpeer.js).
         local.addEventListener("track", ({ detail }) => {
-          for (const peer of this.peers.values()) {
-            if (detail.kind !== "video") peer.replaceTrack(detail.kind, detail.track);
-            else {
-              peer.replaceTrack("video", local.track("video"));
-              peer.setScreen(local.screen);
-            }
-          }
+          for (const peer of this.peers.values()) peer.follow(local, detail.kind);
           this.sfu?.replaceTrack(detail.kind, detail.track); // SFU: one publisher sender
         });
         local.addEventListener("sharing", ({ detail }) => {
