@@ -33,6 +33,17 @@ _TOUCH_SESSION = (
     .where(_SESSIONS.c.id == bindparam("session_id"))
     .values(last_seen_at=bindparam("now"))
 )
+# The daemon checks the hellos that arrive together with one query and one UPDATE.
+_SESSION_ROWS_BY_HASHES = (
+    select(*_SESSION_ROW_BY_HASH.selected_columns, _SESSIONS.c.token_hash)
+    .join_from(_SESSIONS, _USERS, _USERS.c.id == _SESSIONS.c.user_id)
+    .where(_SESSIONS.c.token_hash.in_(bindparam("token_hashes", expanding=True)))
+)
+_TOUCH_SESSIONS = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id.in_(bindparam("session_ids", expanding=True)))
+    .values(last_seen_at=bindparam("now"))
+)
 _SESSION_BY_ID = select(AuthSession).where(AuthSession.id == bindparam("session_id"))
 
 
@@ -99,6 +110,32 @@ def find_live_session(token: str, touch: bool = True) -> LiveSession | None:
         db.session.execute(_TOUCH_SESSION, {"session_id": row.id, "now": now})
         db.session.commit()
     return LiveSession(row.id, row.user_id, row.username, row.display_name or row.username)
+
+
+def find_live_sessions(tokens: list[str]) -> dict[str, LiveSession]:
+    """`find_live_session` for many tokens at once: one SELECT, and one UPDATE (committed)
+    touching those due. Maps each token that is live to its session; the others are absent."""
+    hashes = {
+        hash_token(token): token
+        for token in tokens
+        if token.startswith(TOKEN_PREFIX) and len(token) <= 128
+    }
+    if not hashes:
+        return {}
+    rows = db.session.execute(_SESSION_ROWS_BY_HASHES, {"token_hashes": list(hashes)})
+    now = utcnow()
+    found, due = {}, []
+    for row in rows:
+        if not _alive(row.revoked_at, row.expires_at, row.last_seen_at, row.is_disabled):
+            continue
+        if now - row.last_seen_at > LAST_SEEN_RESOLUTION:
+            due.append(row.id)
+        name = row.display_name or row.username
+        found[hashes[row.token_hash]] = LiveSession(row.id, row.user_id, row.username, name)
+    if due:
+        db.session.execute(_TOUCH_SESSIONS, {"session_ids": due, "now": now})
+        db.session.commit()
+    return found
 
 
 def load_session(session_id: int) -> AuthSession | None:

@@ -8,11 +8,11 @@ from app.api import ErrorOut, endpoint
 from app.auth.current import current_session, require_login, require_principal
 from app.calls import service
 from app.calls.schemas import (
-    CallBusyOut,
     CallHistoryQuery,
     CallIdIn,
     CallOut,
     CallPageOut,
+    CallRefusedOut,
     CallStartIn,
     CallStartOut,
     call_record,
@@ -25,12 +25,14 @@ ACTION_ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
 
 @bp.post("/call/start")
 @endpoint(
-    "Ring a user. 201 ringing; 200 when merged with their call to you (glare) or already ringing",
+    "Ring a user. 201 ringing; 200 when merged with their call to you (glare) or already "
+    "ringing; 409 callee_busy or callee_offline (no device connected) with the call, "
+    "recorded ended: the callee sees it as missed",
     body=CallStartIn,
     responses={
         201: CallStartOut,
         200: CallStartOut,
-        409: CallBusyOut,
+        409: CallRefusedOut,
         429: ErrorOut,
         **{k: v for k, v in ACTION_ERRORS.items() if k != 409},
     },

@@ -14,10 +14,16 @@ class CallOut(BaseModel):
     id: int
     state: str = Field(description="ringing, active or ended")
     end_reason: str | None = Field(
-        description="hangup, declined, cancelled, missed, busy or connection_lost"
+        description="hangup, declined, cancelled, missed, busy, offline (the callee had no "
+        "connected device: nothing rang) or connection_lost"
     )
     caller: str | None = Field(description="username; null once the account is deleted")
     callee: str | None
+    caller_name: str | None = Field(
+        default=None,
+        description="the caller's display name, or username if none; null once deleted",
+    )
+    callee_name: str | None = None
     ended_by: str | None = None
     created_at: datetime
     answered_at: datetime | None
@@ -38,6 +44,8 @@ def call_record(row: Any) -> dict[str, Any]:
         end_reason=row.end_reason,
         caller=row.caller,
         callee=row.callee,
+        caller_name=row.caller_name,
+        callee_name=row.callee_name,
         ended_by=row.ended_by,
         created_at=row.created_at,
         answered_at=row.answered_at,
@@ -60,8 +68,10 @@ class CallStartOut(BaseModel):
     outcome: str = Field(description="ringing, existing (already ringing) or merged (glare)")
 
 
-class CallBusyOut(BaseModel):
-    error: str
+class CallRefusedOut(BaseModel):
+    """409: nothing rang, and the call is recorded ended (`busy` or `offline`)."""
+
+    error: str = Field(description="callee_busy or callee_offline")
     message: str
     call: CallOut
 

@@ -31,13 +31,14 @@ from sqlalchemy import (
     update,
 )
 
-from app import logs
-from app.calls import liveness, rows
+from app import liveness, logs
+from app.calls import rows
 from app.calls.schemas import call_record
 from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
 from app.extensions import db
+from app.meetings import service as meetings
 from app.models import CallState, EndReason, Meeting, MeetingParticipant
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,13 @@ _LIVE_STATES = (literal(RINGING), literal(ACTIVE))
 # second start sees the first's invite and merges. The lock does not block inserts that
 # only reference the users (NO KEY UPDATE).
 _PAIR_LOCKED = (
-    select(_USERS.c.id, _USERS.c.username, _USERS.c.is_disabled, _USERS.c.is_probe)
+    select(
+        _USERS.c.id,
+        _USERS.c.username,
+        _USERS.c.display_name,
+        _USERS.c.is_disabled,
+        _USERS.c.is_probe,
+    )
     .where(or_(_USERS.c.username == bindparam("username"), _USERS.c.id == bindparam("caller_id")))
     .order_by(_USERS.c.id)
     .with_for_update(key_share=True)
@@ -81,6 +88,18 @@ _LIVE_CALL_ROWS_OF = union_all(
 )
 _LIVE_CALLS_OF = select(*rows.COLUMNS).where(
     _CALLS.id.in_(select(_LIVE_CALL_ROWS_OF.subquery().c.id))
+)
+_LIVE_CALLS_OF_USERS = select(*rows.COLUMNS).where(
+    _CALLS.id.in_(
+        union_all(
+            *(
+                select(_CALLS.id).where(
+                    side.in_(bindparam("user_ids", expanding=True)), _CALLS.state.in_(_LIVE_STATES)
+                )
+                for side in (_CALLS.caller_id, _CALLS.callee_id)
+            )
+        ).scalar_subquery()
+    )
 )
 _INSERT_CALL = insert(rows.CALLS).returning(*rows.COLUMNS)
 # Read right after a new call's INSERT, in its transaction: the callee's ringing call to
@@ -122,6 +141,8 @@ _AFTER_INSERT = select(
         Meeting.state == literal("open"),
     )
     .label("callee_in_meeting"),
+    # No device of the callee is connected to a live daemon: nothing can ring.
+    liveness.unreachable(bindparam("callee_id"), bindparam("stale_cutoff")).label("callee_offline"),
     # The caller is in an active call (nobody is in two): one indexed lookup per side.
     or_(
         *(
@@ -191,6 +212,7 @@ class _Party(Protocol):
 
     id: int
     username: str
+    display_name: str
     is_probe: bool
 
 
@@ -201,6 +223,7 @@ END_EVENTS = {
     EndReason.CANCELLED: "call.cancelled",
     EndReason.MISSED: "call.missed",
     EndReason.BUSY: "call.busy",
+    EndReason.OFFLINE: "call.missed",  # missed for the callee, at once: nothing could ring
     EndReason.CONNECTION_LOST: "call.ended",
 }
 
@@ -314,7 +337,8 @@ def _already_in_call() -> ApiError:
 
 
 def _after_insert(caller_id: int, callee_id: int, call_id: int) -> Any:
-    """The new call's (crossing_id, recent_starts, duplicate_id, caller_in_call), read in
+    """The new call's (crossing_id, recent_starts, duplicate_id, callee_in_meeting,
+    callee_offline, caller_in_call), read in
     its transaction; a start over CALL_START_LIMIT, or by a caller in an active call, is
     rolled back here and refused (429, 409 already_in_call), so nothing is recorded."""
     params = {
@@ -322,6 +346,7 @@ def _after_insert(caller_id: int, callee_id: int, call_id: int) -> Any:
         "callee_id": callee_id,
         "since": _start_window(),
         "call_id": call_id,
+        "stale_cutoff": liveness.stale_cutoff(),
     }
     found = db.session.execute(_AFTER_INSERT, params).one()
     if found.caller_in_call:
@@ -427,7 +452,9 @@ def start_call(
 
     Outcomes: a new ringing call; the same caller's call that is already ringing
     ("existing"); the callee's own ringing call to the caller, accepted ("merged", glare);
-    or, if the callee is in an active call, a call recorded as ended/busy raised as 409.
+    if the callee is in an active call, a call recorded as ended/busy raised as 409
+    callee_busy; if no device of the callee is connected (and a live daemon could tell),
+    a call recorded as ended/offline, announced as missed, raised as 409 callee_offline.
     """
     name = callee_username.lower()
     # Both users in one read (the caller by id: the request's token check loaded no object).
@@ -457,7 +484,13 @@ def start_call(
         return _existing(found.duplicate_id)
     if found.callee_in_meeting:  # rare: asked after the INSERT, to keep a start 5 statements
         db.session.rollback()
+        if _attempts > 1 and meetings.free_abandoned_seats_of(callee.id):
+            # a seat held by a device that vanished with its daemon, no daemon left: freed
+            return start_call(caller_id, callee_username, session_id, _attempts - 1)
         _busy(caller, callee, session_id, now)
+    if found.callee_offline:  # asked after the INSERT too: same 5 statements when online
+        db.session.rollback()
+        _offline(caller, callee, session_id, now)
     if found.crossing_id is not None and _attempts > 1:
         return _give_way(found.crossing_id, caller, callee, session_id, _attempts)
     record = _announce("call.ringing", row)
@@ -465,15 +498,37 @@ def start_call(
     return StartResult(row.id, "ringing", record)
 
 
+def _refused(
+    caller: _Party, callee: _Party, session_id: int | None, now: datetime, reason: EndReason
+) -> dict[str, Any]:
+    """Record a call that could not ring as ended with `reason`; its record (committed)."""
+    row = _insert_call(
+        caller, callee, session_id, now, state=ENDED, end_reason=reason.value, ended_at=now
+    )
+    _after_insert(caller.id, callee.id, row.id)
+    record = _announce(END_EVENTS[reason], row)
+    db.session.commit()
+    return record
+
+
 def _busy(caller: _Party, callee: _Party, session_id: int | None, now: datetime) -> None:
     """Record the call as ended busy (the callee is in a call or a meeting); raise 409."""
-    busy = EndReason.BUSY.value
-    row = _insert_call(caller, callee, session_id, now, state=ENDED, end_reason=busy, ended_at=now)
-    _after_insert(caller.id, callee.id, row.id)
-    record = _announce(END_EVENTS[EndReason.BUSY], row)
-    db.session.commit()
+    record = _refused(caller, callee, session_id, now, EndReason.BUSY)
     raise ApiError(
         409, "callee_busy", f"{callee.username} is in another call.", body={"call": record}
+    )
+
+
+def _offline(caller: _Party, callee: _Party, session_id: int | None, now: datetime) -> None:
+    """Record the call as ended offline (no device of the callee is connected), which the
+    callee's history shows as missed; raise 409 at once instead of ringing nobody."""
+    record = _refused(caller, callee, session_id, now, EndReason.OFFLINE)
+    name = callee.display_name or callee.username
+    raise ApiError(
+        409,
+        "callee_offline",
+        f"{name} is offline and will see your missed call.",
+        body={"call": record},
     )
 
 
@@ -601,6 +656,19 @@ def record_stats(user_id: int, call_id: int, stats: dict[str, Any]) -> Row[Any]:
 def active_calls_of(user_id: int) -> list[Row[Any]]:
     """Calls ringing or active that `user_id` takes part in (for reconnecting clients)."""
     return list(db.session.execute(_LIVE_CALLS_OF, {"user_id": user_id}))
+
+
+def active_calls_of_users(user_ids: list[int]) -> dict[int, list[Row[Any]]]:
+    """`active_calls_of` for many users with one statement: each user's ringing and active
+    calls (a user with none is absent)."""
+    if not user_ids:
+        return {}
+    found: dict[int, list[Row[Any]]] = {}
+    wanted = set(user_ids)
+    for row in db.session.execute(_LIVE_CALLS_OF_USERS, {"user_ids": sorted(wanted)}):
+        for user_id in {row.caller_id, row.callee_id} & wanted:
+            found.setdefault(user_id, []).append(row)
+    return found
 
 
 def active_calls() -> list[Row[Any]]:

@@ -30,6 +30,7 @@ OUTCOMES = (
     EndReason.MISSED,
     EndReason.DECLINED,
     EndReason.BUSY,
+    EndReason.OFFLINE,
     EndReason.CANCELLED,
     EndReason.CONNECTION_LOST,
 )

@@ -34,6 +34,9 @@ class MeetingOut(BaseModel):
     state: str = Field(description="open or ended")
     end_reason: str | None = Field(description="ended_by_host or empty")
     host: str | None
+    host_name: str | None = Field(
+        default=None, description="the host's display name, or username if none"
+    )
     waiting_room: bool
     locked: bool
     max_participants: int
@@ -42,6 +45,7 @@ class MeetingOut(BaseModel):
     ended_at: datetime | None
     participants: list[str] = Field(description="usernames admitted right now")
     waiting_count: int
+    sharer: str | None = Field(default=None, description="who shares a screen now (one at a time)")
     waiting: list[str] | None = Field(default=None, description="who is waiting (host only)")
     history: list[SeatOut] | None = Field(
         default=None, description="every seat: who came, waited, left and why (host only)"

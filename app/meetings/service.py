@@ -23,6 +23,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
+from app import liveness
 from app.clock import utcnow
 from app.errors import ApiError
 from app.events import publish
@@ -62,6 +63,7 @@ def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
         "state": meeting.state,
         "end_reason": meeting.end_reason,
         "host": meeting.host.username if meeting.host else None,
+        "host_name": (meeting.host.display_name or meeting.host.username) if meeting.host else None,
         "waiting_room": meeting.waiting_room,
         "locked": meeting.locked,
         "max_participants": meeting.max_participants,
@@ -69,6 +71,7 @@ def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
         "created_at": meeting.created_at.isoformat(),
         "ended_at": meeting.ended_at.isoformat() if meeting.ended_at else None,
         "participants": [] if shut_out else [s.username for s in _admitted(meeting)],
+        "sharer": _sharer_name(meeting),
         "waiting_count": sum(1 for s in seats if s.state == WAITING),
     }
     if viewer_id is not None and viewer_id == meeting.host_id:
@@ -78,6 +81,11 @@ def view(meeting: Meeting, viewer_id: int | None = None) -> dict[str, Any]:
     if sfu is not None:
         data["sfu"] = {**sfu, "feeds": rooms.feeds(meeting)}
     return data
+
+
+def _sharer_name(meeting: Meeting) -> str | None:
+    seat = _seat(meeting, meeting.screen_sharer_id) if meeting.screen_sharer_id else None
+    return seat.username if seat is not None else None
 
 
 def _seat_view(seat: MeetingParticipant) -> dict[str, Any]:
@@ -252,6 +260,38 @@ def _check_room(meeting: Meeting) -> None:
         raise ApiError(409, "room_full", f"The meeting is full ({meeting.max_participants}).")
 
 
+def _free_abandoned_seats(
+    meeting: Meeting, acting_id: int | None, only: int | None = None
+) -> Meeting:
+    """A full meeting (or, with `only`, that user's seat in any meeting) first frees the
+    seats of devices that vanished with no daemon left to give them their grace (they would
+    otherwise count for ever), committed before the request changes anything, and is
+    locked again; the acting user's seat is never freed. The meeting ends if nobody is left."""
+    if meeting.state != OPEN:
+        return meeting
+    if only is None and len(_admitted(meeting)) < meeting.max_participants:
+        return meeting
+    limit = utcnow() - liveness.abandoned_after()
+    freed = False
+    for seat in _admitted(meeting):
+        if seat.user_id is None or seat.user_id == acting_id:
+            continue
+        if only is not None and seat.user_id != only:
+            continue
+        since = liveness.lost_since(seat.user_id, seat.session_id)
+        if since is not None and since < limit:
+            _leave(meeting, seat, LEFT, "connection_lost")
+            _announce("meeting.left", meeting, [seat.user_id], user=seat.username,
+                      reason="connection_lost")  # fmt: skip
+            freed = True
+    if not freed:
+        return meeting
+    db.session.commit()
+    relocked = _locked(meeting.id)
+    assert relocked is not None  # meetings are never deleted
+    return relocked
+
+
 def _admit(meeting: Meeting, seat: MeetingParticipant) -> None:
     if meeting.media == SFU:
         rooms.grant(meeting, seat)  # first: if Janus refuses, nobody is half admitted
@@ -267,6 +307,7 @@ def join(
     meeting = _locked(meeting_id)
     if meeting is None:
         raise meeting_not_found()
+    meeting = _free_abandoned_seats(meeting, user.id)
     seat = _seat(meeting, user.id)
     _check_invite(meeting, invite, user, seat)
     _check_can_enter(meeting, user, seat)
@@ -313,7 +354,7 @@ def admit(host: User, meeting_id: int, username: str | None) -> list[str]:
     People admitted together still arrive one after another: each one's event carries the
     roster as it was when they got in, so each newcomer offers only to those admitted before
     it, and of any two exactly one offers."""
-    meeting = _require_host(host, meeting_id)
+    meeting = _free_abandoned_seats(_require_host(host, meeting_id), host.id)
     waiting = sorted(
         (s for s in meeting.seats if s.state == WAITING), key=lambda s: (s.requested_at, s.id)
     )
@@ -352,6 +393,8 @@ def _leave(meeting: Meeting, seat: MeetingParticipant, state: str, reason: str) 
     participant has left. A waiting guest who gives up changes neither."""
     was_admitted = seat.state == ADMITTED
     seat.state, seat.left_at, seat.left_reason = state, utcnow(), reason
+    if meeting.screen_sharer_id == seat.user_id:
+        meeting.screen_sharer_id = None  # the others see it with `participant_left`
     if seat.janus_token is not None:
         rooms.revoke(meeting, seat)
     if meeting.host_id == seat.user_id:
@@ -374,9 +417,54 @@ def leave(user: User, meeting_id: int, reason: str = "left") -> Meeting:
     seat = _seat(meeting, user.id)
     if meeting.state == OPEN and seat is not None and seat.state in (ADMITTED, WAITING):
         _leave(meeting, seat, LEFT, reason)
-        _announce("meeting.left", meeting, [user.id], user=user.username)
+        _announce("meeting.left", meeting, [user.id], user=user.username, reason=reason)
         db.session.commit()
     return meeting
+
+
+def free_abandoned_seats_of(user_id: int) -> bool:
+    """Free the user's seats whose device vanished with no daemon left to give it its grace
+    (see `_free_abandoned_seats`); True if the user now sits in no open meeting. Asked by a
+    call to someone who seems to be in a meeting, which would otherwise answer busy for ever."""
+    seated = select(MeetingParticipant.meeting_id).where(
+        MeetingParticipant.user_id == user_id, MeetingParticipant.state == ADMITTED
+    )
+    ids = db.session.scalars(
+        select(Meeting.id).where(Meeting.state == OPEN, Meeting.id.in_(seated)).order_by(Meeting.id)
+    ).all()
+    still_seated = False
+    for meeting_id in ids:
+        meeting = _locked(meeting_id)
+        if meeting is None:
+            continue
+        meeting = _free_abandoned_seats(meeting, acting_id=None, only=user_id)
+        seat = _seat(meeting, user_id)
+        still_seated = still_seated or (
+            meeting.state == OPEN and seat is not None and seat.state == ADMITTED
+        )
+    db.session.commit()
+    return not still_seated
+
+
+def seated_on(user_id: int, session_id: int) -> list[int]:
+    """Ids of the open meetings where the user is admitted on that device (or on no
+    particular device): the meetings a vanished device leaves if it does not come back."""
+    return list(
+        db.session.scalars(
+            select(MeetingParticipant.meeting_id)
+            .join(Meeting, Meeting.id == MeetingParticipant.meeting_id)
+            .where(
+                Meeting.state == OPEN,
+                MeetingParticipant.user_id == user_id,
+                MeetingParticipant.state == ADMITTED,
+                or_(
+                    MeetingParticipant.session_id.is_(None),
+                    MeetingParticipant.session_id == session_id,
+                ),
+            )
+            .order_by(MeetingParticipant.meeting_id)
+        )
+    )
 
 
 def leave_all(user: User, reason: str) -> list[int]:
@@ -400,7 +488,7 @@ def leave_all(user: User, reason: str) -> list[int]:
         seat = _seat(meeting, user.id)
         if seat is not None and seat.state in (ADMITTED, WAITING):
             _leave(meeting, seat, LEFT, reason)
-            _announce("meeting.left", meeting, [user.id], user=user.username)
+            _announce("meeting.left", meeting, [user.id], user=user.username, reason=reason)
         if meeting.state == OPEN and meeting.host_id == user.id:
             _pass_host_role(meeting)  # a host who was not in the meeting themselves
         if meeting.state == OPEN and meeting.host_id == user.id:
@@ -424,6 +512,35 @@ def set_locked(host: User, meeting_id: int, locked: bool) -> Meeting:
     meeting = _require_host(host, meeting_id)
     meeting.locked = locked
     _announce("meeting.locked", meeting, locked=locked)
+    db.session.commit()
+    return meeting
+
+
+def share_screen(user: User, meeting_id: int, sharing: bool) -> Meeting:
+    """Start or stop sharing a screen; one sharer at a time. While someone else shares,
+    409 screen_in_use, unless `user` hosts: the host takes over, and the event names whose
+    share was stopped (`taken_from`). Stopping a share that is not yours changes nothing."""
+    meeting = get_meeting_for(user.id, meeting_id, lock=True)
+    seat = _seat(meeting, user.id)
+    if meeting.state != OPEN:
+        raise ApiError(409, "meeting_ended", "The meeting has ended.")
+    if seat is None or seat.state != ADMITTED:
+        raise ApiError(404, "participant_not_found", "You are not in this meeting.")
+    current = meeting.screen_sharer_id
+    if not sharing:
+        if current != user.id:
+            return meeting
+        meeting.screen_sharer_id = None
+        _announce("meeting.screen", meeting, taken_from=None)
+        db.session.commit()
+        return meeting
+    if current == user.id:
+        return meeting
+    taken_from = _sharer_name(meeting)
+    if taken_from is not None and meeting.host_id != user.id:
+        raise ApiError(409, "screen_in_use", f"{taken_from} is sharing a screen; one at a time.")
+    meeting.screen_sharer_id = user.id
+    _announce("meeting.screen", meeting, taken_from=taken_from)
     db.session.commit()
     return meeting
 

@@ -27,6 +27,7 @@ class EndReason(enum.StrEnum):
     MISSED = "missed"  # nobody answered within RING_TIMEOUT
     BUSY = "busy"  # the callee was already in a call
     CONNECTION_LOST = "connection_lost"  # a participant vanished and did not come back
+    OFFLINE = "offline"  # the callee had no connected device: nothing rang, missed at once
 
 
 class Call(Base):
@@ -59,7 +60,7 @@ class Call(Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     # Which process ended a `connection_lost` call: the daemon (node id) whose grace
-    # timer ran out, or "web" when no daemon was left to do it (app/calls/liveness.py).
+    # timer ran out, or "web" when no daemon was left to do it (app/liveness.py).
     ended_by_node: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

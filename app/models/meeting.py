@@ -63,6 +63,8 @@ class Meeting(Base):
     invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     invite_max_uses: Mapped[int | None] = mapped_column(default=None)
     invite_uses: Mapped[int] = mapped_column(default=0)
+    # Who shares a screen now (one at a time); a plain id, cleared when they leave.
+    screen_sharer_id: Mapped[int | None] = mapped_column(default=None)
     media: Mapped[str] = mapped_column(
         String(8), default=MediaPath.MESH.value, server_default=MediaPath.MESH.value
     )

@@ -14,7 +14,11 @@ from app.auth.tokens import is_live, revoke_sessions
 from app.errors import ApiError
 from app.extensions import db
 from app.models import AuthSession
+from app.users.contacts import recent_contacts
 from app.users.schemas import (
+    ContactListOut,
+    ContactOut,
+    ContactQuery,
     PasswordChangeIn,
     PasswordConfirmIn,
     ProfileIn,
@@ -129,6 +133,26 @@ def revoke_my_session(session_id: int):
     audit.record(AuthEventKind.SESSION_REVOKED, user, session_id=session.id)
     db.session.commit()
     return None, 204
+
+
+@bp.get("/me/contacts")
+@endpoint(
+    "People I called or who called me, latest call first, with presence",
+    query=ContactQuery,
+    responses={200: ContactListOut, 400: ErrorOut, 401: ErrorOut},
+    tag="users",
+)
+def my_contacts(query: ContactQuery):
+    user = require_login()
+    found = recent_contacts(user.id, query.limit)
+    presence = presence_of([other.id for other, _last in found])
+    items = [
+        ContactOut(
+            **UserOut.from_user(other).model_dump(), presence=presence[other.id], last_call_at=last
+        )
+        for other, last in found
+    ]
+    return ContactListOut(items=items)
 
 
 @bp.get("/users")

@@ -29,7 +29,7 @@ class UserOut(BaseModel):
 
 
 class PublicUserOut(UserOut):
-    presence: str = Field(description="online, in_call or offline")
+    presence: str = Field(description="online, in_call (in a call or a meeting) or offline")
 
 
 class UserListQuery(Query):
@@ -39,6 +39,18 @@ class UserListQuery(Query):
 
 class UserListOut(BaseModel):
     items: list[PublicUserOut]
+
+
+class ContactQuery(Query):
+    limit: int = Field(default=8, ge=1, le=50)
+
+
+class ContactOut(PublicUserOut):
+    last_call_at: datetime = Field(description="when the latest call between you began")
+
+
+class ContactListOut(BaseModel):
+    items: list[ContactOut]
 
 
 class RegisterIn(Input):

@@ -6,15 +6,15 @@ import re
 
 from sqlalchemy import or_, select
 
+from app import liveness
 from app.auth.passwords import check_password_policy, hash_password
 from app.auth.tokens import revoke_user_sessions
-from app.calls import liveness
 from app.calls.service import ACTIVE, active_calls_of, end_call
 from app.clock import utcnow
 from app.errors import ApiError
 from app.extensions import db
 from app.meetings import service as meetings
-from app.models import Call, Connection, User
+from app.models import Call, Connection, Meeting, MeetingParticipant, User
 from app.users.schemas import USERNAME_INPUT_PATTERN, USERNAME_RULES
 
 
@@ -118,7 +118,7 @@ def search_users(q: str, limit: int) -> list[User]:
 
 def presence_of(user_ids: list[int]) -> dict[int, str]:
     """online / in_call / offline for each user id, from the connections of live daemons
-    (app/calls/liveness.py) and active calls."""
+    (app/liveness.py), active calls and open meetings they sit in."""
     if not user_ids:
         return {}
     online = set(
@@ -134,6 +134,18 @@ def presence_of(user_ids: list[int]) -> dict[int, str]:
         )
     ):
         in_call.update((caller, callee))
+    # Sitting in an open meeting is as busy as a call (a call to them ends `busy`).
+    in_call.update(
+        db.session.scalars(
+            select(MeetingParticipant.user_id)
+            .join(Meeting, Meeting.id == MeetingParticipant.meeting_id)
+            .where(
+                MeetingParticipant.user_id.in_(user_ids),
+                MeetingParticipant.state == "admitted",
+                Meeting.state == "open",
+            )
+        )
+    )
     return {
         uid: "in_call"
         if uid in in_call and uid in online

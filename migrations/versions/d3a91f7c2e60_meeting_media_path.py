@@ -1,7 +1,7 @@
 """meetings.media (mesh or sfu) and the Janus room of an SFU meeting; seats' Janus tokens and feeds
 
 Revision ID: d3a91f7c2e60
-Revises: b7e2d4f1a9c3
+Revises: c3a9e5d2b817
 Create Date: 2026-12-04 21:00:00.000000
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "d3a91f7c2e60"
-down_revision = "b7e2d4f1a9c3"
+down_revision = "c3a9e5d2b817"
 branch_labels = None
 depends_on = None
 

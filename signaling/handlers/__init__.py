@@ -35,6 +35,7 @@ HANDLERS: dict[str, Handler] = {
     "join_meeting": meetings.meeting_action,
     "leave_meeting": meetings.meeting_action,
     **dict.fromkeys(meetings.MODERATION, meetings.meeting_action),
+    **dict.fromkeys(meetings.SCREEN, meetings.meeting_action),
     "mute_request": meetings.mute_request,
     "chat": room_messages.chat,
     "media_state": room_messages.media_state,

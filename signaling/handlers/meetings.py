@@ -19,6 +19,9 @@ from signaling.state.rosters import ADMITTED, Roster, Seat
 from signaling.state.services import Services
 
 MODERATION = ("admit", "deny", "remove_participant", "lock_meeting", "transfer_host", "end_meeting")
+# Start or stop sharing a screen: one sharer per meeting, kept in the database (so every
+# daemon agrees), changed through the meeting service like moderation.
+SCREEN = ("screen_share",)
 
 
 def meeting_action(services: Services, conn: Connection, message: ClientMessage) -> None:
@@ -70,7 +73,7 @@ def relay_in_meeting(services: Services, conn: Connection, message: ClientMessag
         payload=message.payload,
     )
     services.hub.send_to_user(recipient.user_id, relayed, session_id=recipient.session_id)
-    metrics.RELAYED.labels(message.type).inc()
+    metrics.RELAYED.inc(message.type)
 
 
 def mute_request(services: Services, conn: Connection, message: ClientMessage) -> None:

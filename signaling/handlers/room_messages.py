@@ -47,7 +47,7 @@ def _to_others(
         if peer_id is not None:
             out = server_message(message.type, call_id=call.call_id, **fields)
             services.hub.send_to_user(peer_id, out, session_id=peer_session)
-    metrics.RELAYED.labels(message.type).inc()
+    metrics.RELAYED.inc(message.type)
 
 
 def _tell(
@@ -79,8 +79,11 @@ def chat(services: Services, conn: Connection, message: ClientMessage) -> None:
 
 
 def media_state(services: Services, conn: Connection, message: ClientMessage) -> None:
-    """Whether the sender's microphone and camera are on, for the others' tiles."""
+    """Whether the sender's microphone and camera are on, for the others' tiles; with
+    `screen` when the sender says it, whether they share a screen."""
     fields = {"from": conn.username, "audio": message.audio, "video": message.video}
+    if message.screen is not None:
+        fields["screen"] = message.screen
     _to_others(services, conn, message, fields)
 
 
@@ -111,4 +114,4 @@ def hand(services: Services, conn: Connection, message: ClientMessage) -> None:
         "hand", meeting_id=roster.meeting_id, user=user, raised=message.raised, by=conn.username
     )
     _tell(services, roster, out)
-    metrics.RELAYED.labels("hand").inc()
+    metrics.RELAYED.inc("hand")

@@ -88,7 +88,7 @@ def hello(services: Services, conn: Connection, message: ClientMessage) -> None:
     for call in info.calls:
         services.calls.put(call)
     conn.welcome(welcome_message(services, conn, who, info, message.id))
-    services.presence.connected(conn, info.calls, first_of_user)
+    services.presence.connected(conn, info.calls, first_of_user, info.contact_ids)
 
 
 def _check_token(services: Services, conn: Connection, token: str) -> Identity | None:

@@ -27,6 +27,7 @@ def _membership(services: Services, event: OutboxEvent) -> Membership | None:
     read from the database once)."""
     if event.call_id is None:
         return None
+    services.presence.met(event.data.get("caller_id"), event.data.get("callee_id"))
     state = (event.data.get("call") or {}).get("state", "")
     entry = services.calls.apply_event(event.call_id, state, event.data)
     if entry is not None:
@@ -65,6 +66,8 @@ def call_accepted(services: Services, event: OutboxEvent) -> None:
     if call is None:
         return
     record, hub = event.data["call"], services.hub
+    for user_id, name in ((call.caller_id, call.caller), (call.callee_id, call.callee)):
+        services.presence.tell_contacts(user_id, name, "in_call")
     accepted = server_message(
         "accepted", call_id=call.call_id, merged=bool(event.data.get("merged")), call=record
     )
@@ -88,6 +91,9 @@ def call_finished(services: Services, event: OutboxEvent) -> None:
         return
     services.presence.call_ended(call.call_id)
     services.calls.ended(call.call_id)
+    if event.data["call"].get("answered_at"):  # it was a call in progress: free again
+        for user_id, name in ((call.caller_id, call.caller), (call.callee_id, call.callee)):
+            services.presence.tell_contacts(user_id, name, "online")
     message = server_message(END_KINDS[event.kind], call_id=call.call_id, call=event.data["call"])
     for user_id in (call.caller_id, call.callee_id):
         if user_id is not None:

@@ -50,6 +50,7 @@ class MeetingEvent:
     view: dict[str, Any]
     who: Seat | None
     user_ids: list[int]
+    data: dict[str, Any]
 
     @property
     def meeting_id(self) -> int:
@@ -67,7 +68,9 @@ def meeting_event(services: Services, event: OutboxEvent) -> None:
     roster = services.rooms.apply(event.data["roster"], version=event.id)
     name = event.data.get("user")
     who = roster.by_name(name) if isinstance(name, str) else None
-    unpacked = MeetingEvent(services, roster, event.data["meeting"], who, event.user_ids)
+    unpacked = MeetingEvent(
+        services, roster, event.data["meeting"], who, event.user_ids, event.data
+    )
     MEETING_TRANSLATORS[event.kind](unpacked)
     if roster.state == OPEN:
         _waiting_list(services, roster)
@@ -77,6 +80,7 @@ def _joined(e: MeetingEvent) -> None:
     """The newcomer learns who is there (and offers to each); the others learn who came."""
     if e.who is None:
         return
+    e.services.presence.tell_contacts(e.who.user_id, e.who.username, "in_call")
     others = [s.username for s in e.roster.present() if s.user_id != e.who.user_id]
     _send(e.services, e.who, e.message("meeting_joined", meeting=e.view, participants=others))
     _everyone(e.services, e.roster, e.message("participant_joined", user=e.who.username), but=e.who)
@@ -92,14 +96,25 @@ def _denied(e: MeetingEvent) -> None:
 
 def _left(e: MeetingEvent) -> None:
     if e.who is not None:
+        e.services.presence.tell_contacts(e.who.user_id, e.who.username, "online")
         e.services.rooms.rejoined(e.meeting_id, e.who.user_id)  # gone: no grace to wait out
         _everyone(
-            e.services, e.roster, e.message("participant_left", user=e.who.username, reason="left")
+            e.services,
+            e.roster,
+            e.message("participant_left", user=e.who.username, reason=_left_reason(e.data)),
         )
+
+
+def _left_reason(data: dict[str, Any]) -> str:
+    """Why a participant left: left, connection_lost, account_deleted, account_disabled
+    (events written before the reason was recorded say left)."""
+    reason = data.get("reason")
+    return reason if isinstance(reason, str) else "left"
 
 
 def _removed(e: MeetingEvent) -> None:
     if e.who is not None:
+        e.services.presence.tell_contacts(e.who.user_id, e.who.username, "online")
         _send(e.services, e.who, e.message("removed"))
         _everyone(
             e.services,
@@ -116,6 +131,14 @@ def _locked(e: MeetingEvent) -> None:
     _everyone(e.services, e.roster, e.message("meeting_locked", locked=e.view["locked"]))
 
 
+def _screen(e: MeetingEvent) -> None:
+    """Everyone learns who shares now (None: nobody), and whose share the host took over."""
+    message = e.message(
+        "screen_share", user=e.view.get("sharer"), taken_from=e.data.get("taken_from")
+    )
+    _everyone(e.services, e.roster, message)
+
+
 def _media_moved(e: MeetingEvent) -> None:
     """The SFU node died: everyone in the meeting fetches their new credential and rejoins."""
     _everyone(e.services, e.roster, e.message("media_moved", meeting=e.view))
@@ -125,7 +148,10 @@ def _ended(e: MeetingEvent) -> None:
     """Everyone who was in or waiting (the event's recipients) hears it ended."""
     ended = e.message("meeting_ended", meeting=e.view)
     for user_id in e.user_ids:
-        _send(e.services, e.roster.seats.get(user_id), ended)
+        seat = e.roster.seats.get(user_id)
+        _send(e.services, seat, ended)
+        if seat is not None:
+            e.services.presence.tell_contacts(seat.user_id, seat.username, "online")
 
 
 # The meeting event kinds this module translates, each to its own step.
@@ -137,6 +163,7 @@ MEETING_TRANSLATORS: dict[str, MeetingTranslator] = {
     "meeting.removed": _removed,
     "meeting.host_changed": _host_changed,
     "meeting.locked": _locked,
+    "meeting.screen": _screen,
     "meeting.ended": _ended,
     "meeting.media_moved": _media_moved,
 }

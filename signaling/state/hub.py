@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from app import logs
 
@@ -52,9 +51,11 @@ class Connection(Protocol):
     def welcome(self, message: dict[str, Any]) -> None: ...
 
 
-@dataclass(frozen=True)
-class Target:
-    """Whom a message is for: a user's connections, optionally one session or all but one."""
+class Target(NamedTuple):
+    """Whom a message is for: a user's connections, optionally one session or all but one.
+
+    A named tuple: one is made per relayed message (a frozen dataclass cost 4
+    `object.__setattr__` calls each)."""
 
     user_id: int | None = None
     session_id: int | None = None  # only this session (with user_id: only if it is theirs)

@@ -6,8 +6,9 @@ name one). When its last connection drops, the other participant gets `peer_disc
 and a grace timer starts; a connection of that session coming back in time cancels it and
 sends `peer_reconnected`; otherwise the call ends with `connection_lost` through the call
 service. `presence` goes to the other participant when a user's first connection opens or
-last one closes. Devices that were connected to a daemon that died or stopped get the same
-grace from the daemon that sweeps it (`lost`, called by signaling.state.liveness).
+last one closes, and `contact_presence` to the user's recent contacts (read on connect).
+Devices that were connected to a daemon that died or stopped get the same grace from the
+daemon that sweeps it (`lost`, called by signaling.state.liveness).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class Presence:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        # user id -> the ids of their recent contacts, for users connected here: read on
+        # connect, grown by every call event (`met`), dropped with their last connection.
+        self.contacts: dict[int, set[int]] = {}
 
     def pending(self, call_id: int, user_id: int) -> bool:
         return self.services.grace.pending(_key(call_id, user_id))
@@ -68,8 +72,42 @@ class Presence:
             message = server_message(kind, call_id=call.call_id, **fields)
             self.services.hub.send_to_user(other_id, message)
 
-    def connected(self, conn: Connection, calls: list[Membership], first_of_user: bool) -> None:
-        """A connection authenticated; `calls` are the user's ringing and active calls."""
+    def _tell_contacts(self, conn: Connection, presence: str) -> None:
+        """`contact_presence` to every device of the user's recent contacts. A hint to
+        refresh: with several daemons "first" and "last" are this daemon's view."""
+        self.tell_contacts(conn.user_id, conn.username, presence)
+
+    def tell_contacts(self, user_id: int | None, username: str | None, presence: str) -> None:
+        """`contact_presence` about a user connected here (the daemon holding them knows
+        their contacts; the others know nobody to tell) to their contacts' devices."""
+        contacts = self.contacts.get(user_id) if user_id is not None else None
+        if not contacts or not username:
+            return
+        message = server_message("contact_presence", user=username, presence=presence)
+        for contact_id in contacts:
+            self.services.hub.send_to_user(contact_id, message)
+
+    def met(self, user_id: int | None, other_id: int | None) -> None:
+        """A call between the two (any call event): each is now the other's contact."""
+        if user_id is None or other_id is None:
+            return
+        if user_id in self.contacts:
+            self.contacts[user_id].add(other_id)
+        if other_id in self.contacts:
+            self.contacts[other_id].add(user_id)
+
+    def connected(
+        self,
+        conn: Connection,
+        calls: list[Membership],
+        first_of_user: bool,
+        contact_ids: frozenset[int] = frozenset(),
+    ) -> None:
+        """A connection authenticated; `calls` are the user's ringing and active calls,
+        `contact_ids` the people they recently called or were called by."""
+        self.contacts.setdefault(conn.user_id, set()).update(contact_ids)
+        if first_of_user:
+            self._tell_contacts(conn, "online")
         for call in calls:
             if call.state != ACTIVE or call.role_of(conn.user_id) is None:
                 continue
@@ -85,6 +123,9 @@ class Presence:
 
     def disconnected(self, conn: Connection, calls: list[Membership], last_of_user: bool) -> None:
         """A connection ended; `calls` are the user's ringing and active calls."""
+        if last_of_user:
+            self._tell_contacts(conn, "offline")
+            self.contacts.pop(conn.user_id, None)
         for call in calls:
             if call.state != ACTIVE or call.role_of(conn.user_id) is None:
                 continue

@@ -109,25 +109,42 @@ class Rooms:
         hub = self.services.hub
         if hub.count_session(conn.session_id) > 0:
             return
-        grace = self.services.settings.reconnect_grace
         for roster in self.meetings_of(conn.user_id, conn.session_id):
             if hub.distributed and self.services.store.is_connected(conn.user_id, conn.session_id):
                 continue
-            dropped = server_message(
-                "participant_disconnected",
-                meeting_id=roster.meeting_id,
-                user=conn.username,
-                grace_seconds=grace,
-            )
-            self._tell(roster, dropped, exclude=conn.user_id)
-            self.services.grace.start(
-                ("meeting", roster.meeting_id, conn.user_id),
-                grace,
-                self._grace_over,
-                roster.meeting_id,
-                conn.user_id,
-                conn.session_id,
-            )
+            self._start_grace(roster, conn.user_id, conn.session_id)
+
+    def lost(self, user_id: int, session_id: int, meeting_ids: list[int]) -> None:
+        """A device's connections were on a dead daemon (signaling.state.liveness): in each
+        meeting it sat in, it gets the grace its disconnect would have started, unless it
+        is connected somewhere."""
+        if self.services.hub.count_session(session_id) > 0:
+            return
+        for meeting_id in meeting_ids:
+            roster = self.get(meeting_id)
+            if roster is None or roster.admitted(user_id, session_id) is None:
+                continue
+            if self.services.store.is_connected(user_id, session_id):
+                return  # back already, on another daemon
+            self._start_grace(roster, user_id, session_id)
+
+    def _start_grace(self, roster: Roster, user_id: int, session_id: int) -> None:
+        """Tell the others `participant_disconnected`; the seat is left if nobody comes back."""
+        key = ("meeting", roster.meeting_id, user_id)
+        if self.services.grace.pending(key):
+            return
+        seat = roster.seats[user_id]
+        grace = self.services.settings.reconnect_grace
+        dropped = server_message(
+            "participant_disconnected",
+            meeting_id=roster.meeting_id,
+            user=seat.username,
+            grace_seconds=grace,
+        )
+        self._tell(roster, dropped, exclude=user_id)
+        self.services.grace.start(
+            key, grace, self._grace_over, roster.meeting_id, user_id, session_id
+        )
 
     def rejoined(self, meeting_id: int, user_id: int) -> None:
         self.services.grace.cancel(("meeting", meeting_id, user_id))

@@ -18,10 +18,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from flask import Flask
 from sqlalchemy import bindparam, delete, func, or_, select, update
 
-from app import logs
+from app import liveness, logs
 from app.api import MAX_ID
-from app.auth.tokens import find_live_session
-from app.calls import liveness, service
+from app.auth.tokens import find_live_sessions
+from app.calls import service
 from app.calls.schemas import call_record
 from app.clock import utcnow
 from app.errors import ApiError
@@ -29,13 +29,18 @@ from app.events import PUBLISHED
 from app.extensions import db
 from app.ice.credentials import ice_servers_for
 from app.meetings import service as meetings
-from app.models import Connection, Event, Meeting, Node, User
+from app.models import Connection, Event, Meeting, MeetingParticipant, Node, User
+from app.outage import UNAVAILABLE
+from app.users.contacts import contact_ids_of
 from app.users.service import presence_of
 from signaling import metrics
 from signaling.errors import CallServiceError
+from signaling.state.batches import Batch
 from signaling.state.call_cache import Membership
 
 log = logging.getLogger(__name__)
+# How many recent contacts hear a user come online and leave (the newest callers first).
+CONTACTS_TOLD = 50
 T = TypeVar("T")
 P = ParamSpec("P")
 Runner = Callable[[Callable[[], Any]], Any]
@@ -58,6 +63,8 @@ class ConnectInfo:
     ice_servers: list[dict[str, Any]]
     calls: list[Membership]
     online_user_ids: frozenset[int]
+    # Recent contacts (app.users.contacts), told when this user comes online and leaves.
+    contact_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -87,19 +94,39 @@ def membership_of(row: Any) -> Membership:
 
 @dataclass(frozen=True)
 class LostDevice:
-    """A device whose connections were on a dead node: its user's ringing/active calls."""
+    """A device whose connections were on a dead node: its user's ringing/active calls,
+    and the open meetings it is admitted to."""
 
     user_id: int
     session_id: int
     calls: list[Membership]
+    meetings: list[int]
 
 
 @dataclass(frozen=True)
 class Beat:
-    """One liveness beat: whether this node's row was still there, and who was lost."""
+    """One liveness beat: whether this node's row was still there, who was lost, and
+    whether this beat swept a dead node."""
 
     node_was_there: bool
     lost: list[LostDevice]
+    swept: bool = False
+
+
+@dataclass(frozen=True)
+class Orphans:
+    """Devices in an active call or an open meeting that no live daemon holds, whatever
+    the reason (their daemon died while their grace period ran there, say)."""
+
+    calls: list[tuple[Membership, int]]  # (call, the user whose device is gone)
+    seats: list[tuple[int, int, int]]  # (meeting id, user id, session id)
+
+
+def _connected(user_id: int, session_id: int) -> bool:
+    query = select(Connection.id).where(
+        Connection.user_id == user_id, Connection.session_id == session_id, liveness.counted()
+    )
+    return db.session.scalar(query.limit(1)) is not None
 
 
 def _beat(node_id: str) -> bool:
@@ -130,15 +157,76 @@ def _take_orphan_rows() -> list[Any]:
 
 
 def _lost_devices(rows: list[Any]) -> list[LostDevice]:
-    """The distinct devices of deleted connection rows, with their users' live calls."""
+    """The distinct devices of deleted connection rows that were in a call or a meeting."""
     calls_of: dict[int, list[Membership]] = {}
     lost = []
     for user_id, session_id in sorted(set(map(tuple, rows))):
         if user_id not in calls_of:
             calls_of[user_id] = [membership_of(c) for c in service.active_calls_of(user_id)]
-        if calls_of[user_id]:
-            lost.append(LostDevice(user_id, session_id, calls_of[user_id]))
+        seated = meetings.seated_on(user_id, session_id)
+        if calls_of[user_id] or seated:
+            lost.append(LostDevice(user_id, session_id, calls_of[user_id], seated))
     return lost
+
+
+def _authenticate_many(tokens: list[str]) -> list[Identity | None]:
+    """Identities behind tokens (None for those not live): one query for all."""
+    live = find_live_sessions(tokens)
+    found = [live.get(token) for token in tokens]
+    return [
+        Identity(s.user_id, s.username, s.display_name, s.session_id) if s else None for s in found
+    ]
+
+
+def _calls_of(user_ids: list[int]) -> dict[int, list[Membership]]:
+    """Each user's ringing and active calls, with one statement for all of them."""
+    rows = service.active_calls_of_users(user_ids)
+    return {uid: [membership_of(row) for row in found] for uid, found in rows.items()}
+
+
+def _connect_many(items: list[tuple[Identity, str, str]]) -> list[ConnectInfo]:
+    """Insert the connection rows (one statement, committed), then read every user's calls
+    and the presence of their peers with one statement each."""
+    now = utcnow()
+    rows = [
+        {
+            "id": conn_id,
+            "user_id": who.user_id,
+            "session_id": who.session_id,
+            "node_id": node_id,
+            "connected_at": now,
+            "node_seen_at": now,
+        }
+        for who, conn_id, node_id in items
+    ]
+    db.session.execute(Connection.__table__.insert(), rows)
+    db.session.commit()
+    calls = _calls_of([who.user_id for who, _conn, _node in items])
+    peers = {
+        peer
+        for who, _conn, _node in items
+        for m in calls.get(who.user_id, ())
+        if (peer := m.other(who.user_id)[0]) is not None
+    }
+    presence = presence_of(sorted(peers))
+    online = frozenset(uid for uid, state in presence.items() if state != "offline")
+    contacts = contact_ids_of(sorted({who.user_id for who, _conn, _node in items}), CONTACTS_TOLD)
+    answers = []
+    for who, _conn, _node in items:
+        mine = calls.get(who.user_id, [])
+        servers, _ttl = ice_servers_for(who.username)
+        theirs = frozenset(m.other(who.user_id)[0] for m in mine) & online
+        told = frozenset(contacts.get(who.user_id, ()))
+        answers.append(ConnectInfo(servers, mine, theirs, told))  # type: ignore[arg-type]
+    return answers
+
+
+def _disconnect_many(items: list[tuple[str, int]]) -> list[list[Membership]]:
+    """Delete the connection rows (one statement, committed); each user's calls after."""
+    db.session.execute(delete(Connection).where(Connection.id.in_([c for c, _u in items])))
+    db.session.commit()
+    calls = _calls_of([user_id for _conn, user_id in items])
+    return [calls.get(user_id, []) for _conn, user_id in items]
 
 
 def threadpool_runner(threads: int) -> Runner:
@@ -180,6 +268,7 @@ MEETING_ACTIONS: dict[str, Callable[..., Any]] = {
     "lock_meeting": lambda u, who, mid, m: meetings.set_locked(u, mid, m.locked),
     "transfer_host": lambda u, who, mid, m: meetings.transfer_host(u, mid, m.user),
     "end_meeting": lambda u, who, mid, m: meetings.end_meeting(u, mid),
+    "screen_share": lambda u, who, mid, m: meetings.share_screen(u, mid, m.sharing),
 }
 
 # Call actions over the socket: (identity, call id) -> the call's row afterwards. Only the
@@ -236,6 +325,15 @@ class Store:
         self._poll: Runner = poll or self._run
         with app.app_context():
             self._engine = db.engine
+        self._authenticate = Batch[str, Identity | None](
+            self._one_by_one_on_failure(_authenticate_many)
+        )
+        self._connect = Batch[tuple[Identity, str, str], ConnectInfo](
+            self._one_by_one_on_failure(_connect_many)
+        )
+        self._disconnect = Batch[tuple[str, int], list[Membership]](
+            self._one_by_one_on_failure(_disconnect_many)
+        )
 
     def _job(self, fn: Callable[..., T], *args: Any) -> T:
         return self._in(self._run, fn, *args)
@@ -261,43 +359,34 @@ class Store:
             raise refused
         return result  # type: ignore[return-value]
 
-    # -- connections ------------------------------------------------------------------
-    @in_thread_pool
-    def authenticate(token: str) -> Identity | None:
+    # -- connections: what arrives together is answered by one job (signaling.state.batches)
+    def authenticate(self, token: str) -> Identity | None:
         """The identity behind a live session token, or None (unknown, expired, revoked)."""
-        live = find_live_session(token)
-        if live is None:
-            return None
-        return Identity(live.user_id, live.username, live.display_name, live.session_id)
+        return self._authenticate(token)
 
-    @in_thread_pool
-    def connect(who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
+    def connect(self, who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
         """Record the connection (presence) and read what `welcome` tells the client."""
-        now = utcnow()
-        db.session.add(
-            Connection(
-                id=conn_id,
-                user_id=who.user_id,
-                session_id=who.session_id,
-                node_id=node_id,
-                connected_at=now,
-                node_seen_at=now,
-            )
-        )
-        db.session.commit()
-        servers, _ttl = ice_servers_for(who.username)
-        calls = [membership_of(call) for call in service.active_calls_of(who.user_id)]
-        peers = [m.other(who.user_id)[0] for m in calls]
-        presence = presence_of([uid for uid in peers if uid is not None])
-        online = frozenset(uid for uid, state in presence.items() if state != "offline")
-        return ConnectInfo(servers, calls, online)
+        return self._connect((who, conn_id, node_id))
 
-    @in_thread_pool
-    def disconnect(conn_id: str, user_id: int) -> list[Membership]:
+    def disconnect(self, conn_id: str, user_id: int) -> list[Membership]:
         """Forget the connection; returns the user's ringing and active calls."""
-        db.session.execute(delete(Connection).where(Connection.id == conn_id))
-        db.session.commit()
-        return [membership_of(call) for call in service.active_calls_of(user_id)]
+        return self._disconnect((conn_id, user_id))
+
+    def _one_by_one_on_failure(self, job: Callable[[list[Any]], list[Any]]) -> Any:
+        """`job` over a batch in the pool; if it fails for another reason than an outage,
+        each item alone, so one bad item (a user deleted meanwhile) fails only itself."""
+
+        def run_many(items: list[Any]) -> list[Any]:
+            try:
+                return self._in(self._run, job, items)
+            except UNAVAILABLE:
+                raise
+            except Exception as exc:
+                if len(items) == 1:
+                    return [exc]
+            return [run_many([item])[0] for item in items]
+
+        return run_many
 
     @in_thread_pool
     def is_connected(user_id: int, session_id: int | None) -> bool:
@@ -332,6 +421,7 @@ class Store:
         was_there = _beat(node_id)
         db.session.commit()
         taken: list[Any] = []
+        swept = False
         dead = (
             select(Node.id, Node.seen_at)
             .where(Node.id != node_id)
@@ -346,9 +436,39 @@ class Store:
             db.session.commit()
             logs.event(log, "node.swept", dead=dead_id, rows=len(rows))
             taken.extend(rows)
+            swept = True
         if sweep:
             taken.extend(_take_orphan_rows())
-        return Beat(was_there, _lost_devices(taken))
+        return Beat(was_there, _lost_devices(taken), swept)
+
+    @on_poll_thread
+    def orphans() -> Orphans:
+        """Every device in an active call or an open meeting with no counted connection
+        (after a sweep: a grace period that ran on the dead daemon died with it)."""
+        calls = []
+        for row in service.active_calls():
+            call = membership_of(row)
+            for user_id in (call.caller_id, call.callee_id):
+                session_id = call.session_of(user_id)
+                if user_id is not None and session_id is not None:
+                    if not _connected(user_id, session_id):
+                        calls.append((call, user_id))
+        seated = db.session.execute(
+            select(
+                MeetingParticipant.meeting_id,
+                MeetingParticipant.user_id,
+                MeetingParticipant.session_id,
+            )
+            .join(Meeting, Meeting.id == MeetingParticipant.meeting_id)
+            .where(
+                Meeting.state == "open",
+                MeetingParticipant.state == "admitted",
+                MeetingParticipant.user_id.is_not(None),
+                MeetingParticipant.session_id.is_not(None),
+            )
+        ).all()
+        seats = [tuple(seat) for seat in seated if not _connected(seat[1], seat[2])]
+        return Orphans(calls, seats)
 
     @in_thread_pool
     def restore_connections(node_id: str, conns: list[tuple[str, int, int]]) -> int:
@@ -506,6 +626,7 @@ __all__ = [
     "ConnectInfo",
     "Identity",
     "LostDevice",
+    "Orphans",
     "OutboxEvent",
     "Store",
     "threadpool_runner",

@@ -25,7 +25,7 @@ from geventwebsocket.handler import WebSocketHandler
 from app import logs
 from signaling.settings import Settings
 from signaling.transport.limits import TokenBucket
-from signaling.transport.websocket import OriginPolicy, WebSocket
+from signaling.transport.websocket import READ_CHUNK, OriginPolicy, WebSocket
 
 log = logging.getLogger(__name__)
 
@@ -189,12 +189,17 @@ class HardenedHandler(WebSocketHandler):
         # client's delayed ACK (measured with chimecast-bench).
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.websocket = WebSocket(
-            self.rfile,
+            _SocketReader(self.socket),
             self.socket,
             self.max_message,
             max_fragments=self.max_fragments,
             budget=TokenBucket(self.frame_rate, self.frame_burst),
+            buffered=_take_buffered(self.rfile, self.socket),
         )
+        # The request's buffered reader is done: closing it frees its 8 KiB buffer for the
+        # connection's life (the socket stays open), and tells gevent's handler afterwards
+        # that no further request follows on this connection.
+        self.rfile.close()
         self.environ.update({"wsgi.websocket_version": "13", "wsgi.websocket": self.websocket})
         accept = base64.b64encode(hashlib.sha1((key + GUID).encode("latin-1")).digest())
         headers = [
@@ -207,12 +212,48 @@ class HardenedHandler(WebSocketHandler):
 
     def run_websocket(self) -> None:
         """Hand the socket to the application; the server closes it when that returns."""
+        # The request's environ and headers (a few kB of dicts and strings) would otherwise
+        # live as long as the connection: the application needs only these.
+        environ = self.environ
+        self.environ = {
+            "PATH_INFO": environ.get("PATH_INFO", ""),
+            "REMOTE_ADDR": environ.get("REMOTE_ADDR", ""),
+            "wsgi.websocket_version": "13",
+            "wsgi.websocket": self.websocket,
+        }
+        del environ
+        self.headers = _NO_HEADERS
         try:
             for _chunk in self.application(self.environ, lambda *args, **kwargs: None):
                 pass
         finally:
             self.environ["wsgi.websocket"] = None
             self.websocket = None
+
+
+_NO_HEADERS = http.client.HTTPMessage()
+
+
+class _SocketReader:
+    """The WebSocket's reads go straight to the socket (into a buffer shared by all)."""
+
+    __slots__ = ("readinto",)
+
+    def __init__(self, sock: Any) -> None:
+        self.readinto = sock.recv_into
+
+
+def _take_buffered(rfile: Any, sock: Any) -> bytes:
+    """What the request's reader already holds beyond the request (a client may send its
+    first frames without waiting for the 101), without waiting for more."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        return rfile.read1(READ_CHUNK) or b""
+    except OSError:  # nothing buffered, nothing waiting
+        return b""
+    finally:
+        sock.settimeout(timeout)
 
 
 def handler_class(path: str, settings: Settings, origin_allowed: OriginPolicy) -> type:

@@ -267,7 +267,7 @@ class Peer:
         if self._linger_timer is not None:
             self._linger_timer.kill(block=False)
         self.ws.abort()
-        metrics.CLOSES.labels(str(self.close_code)).inc()
+        metrics.CLOSES.inc(str(self.close_code))
         self._unregister()
 
     def _unregister(self) -> None:

@@ -167,6 +167,7 @@ def test_stats_counts_outcomes_and_averages_answered_calls(runner, history):
         "missed": 1,
         "declined": 1,
         "busy": 1,
+        "offline": 0,
         "cancelled": 1,
         "connection_lost": 0,
         "ringing": 1,

@@ -91,6 +91,10 @@ def test_call_and_meeting_screens_have_no_serious_accessibility_violations(stack
             await ada.by("screen-call").get_by_test_id("chat-button").click()
             await ada.by("call-info-button").click()
             found["call"] = await violations(ada)
+            # Bea shares her screen: Ada sees it large and Bea's camera small.
+            await bea.by("share-screen").click()
+            await expect(ada.by("remote-camera")).to_be_visible()
+            found["call-shared-screen"] = await violations(ada)
             await ada.by("hang-up").click()
             await expect(bea.by("screen-home")).to_be_visible()
 
@@ -105,6 +109,18 @@ def test_call_and_meeting_screens_have_no_serious_accessibility_violations(stack
             await ada.by("meeting-react").click()
             found["meeting-host"] = await violations(ada)
             found["meeting-guest"] = await violations(bea)
+            # A shared screen: its badge, and the sharer's camera small in the tile.
+            await bea.by("meeting-share").click()
+            shared = ada.page.locator(f'[data-testid="meeting-tile"][data-username="{bea.name}"]')
+            await expect(shared.get_by_test_id("sharer-camera")).to_be_visible()
+            found["meeting-sharing"] = await violations(ada)
+            # Home again: history with a call and a meeting, recent contacts with presence.
+            for user in (bea, ada):
+                await user.by("meeting-leave").click()
+                await expect(user.by("screen-home")).to_be_visible()
+            await expect(ada.by("history-meeting")).to_have_count(1)
+            await expect(ada.by("contact")).to_have_count(1)
+            found["home-history"] = await violations(ada)
             print(found)
             assert not any(found.values()), found
 

@@ -131,6 +131,7 @@ def test_register_logs_in_shortcuts_announcements_and_a_phone_call_that_fits(sta
             # History on the phone: name, what happened and when, each readable, apart.
             row = alice.by("history-item").first
             await expect(row).to_be_visible()
+            await row.scroll_into_view_if_needed()  # below the recent contacts on a phone
             parts = await boxes(
                 alice, '[data-testid="history-item"]:first-child :is(.name, .what, .when, .btn)'
             )

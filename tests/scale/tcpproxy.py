@@ -55,6 +55,12 @@ class TcpProxy:
                 client.close()
                 continue
             with self._lock:
+                if (
+                    self.mode == "cut"
+                ):  # cut() ran while we dialled upstream: it never saw this pair
+                    for sock in (client, upstream):
+                        sock.close()
+                    continue
                 self._pairs.append((client, upstream))
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
 
@@ -63,7 +69,7 @@ class TcpProxy:
         selector.register(a, selectors.EVENT_READ, b)
         selector.register(b, selectors.EVENT_READ, a)
         try:
-            while True:
+            while self.mode != "cut":  # a cut connection is closed, never left blackholed
                 for key, _ in selector.select(timeout=0.5):
                     data = key.fileobj.recv(65536)
                     if not data:

@@ -150,11 +150,12 @@ def test_with_no_daemon_left_a_vanished_user_is_neither_busy_nor_online_for_long
     async def scenario():
         alice, bob, call_id = await _call_across(pair)
         try:
-            return alice, call_id, min(pair.stop(0, signal.SIGKILL), pair.stop(1, signal.SIGKILL))
+            stopped = min(pair.stop(0, signal.SIGKILL), pair.stop(1, signal.SIGKILL))
+            return alice, bob, call_id, stopped
         finally:
             await close_all(alice, bob)
 
-    alice, call_id, stopped = asyncio.run(scenario())
+    alice, bob, call_id, stopped = asyncio.run(scenario())
     with pytest.raises(ApiError) as busy:  # within the grace period the call still stands
         carol.api.start_call(alice.name)
     assert busy.value.status == 409
@@ -174,7 +175,9 @@ def test_with_no_daemon_left_a_vanished_user_is_neither_busy_nor_online_for_long
     assert free_after < GRACE + 10
     row = pair.call_row(call_id)
     assert row["state"] == "ended" and row["end_reason"] == "connection_lost"
-    assert row["ended_by_node"] == "web" and row["ended_by"] == alice.name
+    # Both devices vanished with their daemons; the one lost first (by its daemon's last
+    # beat, which can be either: beats are 0.5 s apart) is recorded as having left.
+    assert row["ended_by_node"] == "web" and row["ended_by"] in (alice.name, bob.name)
 
 
 async def _reconnect_dropped(people: list[Person], url: str) -> int:
@@ -220,3 +223,130 @@ def test_a_rolling_restart_behind_nginx_loses_none_of_ten_calls(pair, nginx_for)
     # least_conn spreads the first connections over both daemons; then all sit on daemon 1.
     assert 5 <= moved[0] <= 15 and moved[1] == 20, moved
     assert [pair.call_row(call_id)["state"] for call_id in calls] == ["active"] * 10
+
+
+def _meeting_across(pair: Pair, max_participants: int = 2):
+    """A meeting of `max_participants` seats: host on daemon 1, ann on daemon 0, both in."""
+    host, ann = make_person(pair.stack, "host"), make_person(pair.stack, "ann")
+    created = host.api.call(
+        "POST", "/meetings", {"name": "Standup", "max_participants": max_participants}
+    )
+    return host, ann, created["meeting"]["id"], created["invite"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill", "term"])
+def test_a_dead_daemon_s_meeting_participant_who_never_returns_frees_the_seat(pair, signum):
+    """The meeting side of the same promise: ann's daemon dies and ann does not come back.
+    The survivor tells the others, gives ann the grace period, then she leaves
+    (`connection_lost`), and her seat is free for someone else."""
+    host, ann, meeting_id, invite = _meeting_across(pair)
+    carol = make_person(pair.stack, "carol")
+
+    async def scenario():
+        await host.connect(pair.stack.signaling_urls[1])
+        await ann.connect(pair.stack.signaling_urls[0])
+        await carol.connect(pair.stack.signaling_urls[1])
+        try:
+            assert (await host.sig.join_meeting(meeting_id))["state"] == "admitted"
+            assert (await ann.sig.join_meeting(meeting_id, invite))["state"] == "admitted"
+            await host.sig.wait_for("participant_joined", meeting_id=meeting_id, user=ann.name)
+            full = await carol.sig.join_meeting(meeting_id, invite)
+            assert full["type"] == "error" and full["code"] == "room_full", full
+            stopped = pair.stop(0, signum)
+            gone = await host.sig.wait_for(
+                "participant_disconnected", meeting_id=meeting_id, user=ann.name, timeout=15
+            )
+            heard = time.monotonic() - stopped
+            assert gone["grace_seconds"] == GRACE
+            left = await host.sig.wait_for(
+                "participant_left", meeting_id=meeting_id, user=ann.name, timeout=GRACE + 15
+            )
+            took = time.monotonic() - stopped
+            assert left["reason"] == "connection_lost", left
+            joined = await carol.sig.join_meeting(meeting_id, invite)
+            assert joined.get("state") == "admitted", joined
+            return heard, took
+        finally:
+            await close_all(host, ann, carol)
+
+    heard, took = asyncio.run(scenario())
+    print(f"participant_disconnected after {heard:.2f}s, left after {took:.2f}s")
+    assert heard < STALE + 5
+    assert GRACE < took < GRACE + 10
+
+
+def test_a_meeting_participant_back_within_grace_keeps_the_seat(pair):
+    host, ann, meeting_id, invite = _meeting_across(pair)
+
+    async def scenario():
+        await host.connect(pair.stack.signaling_urls[1])
+        await ann.connect(pair.stack.signaling_urls[0])
+        try:
+            await host.sig.join_meeting(meeting_id)
+            await ann.sig.join_meeting(meeting_id, invite)
+            await host.sig.wait_for("participant_joined", meeting_id=meeting_id, user=ann.name)
+            pair.stop(0, signal.SIGKILL)
+            await host.sig.wait_for(
+                "participant_disconnected", meeting_id=meeting_id, user=ann.name, timeout=15
+            )
+            await ann.connect(pair.stack.signaling_urls[1])
+            assert (await ann.sig.join_meeting(meeting_id, invite))["state"] == "admitted"
+            await asyncio.sleep(GRACE + STALE + 2)
+            left = [m for m in host.sig.drain() if m["type"] == "participant_left"]
+            assert not left, left
+        finally:
+            await close_all(host, ann)
+
+    asyncio.run(scenario())
+
+
+def test_a_grace_period_running_on_a_daemon_that_dies_is_not_lost(pair):
+    """alice drops; her daemon starts her grace, then dies before it ends. The survivor
+    that sweeps the dead daemon runs a grace of its own: the call still ends
+    connection_lost instead of staying active (and bob busy) for ever."""
+
+    async def scenario():
+        alice, bob, call_id = await _call_across(pair)
+        try:
+            await alice.sig.close()
+            await bob.sig.wait_for("peer_disconnected", call_id=call_id, timeout=10)
+            stopped = pair.stop(0, signal.SIGKILL)
+            ended = await bob.sig.wait_for("ended", call_id=call_id, timeout=GRACE + STALE + 15)
+            return call_id, time.monotonic() - stopped, ended
+        finally:
+            await close_all(alice, bob)
+
+    call_id, took, ended = asyncio.run(scenario())
+    print(f"ended after {took:.2f}s")
+    assert ended["call"]["end_reason"] == "connection_lost"
+    assert took < GRACE + STALE + 10
+    row = pair.call_row(call_id)
+    assert row["state"] == "ended" and row["ended_by_node"] == pair.node_id(1)
+
+
+def test_a_meeting_grace_running_on_a_daemon_that_dies_is_not_lost(pair):
+    host, ann, meeting_id, invite = _meeting_across(pair)
+
+    async def scenario():
+        await host.connect(pair.stack.signaling_urls[1])
+        await ann.connect(pair.stack.signaling_urls[0])
+        try:
+            await host.sig.join_meeting(meeting_id)
+            await ann.sig.join_meeting(meeting_id, invite)
+            await host.sig.wait_for("participant_joined", meeting_id=meeting_id, user=ann.name)
+            await ann.sig.close()
+            await host.sig.wait_for(
+                "participant_disconnected", meeting_id=meeting_id, user=ann.name, timeout=10
+            )
+            stopped = pair.stop(0, signal.SIGKILL)
+            left = await host.sig.wait_for(
+                "participant_left", meeting_id=meeting_id, user=ann.name,
+                timeout=GRACE + STALE + 15,
+            )  # fmt: skip
+            return time.monotonic() - stopped, left
+        finally:
+            await close_all(host, ann)
+
+    took, left = asyncio.run(scenario())
+    assert left["reason"] == "connection_lost"
+    assert took < GRACE + STALE + 10

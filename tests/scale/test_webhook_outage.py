@@ -120,8 +120,8 @@ def test_worker_survives_database_cut_quietly_and_delivers_after_it(server_app, 
         wait_until(lambda: len(endpoint.requests) == 1, 30, "the first delivery")
         enqueue_due_in(server_app, 2.0)  # falls due in the middle of the cut
 
+        cut_at = time.monotonic()  # before the cut: the worker may log before cut() returns
         proxy.cut()
-        cut_at = time.monotonic()
         time.sleep(CUT_SECONDS)
         assert worker.poll() is None, f"the worker died during the cut:\n{stderr.text()}"
         during = stderr.between(cut_at, time.monotonic())

@@ -258,6 +258,7 @@ def test_reconnect_within_grace_keeps_the_call_and_staying_away_ends_it(live):
 def test_after_a_daemon_crash_reconnecting_clients_learn_their_calls(live):
     alice, bob, carol, dave = (live.person(n) for n in ("alice", "bob", "carol", "dave"))
     active_id, _a, _b = ring_and_answer(live, alice, bob)
+    live.connect(carol)  # online: a call to nobody's device would end `offline` at once
     live.stop_daemon(signal.SIGKILL)
     ringing_id = dave.start_call(carol)  # while the daemon is down: its event is never pushed
     rang_at = time.monotonic()

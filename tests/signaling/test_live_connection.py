@@ -198,3 +198,34 @@ def test_sigterm_tells_every_client_going_away_then_1001_and_exits(live):
     with pytest.raises((Refused, OSError)):
         RawClient.connect(live.url, timeout=1)
     assert wait_until(lambda: "stopped" in live.daemon_log.read_text())
+
+
+def test_a_hello_sent_with_the_upgrade_request_is_not_lost(live):
+    """A client may send its first frames without waiting for the 101: the bytes the
+    handshake's reader already took must reach the WebSocket."""
+    import base64
+    import json
+    import os
+    import socket
+
+    alice = live.person("alice")
+    port = live.stack.signaling_ports[0]
+    request = (
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+    payload = json.dumps({"type": "hello", "id": "hello", "token": alice.token}).encode()
+    mask = os.urandom(4)
+    frame = bytes((0x81, 0x80 | len(payload))) + mask
+    frame += bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(request + frame)  # one packet: the hello is behind the request
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    head, _, rest = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    client = RawClient(sock, rest)
+    welcome = client.recv()
+    assert welcome["type"] == "welcome" and welcome["user"]["username"] == alice.name

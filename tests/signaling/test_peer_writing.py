@@ -163,3 +163,28 @@ def test_a_closed_connection_is_freed_at_once_not_by_the_cycle_collector():
         assert gone() is None, gc.get_referrers(gone())
     finally:
         gc.enable()
+
+
+def test_frames_sent_during_one_loop_turn_leave_in_one_write_in_order():
+    services, store, _timers = make_services()
+    peer, client, _running = welcomed(services, store)
+    writes = []
+
+    class Recorded:  # observes the socket writes; the real write still happens
+        def __init__(self, ws):
+            self.ws = ws
+
+        def write_nowait(self, data):
+            writes.append(len(data))
+            return self.ws.write_nowait(data)
+
+        def __getattr__(self, name):
+            return getattr(self.ws, name)
+
+    peer._out._ws = Recorded(peer.ws)
+    for index in range(10):  # one greenlet, no yield: one turn
+        assert peer.send(numbered(index, 100))
+    assert writes == []  # nothing written before the turn ends
+    assert [index_of(client.message()) for _ in range(10)] == list(range(10))
+    assert len(writes) == 1 and writes[0] > 10 * 100
+    assert peer._out.writing_through

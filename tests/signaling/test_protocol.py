@@ -53,6 +53,13 @@ def test_parse_keeps_the_payload_and_drops_a_client_supplied_from():
     assert not hasattr(parsed, "from_")
 
 
+def test_media_state_screen_is_optional_and_kept_when_given():
+    base = {"type": "media_state", "call_id": 4, "audio": True, "video": False}
+    assert parse(json.dumps(base)).screen is None
+    assert parse(json.dumps({**base, "screen": True})).screen is True
+    assert parse(json.dumps({**base, "screen": False})).screen is False
+
+
 INVALID = [
     # (frame, error code, ref, call_id)
     ("not json", "invalid_json", None, None),
@@ -69,6 +76,28 @@ INVALID = [
     ('{"type": "hello", "id": 1}', "invalid_message", 1, None),
     ('{"type": "hello", "token": 123}', "invalid_message", None, None),
     ('{"type": "hello", "token": ""}', "invalid_message", None, None),
+    # no control characters in names, tokens or ids (a NUL is text PostgreSQL refuses)
+    ('{"type": "hello", "token": "cct_a\\u0000b"}', "invalid_message", None, None),
+    ('{"type": "ping", "id": "a\\u0000"}', "invalid_message", None, None),
+    (
+        '{"type": "join_meeting", "meeting_id": 3, "invite": "cci_\\u0000"}',
+        "invalid_message",
+        None,
+        None,
+    ),
+    ('{"type": "deny", "meeting_id": 3, "user": "bob\\u0000"}', "invalid_message", None, None),
+    (
+        '{"type": "transfer_host", "meeting_id": 3, "user": "bo\\u0085b"}',
+        "invalid_message",
+        None,
+        None,
+    ),
+    (
+        '{"type": "offer", "call_id": 4, "to": "bob\\u001b", "payload": {"type": "offer", "sdp": ""}}',
+        "invalid_message",
+        None,
+        4,
+    ),
     ('{"type": "accept", "id": "a"}', "invalid_message", "a", None),
     ('{"type": "accept", "call_id": "42"}', "invalid_message", None, None),
     ('{"type": "accept", "call_id": 0}', "invalid_message", None, None),
@@ -124,6 +153,19 @@ INVALID = [
     ),
     (
         '{"type": "candidate", "call_id": 4, "to": "bob", "payload": {"candidate": "c", "sdpMid": 0}}',
+        "invalid_message",
+        None,
+        4,
+    ),
+    # media_state's optional `screen` is a boolean, never a truthy stand-in
+    (
+        '{"type": "media_state", "call_id": 4, "audio": true, "video": true, "screen": "yes"}',
+        "invalid_message",
+        None,
+        4,
+    ),
+    (
+        '{"type": "media_state", "call_id": 4, "audio": true, "video": true, "screen": 1}',
         "invalid_message",
         None,
         4,

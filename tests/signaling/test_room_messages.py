@@ -9,7 +9,7 @@ import pytest
 
 from signaling.errors import MessageError
 from signaling.handlers import dispatch
-from signaling.protocol import MAX_CHAT_LENGTH, error_message
+from signaling.protocol import MAX_CHAT_LENGTH, check_server_message, error_message
 from signaling.state.call_cache import ACTIVE, ENDED, RINGING
 from signaling.state.services import Services
 from signaling.state.store import Identity
@@ -180,6 +180,18 @@ def test_media_state_in_a_call_reaches_the_peer(world):
     world.send(bob, {"type": "media_state", "call_id": call_id, "audio": True, "video": False})
     [got] = alice.of_type("media_state")
     assert (got["call_id"], got["from"], got["video"]) == (call_id, "bob", False)
+
+
+def test_media_state_screen_is_relayed_only_when_the_sender_says_it(world):
+    call_id = active_call(world)
+    alice, bob = world.join("alice"), world.join("bob")
+    state = {"type": "media_state", "call_id": call_id, "audio": True, "video": True}
+    world.send(bob, {**state, "screen": True})
+    world.send(bob, state)
+    sharing, silent = alice.of_type("media_state")
+    assert sharing["screen"] is True
+    assert "screen" not in silent
+    assert check_server_message(sharing) == []
 
 
 def test_raised_hand_is_shown_to_everyone_including_the_sender(world):

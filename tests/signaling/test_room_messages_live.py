@@ -23,6 +23,14 @@ def test_chat_and_media_state_reach_the_peer_stamped_and_outsiders_are_refused(l
     b.send({"type": "media_state", "call_id": call_id, "audio": False, "video": False})
     state = a.expect("media_state", call_id=call_id)
     assert (state["from"], state["audio"], state["video"]) == (bob.name, False, False)
+    # Sharing a screen (issue 19 §2): `screen` says so to the peer's socket.
+    b.send(
+        {"type": "media_state", "call_id": call_id, "audio": True, "video": True, "screen": True}
+    )
+    state = a.expect("media_state", call_id=call_id)
+    assert (state["from"], state["video"], state["screen"]) == (bob.name, True, True)
+    b.send({"type": "media_state", "call_id": call_id, "audio": True, "video": True, "screen": 1})
+    assert b.expect("error", call_id=call_id)["code"] == "invalid_message"
 
     c.send({"type": "chat", "call_id": call_id, "text": "let me in", "id": "x"})
     assert c.expect("error", ref="x")["code"] == "not_a_participant"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gevent
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Connection, User
 from signaling.errors import CallServiceError
-from signaling.state.store import Store
+from signaling.state.store import Identity, Store
 from tests.app.helpers import statements_run
 
 
@@ -175,3 +176,41 @@ def test_an_accept_that_is_not_the_common_case_is_refused_as_before(
     assert refused.value.code == code
     assert store.events_after(last, []) == []  # nothing announced ...
     assert store.membership(call_id) == before  # ... and nothing changed
+
+
+def test_hellos_that_arrive_together_are_checked_and_recorded_with_one_statement_each(
+    app, store, auth, client
+):
+    tokens = []
+    for i in range(8):
+        auth.register(f"user{i}")
+        tokens.append(auth.login(f"user{i}").json["token"])
+    with statements_run(app) as statements:
+        checks = [gevent.spawn(store.authenticate, token) for token in [*tokens, "ccs_nope"]]
+        gevent.joinall(checks, raise_error=True)
+    who = [check.value for check in checks]
+    assert [w.username for w in who[:-1]] == [f"user{i}" for i in range(8)] and who[-1] is None
+    assert statements.count("SELECT") == 1, statements
+    with statements_run(app) as statements:
+        connects = [
+            gevent.spawn(store.connect, w, f"conn-{i}", "n") for i, w in enumerate(who[:-1])
+        ]
+        gevent.joinall(connects, raise_error=True)
+    assert statements.count("INSERT") == 1 and statements.count("SELECT") <= 2, statements
+    with statements_run(app) as statements:
+        gone = [
+            gevent.spawn(store.disconnect, f"conn-{i}", w.user_id) for i, w in enumerate(who[:-1])
+        ]
+        gevent.joinall(gone, raise_error=True)
+    assert statements.count("DELETE") == 1, statements
+    assert not store.is_connected(who[0].user_id, None)
+
+
+def test_a_connect_that_fails_in_a_batch_fails_alone(app, store, people):
+    alice, bob = store.authenticate(people["alice"]), store.authenticate(people["bob"])
+    ghost = Identity(user_id=10_000, username="ghost", display_name="ghost", session_id=10_000)
+    jobs = [gevent.spawn(store.connect, w, f"c-{w.username}", "n") for w in (alice, ghost, bob)]
+    gevent.joinall(jobs)
+    assert jobs[0].successful() and jobs[2].successful()
+    assert not jobs[1].successful()  # no such user: the foreign key refuses its row
+    assert store.is_connected(alice.user_id, None) and store.is_connected(bob.user_id, None)

@@ -18,6 +18,7 @@ from signaling.transport.websocket import (
     OP_TEXT,
     YIELD_WORK,
     WebSocket,
+    _unmask_in_python,
     close_payload,
     frame_header,
     origin_policy,
@@ -68,6 +69,7 @@ def socket_over(data: bytes, limit: int = 1024) -> WebSocket:
 def test_unmask_matches_the_byte_by_byte_definition(size):
     payload = os.urandom(size)
     assert unmask(payload, MASK) == naive_unmask(payload, MASK)
+    assert _unmask_in_python(payload, MASK) == naive_unmask(payload, MASK)  # the fallback
 
 
 def test_text_message_is_unmasked_and_decoded():

@@ -60,3 +60,37 @@ def test_the_readme_mentions_no_client_attribute_that_does_not_exist():
 
     for attribute in re.findall(r"\bapi\.([a-z_]+)\b", README):
         assert hasattr(ApiClient, attribute), attribute
+
+
+def test_the_readme_map_of_signaling_names_every_module_and_only_those():
+    """README "Where is X": each folder line lists exactly the modules in that folder."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("**Where is X**", 1)[1].split("```", 2)[1]
+    block = re.sub(r"\([^)]*\)", " ", block)  # remarks in parentheses, across lines too
+    listed: dict[str, set[str]] = {}
+    folder = None
+    for line in block.splitlines():
+        head = re.match(r"\s*([a-z_/]+/)\s", line + " ")
+        if head:
+            folder = head.group(1)
+            if not folder.startswith(("signaling/", "app/")):
+                folder = "signaling/" + folder
+            line = line[head.end() :]
+        if folder:
+            listed.setdefault(folder, set()).update(re.findall(r"[A-Za-z_]+(?:\.md)?", line))
+    assert "signaling/transport/" in listed and "signaling/state/" in listed, listed.keys()
+    for folder, names in listed.items():
+        if folder.startswith("app/") or folder == "signaling/bench/":
+            continue  # named for where to look, not listed in full
+        present = {
+            path.stem if path.suffix == ".py" else path.name
+            for path in (ROOT / folder).iterdir()
+            if path.suffix == ".py" or path.name.endswith(".md")
+        } - {"__init__"}
+        present -= {"RESULTS.md"}
+        names = {name for name in names if name not in ("chimecast", "bench")} - {"__init__"}
+        if folder == "signaling/":
+            present -= {"__init__"}
+        assert names == present, (
+            f"{folder}: README lists {sorted(names - present)} that do not exist, misses {sorted(present - names)}"
+        )

@@ -7,10 +7,18 @@ import hashlib
 
 from sqlalchemy import select
 
-from app.auth.tokens import TOKEN_PREFIX, find_live_session, hash_token, issue_session
+from app.auth.tokens import (
+    TOKEN_PREFIX,
+    find_live_session,
+    find_live_sessions,
+    hash_token,
+    issue_session,
+    revoke_sessions,
+)
 from app.extensions import db
 from app.models import AuthSession
 from app.users.service import create_user
+from tests.app.helpers import statements_run
 
 
 def _new_session(app, username="alice"):
@@ -60,3 +68,28 @@ def test_lookup_finds_session_only_for_the_exact_token(app):
         assert find_live_session(token[len(TOKEN_PREFIX) :]) is None  # prefix required
         assert find_live_session(TOKEN_PREFIX + "a" * 200) is None  # absurd length
         assert find_live_session(hash_token(token)) is None  # the hash is not a token
+
+
+def test_many_tokens_are_looked_up_with_one_query_and_touched_with_one_update(app, clock):
+    tokens = [_new_session(app, f"user{i}")[0] for i in range(5)]
+    revoked, _ = _new_session(app, "revoked")
+    with app.app_context():
+        revoke_sessions(
+            [db.session.scalar(select(AuthSession).order_by(AuthSession.id.desc()))], "test"
+        )
+        db.session.commit()
+    clock.advance(minutes=5)  # every session is due a touch of last_seen_at
+    unknown = TOKEN_PREFIX + "x" * 43
+    with app.app_context(), statements_run(app) as statements:
+        found = find_live_sessions([*tokens, revoked, unknown, "not-a-token"])
+    assert statements == ["SELECT", "UPDATE"], statements
+    assert sorted(found) == sorted(tokens)
+    with app.app_context():
+        one_by_one = {token: find_live_session(token, touch=False) for token in tokens}
+        assert found == one_by_one
+        seen = db.session.scalars(
+            select(AuthSession.last_seen_at).where(
+                AuthSession.id.in_([s.session_id for s in found.values()])
+            )
+        )
+        assert all(at.replace(tzinfo=None) == clock.now.replace(tzinfo=None) for at in seen)

@@ -76,6 +76,8 @@ export const api = {
   declineCall: (callId) => request("POST", "/call/decline", { call_id: callId }),
   endCall: (callId) => request("POST", "/call/end", { call_id: callId }),
   history: (page = 1) => request("GET", `/calls?page=${page}&per_page=20`),
+  meetings: (page = 1) => request("GET", `/meetings?page=${page}&per_page=20`),
+  contacts: () => request("GET", "/me/contacts?limit=8"),
   createMeeting: ({ name, waitingRoom, size }) =>
     request("POST", "/meetings", {
       name,

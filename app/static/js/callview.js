@@ -19,12 +19,45 @@ export function showCallScreen(name) {
   showScreen("call", "hangup-button");
 }
 
-/** Show a CallSession's remote video, connection state and quality as they change. */
+// The other side's camera (with their sound) and shared screen, and whether they share now.
+const remote = { camera: null, screen: null, sharing: false };
+
+/**
+ * Their camera large; or, while they share, their screen large and their camera small in
+ * a corner (which then plays the sound).
+ */
+function renderRemote() {
+  const sharing = remote.sharing && Boolean(remote.screen);
+  show($("remote-video"), sharing ? remote.screen : remote.camera);
+  $("remote-video").classList.toggle("showing-screen", sharing);
+  const small = $("remote-camera");
+  small.hidden = !sharing;
+  show(small, sharing ? remote.camera : null);
+}
+
+function show(video, stream) {
+  if (video.srcObject === stream) return;
+  video.srcObject = stream;
+  if (!stream) return;
+  applySpeaker(video);
+  video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
+}
+
+/** The other side says (`media_state` `screen`) whether they share a screen now. */
+export function showRemoteSharing(sharing) {
+  remote.sharing = sharing;
+  renderRemote();
+}
+
+/** Show a ScreenSession's remote videos, connection state and quality as they change. */
 export function showSession(session) {
   session.addEventListener("remote-stream", (e) => {
-    const video = $("remote-video");
-    if (video.srcObject !== e.detail) video.srcObject = e.detail;
-    applySpeaker(video);
+    remote.camera = e.detail;
+    renderRemote();
+  });
+  session.addEventListener("remote-screen", (e) => {
+    remote.screen = e.detail;
+    renderRemote();
   });
   session.addEventListener("state", (e) => {
     if (e.detail === "connected") showMessage("call-status", "");
@@ -94,7 +127,9 @@ export function renderToggles(stream) {
 
 /** Detach every video from its stream. */
 export function clearVideos() {
-  for (const id of ["remote-video", "local-video", "preview-video"]) $(id).srcObject = null;
+  Object.assign(remote, { camera: null, screen: null, sharing: false });
+  $("remote-camera").hidden = true;
+  for (const id of ["remote-video", "remote-camera", "local-video", "preview-video"]) $(id).srcObject = null;
   showMessage("call-status", "");
 }
 

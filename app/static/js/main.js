@@ -10,7 +10,8 @@ import { MeetingView } from "./meetingview.js";
 import { Phone } from "./phone.js";
 import { installShortcuts } from "./shortcuts.js";
 import { Signaling } from "./signaling.js";
-import { $, banner, clearNotice, currentScreen, notice, renderHistory, renderUsers, setText, showMessage, showScreen } from "./ui.js";
+import { $, banner, clearNotice, currentScreen, notice, renderUsers, setText, showMessage, showScreen } from "./ui.js";
+import { renderContacts, renderHistory, setPresence } from "./history.js";
 
 const state = { me: null, signaling: null, phone: null, config: null, searchResults: [] };
 // The meeting on screen (meeting.js), and a meeting link opened before logging in.
@@ -79,6 +80,7 @@ function bindForms() {
   $("search-form").addEventListener("submit", onSearch);
   $("meeting-form").addEventListener("submit", onNewMeeting);
   $("history-refresh").addEventListener("click", () => refreshHistory());
+  setInterval(refreshWhileHome, HOME_REFRESH_MS);
   $("logout-button").addEventListener("click", onLogout);
   $("settings-button").addEventListener("click", openSettings);
   $("settings-done").addEventListener("click", closeSettings);
@@ -172,6 +174,7 @@ function signedIn(user) {
   signaling.addEventListener("auth-lost", () => signedOut("Your session has ended. Please log in again."));
   signaling.addEventListener("session_revoked", () => signedOut("You were logged out."));
   signaling.addEventListener("presence", onPresence);
+  signaling.addEventListener("contact_presence", onContactPresence);
   signaling.start();
   // Any click can start audio later (a reloaded page has had no gesture yet).
   document.addEventListener("pointerdown", () => state.phone?.ringtone.unlock(), { once: true });
@@ -307,12 +310,15 @@ function openMeeting({ id, invite, creator = false, info = null }) {
 
 let historyRequest = 0;
 
+/** History (calls and meetings) and recent contacts with their presence, all at once. */
 async function refreshHistory() {
   const ticket = ++historyRequest;
   try {
-    const page = await api.history();
+    const [calls, meetings, contacts] = await Promise.all([api.history(), api.meetings(), api.contacts()]);
     if (ticket === historyRequest && state.me) {
-      renderHistory(page.items, state.me.username, (username) => state.phone.dial(username));
+      const dial = (username, name) => state.phone.dial(username, name);
+      renderHistory(calls.items, meetings.items, state.me.username, dial);
+      renderContacts(contacts.items, dial);
     }
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) signedOut("Your session has ended. Please log in again.");
@@ -337,11 +343,32 @@ async function onSearch(event) {
 
 function onPresence(event) {
   const { user, presence } = event.detail;
-  const item = document.querySelector(`#search-results [data-username="${CSS.escape(user)}"] .presence`);
-  if (item) {
-    item.className = `presence presence-${presence}`;
-    item.textContent = { online: "Online", in_call: "In a call", offline: "Offline" }[presence] ?? presence;
+  const who = CSS.escape(user);
+  for (const item of document.querySelectorAll(
+    `#search-results [data-username="${who}"] .presence, #contacts-list [data-username="${who}"] .presence`,
+  )) {
+    setPresence(item, presence);
   }
+}
+
+/**
+ * A recent contact came online or left: shown at once, then checked over HTTP (with
+ * several daemons the push is each daemon's view; GET /me/contacts is the truth).
+ */
+function onContactPresence(event) {
+  onPresence(event);
+  clearTimeout(contactCheck);
+  contactCheck = setTimeout(refreshWhileHome, 1000);
+}
+
+let contactCheck = null;
+
+// Pushes do not say when a contact starts or ends a call (busy), so the home page also
+// asks again while it is shown: contacts' presence is at most this old.
+const HOME_REFRESH_MS = 20_000;
+
+function refreshWhileHome() {
+  if (state.me && currentScreen() === "home" && document.visibilityState === "visible") refreshHistory();
 }
 
 function onSignalingStatus(event) {
@@ -380,6 +407,7 @@ function signedOut(message) {
   $("me-box").hidden = true;
   $("search-results").replaceChildren();
   $("history-list").replaceChildren();
+  $("contacts-list").replaceChildren();
   banner(null);
   clearNotice();
   if (message) notice(message);

@@ -4,7 +4,10 @@
 //
 // States: joining -> waiting -> in -> over (waiting is skipped without a waiting room).
 // Events: "state", "roster" (participants, away), "waiting" (the host's list), "host",
-// "locked", "local-stream" (the LocalMedia), "sharing" (true | false),
+// "locked", "local-stream" (the LocalMedia), "sharing" (true | false: this device),
+// "sharer" ({user, takenFrom}: who shares a screen now, one at a time, null for nobody),
+// "arrived" ({user, back}: someone came in, or came back after a drop), "departed" ({user,
+// reason}: left or removed),
 // "peer" ({user, peer}: a new MeetingPeer), "mute-request"
 // ({from}), "media-state" ({user, state}: their microphone and camera), "hand" ({user,
 // raised, by}), "reaction" ({user, emoji}), "error" ({text}: an action was refused),
@@ -40,6 +43,7 @@ const SERVER_EVENTS = {
   meeting_ended: "onEnded",
   media_moved: "onMediaMoved",
   mute_request: "onMuteRequest",
+  screen_share: "onScreenShare",
   media_state: "onMediaState",
   hand: "onHand",
   reaction: "onReaction",
@@ -89,6 +93,7 @@ export class Meeting extends EventTarget {
     this.stream = null;
     this.mediaStates = new Map(); // username -> {audio, video}, as they last told us
     this.hands = new Set(); // usernames with a raised hand, me included
+    this.sharer = info?.sharer ?? null; // who shares a screen (the daemon allows one)
     this.chain = Promise.resolve();
     this.abort = new AbortController();
   }
@@ -118,6 +123,7 @@ export class Meeting extends EventTarget {
       participants: [...this.participants],
       waiting: [...this.waiting],
       hands: [...this.hands],
+      sharer: this.sharer,
       peers,
       publisher: this.sfu?.publisher?.webrtcStuff?.pc ?? null, // SFU meetings: my one upload
     };
@@ -147,12 +153,17 @@ export class Meeting extends EventTarget {
       else {
         this.local = local;
         this.stream = local.stream;
-        // A new device or a shared screen goes out on every connection's existing sender.
+        // A new device goes out on every connection's existing sender; a shared screen on
+        // its own transceiver, beside the camera (meetingpeer.js).
         local.addEventListener("track", ({ detail }) => {
-          for (const peer of this.peers.values()) peer.replaceTrack(detail.kind, detail.track);
-          this.sfu?.replaceTrack(detail.kind, detail.track);
+          for (const peer of this.peers.values()) peer.follow(local, detail.kind);
+          this.sfu?.replaceTrack(detail.kind, detail.track); // SFU: one publisher sender
         });
-        local.addEventListener("sharing", ({ detail }) => this.emit("sharing", detail));
+        local.addEventListener("sharing", ({ detail }) => {
+          // Stopped here (button, or the browser's own "Stop sharing"): free the screen.
+          if (!detail && this.sharer === this.me) this.releaseScreen();
+          this.emit("sharing", detail);
+        });
         this.emit("local-stream", local);
         this.sendMediaState(); // let in before the camera answered: tell them now
       }
@@ -195,6 +206,8 @@ export class Meeting extends EventTarget {
     this.host = this.info?.host ?? this.host;
     this.locked = Boolean(this.info?.locked);
     if (!this.creator) this.#invite = null; // admitted: rejoining needs no invite
+    this.sharer = this.info?.sharer ?? null;
+    if (this.sharer === this.me && !this.local?.screen) this.releaseScreen(); // rejoined
     const others = (message.participants ?? []).filter((u) => u !== this.me);
     this.participants = [this.me, ...others];
     this.away.clear();
@@ -203,6 +216,7 @@ export class Meeting extends EventTarget {
     this.emit("host", this.host);
     this.emit("locked", this.locked);
     this.emit("roster");
+    this.emit("sharer", { user: this.sharer, takenFrom: null });
     this.sendPresence();
     if (this.info?.media === "sfu") {
       await this.startSfu();
@@ -245,8 +259,7 @@ export class Meeting extends EventTarget {
   async onParticipantJoined(message) {
     const user = message.user;
     if (user === this.me || this.state !== "in") return;
-    if (!this.participants.includes(user)) this.participants.push(user);
-    this.away.delete(user);
+    this.arrive(user);
     this.emit("roster");
     this.sendPresence(); // the newcomer cannot know whether I am muted or my hand is up
     if (this.sfu) return; // their feed shows up when they publish
@@ -262,8 +275,7 @@ export class Meeting extends EventTarget {
     if (!peer) {
       if (message.type !== "offer") return; // about a connection that is gone
       // Their offer came before participant_joined: the server vouches for them.
-      if (!this.participants.includes(user)) this.participants.push(user);
-      this.away.delete(user);
+      this.arrive(user);
       this.emit("roster");
       peer = await this.replacePeer(user, false);
       if (!peer) return;
@@ -271,7 +283,22 @@ export class Meeting extends EventTarget {
     peer.handleSignal(message);
   }
 
+  /** `user` is here (new, or back after a drop): said once, however we learnt it. */
+  arrive(user) {
+    const back = this.away.delete(user);
+    if (this.participants.includes(user) && !back) return;
+    if (!this.participants.includes(user)) this.participants.push(user);
+    this.emit("arrived", { user, back });
+  }
+
   onParticipantLeft(message) {
+    if (this.participants.includes(message.user) && message.user !== this.me) {
+      this.emit("departed", { user: message.user, reason: message.reason ?? "left" });
+    }
+    if (this.sharer === message.user) {
+      this.sharer = null; // the server freed the screen as they left
+      this.emit("sharer", { user: null, takenFrom: null });
+    }
     this.dropPeer(message.user);
     this.mediaStates.delete(message.user);
     if (this.hands.delete(message.user)) this.emit("hand", { user: message.user, raised: false });
@@ -283,6 +310,7 @@ export class Meeting extends EventTarget {
   onParticipantDisconnected(message) {
     // Their device dropped: they come back as a newcomer (and offer) or leave.
     this.dropPeer(message.user);
+    if (!this.away.has(message.user)) this.emit("departed", { user: message.user, reason: "disconnected" });
     this.away.add(message.user);
     this.emit("roster");
   }
@@ -323,6 +351,19 @@ export class Meeting extends EventTarget {
     const byHost = message.meeting?.end_reason === "ended_by_host";
     if (byHost && this.isHost) this.finish("You ended the meeting for everyone.");
     else this.finish(byHost ? "The host ended the meeting." : "The meeting has ended.");
+  }
+
+  /** Who shares now; if the host took over from me, my screen goes back to the camera. */
+  onScreenShare(message) {
+    this.sharer = message.user ?? null;
+    const takenFrom = message.taken_from ?? null;
+    if (takenFrom === this.me) this.local?.stopSharing();
+    this.emit("sharer", { user: this.sharer, takenFrom });
+  }
+
+  releaseScreen() {
+    if (this.state !== "in") return;
+    this.signaling.send({ type: "screen_share", meeting_id: this.id, sharing: false });
   }
 
   /** The meeting's Janus node died: fetch my new credential and join the new room. */
@@ -373,7 +414,8 @@ export class Meeting extends EventTarget {
       localStream: stream,
     });
     this.peers.set(user, peer);
-    for (const kind of ["audio", "video"]) peer.outgoing[kind] = local.outgoing(kind);
+    for (const kind of ["audio", "video"]) peer.outgoing[kind] = local.track(kind);
+    peer.screen = local.screen;
     peer.createPeer();
     this.emit("peer", { user, peer });
     return peer;
@@ -436,18 +478,26 @@ export class Meeting extends EventTarget {
     this.emit("reaction", { user: this.me, emoji });
   }
 
-  /** "Share screen" / "Stop sharing"; true while sharing. */
+  /**
+   * "Share screen" / "Stop sharing"; true while sharing. The daemon allows one sharer at a
+   * time: it is asked first (someone else sharing: refused with their name, unless I host
+   * and take over), and told again when the screen is not shared after all.
+   */
   async toggleShare() {
     const local = this.local;
-    if (!local) return false;
-    if (local.screen) local.stopSharing();
-    else {
-      try {
-        await local.startSharing();
-      } catch (err) {
-        if (err.name !== "NotAllowedError") this.emit("error", { text: `Cannot share the screen: ${err.message}` });
-      }
+    if (!local || this.state !== "in") return false;
+    if (local.screen) {
+      local.stopSharing();
+      return false;
     }
+    const reply = await this.act({ type: "screen_share", sharing: true });
+    if (reply.type !== "ack") return false;
+    try {
+      await local.startSharing();
+    } catch (err) {
+      if (err.name !== "NotAllowedError") this.emit("error", { text: `Cannot share the screen: ${err.message}` });
+    }
+    if (!local.screen) this.releaseScreen();
     return Boolean(local.screen);
   }
 

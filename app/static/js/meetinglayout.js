@@ -18,6 +18,7 @@ export class MeetingLayout {
     this.meeting = view.meeting;
     this.mode = "grid"; // or "speaker"
     this.speaker = null; // the username shown large in speaker view
+    this.sharer = null; // someone else sharing a screen: shown large whatever the mode
     this.loudness = new Map();
     this.controls = new Map(); // username -> video controls of their tile
     const grid = $("meeting-grid");
@@ -74,9 +75,21 @@ export class MeetingLayout {
     }
   }
 
-  /** The tile shown large in speaker view: the active speaker, else the first other. */
+  /** Another participant's shared screen goes large, the others in the strip below. */
+  setSharer(user) {
+    this.sharer = user;
+    this.fit();
+  }
+
+  /** The layout in use: a shared screen always gets the stage. */
+  get effectiveMode() {
+    return this.sharer && this.view.tiles.has(this.sharer) ? "speaker" : this.mode;
+  }
+
+  /** The tile shown large: a shared screen, else the active speaker, else the first other. */
   featured() {
     const tiles = this.view.tiles;
+    if (tiles.has(this.sharer)) return tiles.get(this.sharer);
     const user = tiles.has(this.speaker) ? this.speaker : tiles.keys().next().value;
     return user ? tiles.get(user) : this.view.localTile;
   }
@@ -87,13 +100,15 @@ export class MeetingLayout {
     const all = [this.view.localTile, ...this.view.tiles.values()].filter(Boolean);
     const wide = window.matchMedia(WIDE).matches;
     grid.classList.toggle("fit", wide);
+    const mode = this.effectiveMode;
+    grid.dataset.layout = mode;
     for (const { tile } of all) tile.classList.remove("featured");
+    if (mode === "speaker" && all.length > 1) this.featured().tile.classList.add("featured");
     if (!wide || !grid.clientWidth) return;
     const width = grid.clientWidth;
     const height = grid.clientHeight;
-    if (this.mode === "speaker" && all.length > 1) {
+    if (mode === "speaker" && all.length > 1) {
       const main = bestGrid(1, width, height - STRIP_HEIGHT - GAP, GAP);
-      this.featured().tile.classList.add("featured");
       grid.style.setProperty("--feature-w", `${main.tileWidth}px`);
       grid.style.setProperty("--feature-h", `${main.tileHeight}px`);
       grid.style.setProperty("--tile-w", `${Math.floor((STRIP_HEIGHT * 4) / 3)}px`);

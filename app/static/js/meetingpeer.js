@@ -5,15 +5,18 @@
 // others only answer. A participant who comes back (reload, new socket) is a newcomer again
 // and offers from a brand-new connection: its offer carries another DTLS fingerprint, and
 // then we start our side over too instead of patching the old connection.
+//
+// A shared screen travels on a video transceiver of its own, beside the camera
+// (screensession.js): sharing never renegotiates the mesh.
 
-import { CallSession } from "./call.js";
+import { ScreenSession } from "./screensession.js";
 
 /** The DTLS certificate fingerprint of a session description, or null. */
 export function fingerprint(sdp) {
   return /^a=fingerprint:(.+)$/m.exec(sdp ?? "")?.[1]?.trim() ?? null;
 }
 
-export class MeetingPeer extends CallSession {
+export class MeetingPeer extends ScreenSession {
   /** meetingId, peer (username), isOfferer, signaling, iceServers, localStream. */
   constructor({ meetingId, peer, isOfferer, signaling, iceServers, localStream }) {
     // A label that never equals a call id, so CallSession.close() forgets no call's messages.

@@ -39,6 +39,17 @@ function button(text, action, testId, label) {
   });
 }
 
+/** A tile's "Sharing screen" badge (words, not only the larger size). */
+function markSharing(entry, sharing) {
+  entry.tile.classList.toggle("is-sharing", sharing);
+  entry.tile.dataset.sharing = String(sharing);
+  let badge = entry.tile.querySelector(".tile-sharing");
+  if (sharing && !badge) {
+    badge = el("span", { className: "tile-sharing", text: "Sharing screen", attrs: { "data-testid": "sharing-badge" } });
+    entry.tile.append(badge);
+  } else if (!sharing) badge?.remove();
+}
+
 export class MeetingView {
   /** Show `meeting` until it is over; `onOver({text, kind})` then takes the person home. */
   constructor(meeting, { onOver }) {
@@ -109,6 +120,10 @@ export class MeetingView {
     listen("locked", () => this.renderLocked());
     listen("local-stream", (detail) => this.onLocalStream(detail));
     listen("sharing", (sharing) => this.renderSharing(sharing));
+    listen("sharer", (detail) => this.onSharer(detail));
+    listen("arrived", ({ user, back }) => this.say(user, back ? "is back" : "joined the meeting"));
+    const gone = { removed: "was removed", disconnected: "lost the connection" };
+    listen("departed", ({ user, reason }) => this.say(user, gone[reason] ?? "left the meeting"));
     listen("peer", ({ user, peer }) => this.showPeer(user, peer));
     listen("peer-gone", ({ user }) => this.removeTile(user));
     listen("mute-request", ({ from }) => this.onMuteRequest(from));
@@ -297,14 +312,18 @@ export class MeetingView {
       $("meeting-grid").append(entry.tile);
       this.social.addTile(user, entry);
       this.layout.addTile(user, entry);
+      markSharing(entry, this.meeting.sharer === user);
       this.renderRoster();
     }
-    const { video, quality, tile } = entry;
+    const { quality, tile } = entry;
     tile.dataset.state = "connecting";
     peer.addEventListener("remote-stream", (e) => {
-      if (video.srcObject !== e.detail) video.srcObject = e.detail;
-      applySpeaker(video);
-      video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
+      entry.cameraStream = e.detail;
+      this.renderScreen(entry);
+    });
+    peer.addEventListener("remote-screen", (e) => {
+      entry.screenStream = e.detail;
+      this.renderScreen(entry);
     });
     peer.addEventListener("state", (e) => (tile.dataset.state = e.detail));
     peer.addEventListener("code", (e) => {
@@ -328,6 +347,7 @@ export class MeetingView {
     this.social.removeTile(user);
     this.layout.removeTile(user);
     entry.video.srcObject = null;
+    if (entry.camera) entry.camera.srcObject = null;
     entry.tile.remove();
     this.layoutGrid();
   }
@@ -361,6 +381,62 @@ export class MeetingView {
     const local = this.meeting.local;
     this.localTile.tile.classList.toggle("sharing", sharing);
     this.localTile.video.srcObject = sharing && local ? new MediaStream([local.screen]) : this.meeting.stream;
+  }
+
+  /**
+   * A remote tile's videos: their camera (with their sound), or, while they share, their
+   * screen large and their camera small in a corner (with the sound).
+   */
+  renderScreen(entry) {
+    const sharing = this.meeting.sharer === entry.user && Boolean(entry.screenStream);
+    const main = sharing ? entry.screenStream : (entry.cameraStream ?? null);
+    if (entry.video.srcObject !== main) {
+      entry.video.srcObject = main;
+      applySpeaker(entry.video);
+      entry.video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
+    }
+    if (!sharing) {
+      entry.camera?.remove();
+      entry.camera = null;
+      return;
+    }
+    if (!entry.camera) {
+      entry.camera = el("video", {
+        className: "tile-camera",
+        attrs: { autoplay: "", playsinline: "", "data-testid": "sharer-camera" },
+      });
+      entry.tile.append(entry.camera);
+    }
+    if (entry.camera.srcObject !== entry.cameraStream) {
+      entry.camera.srcObject = entry.cameraStream ?? null;
+      applySpeaker(entry.camera);
+      entry.camera.play().catch(() => {});
+    }
+  }
+
+  /** "Ann Arbor joined the meeting." through the aria-live region, by display name. */
+  say(user, what) {
+    displayName(user).then((shown) => announce(`${shown || user} ${what}.`));
+  }
+
+  /** Someone shares (or nobody): their tile is shown large, and it is said. */
+  onSharer({ user, takenFrom }) {
+    const m = this.meeting;
+    for (const entry of [this.localTile, ...this.tiles.values()]) markSharing(entry, entry.user === user);
+    for (const entry of this.tiles.values()) this.renderScreen(entry);
+    this.layout.setSharer(user === m.me ? null : user);
+    const before = this.shownSharer ?? null;
+    if (before === user) return;
+    this.shownSharer = user;
+    if (!user) {
+      this.say(before, "stopped sharing");
+      return;
+    }
+    displayName(user).then((shown) => {
+      const who = user === m.me ? "You are" : `${shown || user} is`;
+      if (takenFrom === m.me) notice(`${shown || user} (the host) took over screen sharing.`);
+      announce(`${who} sharing a screen.`);
+    });
   }
 
   onLocalStream({ stream, message }) {

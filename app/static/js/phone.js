@@ -4,12 +4,13 @@
 // server's events (PROTOCOL.md) drive every state change, so both sides stay in step.
 
 import { ApiError, api } from "./api.js";
-import { CallSession, getLocalMedia } from "./call.js";
+import { getLocalMedia } from "./call.js";
 import {
   clearVideos,
   endText,
   showCallScreen,
   showLocalStream,
+  showRemoteSharing,
   showSession,
   showSharing,
   toggleInfoPanel,
@@ -20,6 +21,7 @@ import { devicePanel } from "./devicepanel.js";
 import { TileState, mediaStateOf } from "./tilestate.js";
 import { $, CallTimer, announce, formatDuration, notice, setText, showMessage, showScreen } from "./ui.js";
 import { Ringtone } from "./ringtone.js";
+import { ScreenSession } from "./screensession.js";
 import { watchSpeaking } from "./speaking.js";
 import { addVideoControls } from "./videocontrols.js";
 
@@ -174,9 +176,15 @@ export class Phone {
       }
     } catch (err) {
       if (this.call !== call) return;
-      const busy = err instanceof ApiError && err.code === "callee_busy";
+      const code = err instanceof ApiError ? err.code : "";
       this.teardown();
-      notice(busy ? `${call.name} is in another call.` : err.message, { kind: "error" });
+      if (code === "callee_offline") {
+        // Nothing rang: the server recorded the call as missed for them, and says so with
+        // their display name ("Carol is offline and will see your missed call.").
+        notice(err.message, { ms: 10000 }); // #notice is a status region: it is said too
+      } else {
+        notice(code === "callee_busy" ? `${call.name} is in another call.` : err.message, { kind: "error" });
+      }
       this.onIdle();
     }
   }
@@ -298,7 +306,7 @@ export class Phone {
     showLocalStream(stream);
     this.chat.attach({ call_id: call.id });
     this.sendMediaState();
-    const session = new CallSession({
+    const session = new ScreenSession({
       callId: call.id,
       peer: call.peer,
       isOfferer: call.role === "caller",
@@ -308,11 +316,15 @@ export class Phone {
     });
     call.session = session;
     showSession(session);
-    // A new device or a shared screen goes out on the same senders (no renegotiation).
+    // A new device goes out on the same sender, a shared screen on its own beside the
+    // camera (screensession.js): nothing is renegotiated.
     local.addEventListener("track", (e) => {
-      if (call.session === session) session.replaceTrack(e.detail.kind, e.detail.track);
+      if (call.session === session) session.follow(local, e.detail.kind);
     });
-    local.addEventListener("sharing", (e) => showSharing(e.detail, local));
+    local.addEventListener("sharing", (e) => {
+      showSharing(e.detail, local);
+      this.sendMediaState(); // the other side shows the screen (or stops showing it)
+    });
     session.addEventListener("stats-report", (e) => {
       this.signaling.send({ type: "stats", call_id: call.id, id: "stats", payload: e.detail });
     });
@@ -367,16 +379,24 @@ export class Phone {
     this.sendMediaState();
   }
 
-  /** Tell the other side whether my microphone and camera are on (their tile shows it). */
+  /** Tell the other side whether my microphone and camera are on and whether I share a screen. */
   sendMediaState() {
     const call = this.call;
     if (call?.state !== "active" || call.id == null || !call.stream) return;
-    this.signaling.send({ type: "media_state", call_id: call.id, ...mediaStateOf(call.stream) });
+    const screen = Boolean(call.local?.screen);
+    this.signaling.send({ type: "media_state", call_id: call.id, ...mediaStateOf(call.stream), screen });
   }
 
   onMediaState(message) {
     if (!this.matches(message) || message.from !== this.call.peer) return;
-    this.remoteState.show(message, this.call.name);
+    const call = this.call;
+    this.remoteState.show(message, call.name);
+    const sharing = message.screen === true;
+    if (sharing !== Boolean(call.peerSharing)) {
+      call.peerSharing = sharing;
+      announce(sharing ? `${call.name} is sharing a screen.` : `${call.name} stopped sharing.`);
+    }
+    showRemoteSharing(sharing);
   }
 
   /** "Share screen" / "Stop sharing" (the browser's own stop button ends it too). */

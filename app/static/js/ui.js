@@ -78,7 +78,7 @@ export function el(tag, { className, text, attrs } = {}) {
   return node;
 }
 
-const PRESENCE_LABELS = { online: "Online", in_call: "In a call", offline: "Offline" };
+export const PRESENCE_LABELS = { online: "Online", in_call: "In a call", offline: "Offline" };
 
 /** Search results: one row per user with a Call button (`onCall(username)`). */
 export function renderUsers(users, me, onCall) {
@@ -103,7 +103,7 @@ export function renderUsers(users, me, onCall) {
       const button = el("button", {
         className: "btn btn-accept",
         text: "Call",
-        attrs: { type: "button", "data-testid": "call-button", "aria-label": `Call ${user.username}` },
+        attrs: { type: "button", "data-testid": "call-button", "aria-label": `Call ${user.display_name || user.username}` },
       });
       button.addEventListener("click", () => onCall(user.username));
       item.append(button);
@@ -111,73 +111,6 @@ export function renderUsers(users, me, onCall) {
     list.append(item);
   }
   if (!users.length) list.append(el("li", { className: "muted", text: "Nobody found." }));
-}
-
-/** How a call looks from my side: a label, and whether it counts as missed. */
-export function describeCall(call, me) {
-  const outgoing = call.caller === me;
-  const duration = call.duration_seconds;
-  const answered = call.answered_at != null;
-  if (call.state === "ringing") return { label: "Ringing…", missed: false, outgoing };
-  if (call.state === "active") return { label: "In progress", missed: false, outgoing };
-  const reason = call.end_reason;
-  if (answered || reason === "hangup" || reason === "connection_lost") {
-    const lost = reason === "connection_lost" ? " (connection lost)" : "";
-    const kind = outgoing ? "Outgoing call" : "Incoming call";
-    return { label: `${kind} · ${formatDuration(duration)}${lost}`, missed: false, outgoing };
-  }
-  const labels = outgoing
-    ? { missed: "No answer", cancelled: "Cancelled", declined: "Declined", busy: "Busy" }
-    : { missed: "Missed call", cancelled: "Missed call", declined: "Declined", busy: "Missed call (busy)" };
-  // Only an incoming call can be missed: my own unanswered call is "No answer", not red.
-  const missed = !outgoing && ["missed", "cancelled", "busy"].includes(reason);
-  return { label: labels[reason] ?? reason ?? "Ended", missed, outgoing };
-}
-
-/** Call history, newest first; `onCall(username)` calls back. */
-export function renderHistory(calls, me, onCall) {
-  const list = $("history-list");
-  list.replaceChildren();
-  $("history-empty").hidden = calls.length > 0;
-  for (const call of calls) {
-    const { label, missed, outgoing } = describeCall(call, me);
-    const peer = (outgoing ? call.callee : call.caller) ?? "(deleted account)";
-    const item = el("li", {
-      className: `list-item history-item${missed ? " missed" : ""}`,
-      attrs: {
-        "data-testid": "history-item",
-        "data-call-id": String(call.id),
-        "data-direction": outgoing ? "outgoing" : "incoming",
-        "data-end-reason": call.end_reason ?? "",
-        "data-missed": String(missed),
-        "data-duration": call.duration_seconds == null ? "" : String(call.duration_seconds),
-      },
-    });
-    const arrow = el("span", { className: "direction", text: outgoing ? "↗" : "↙" });
-    arrow.setAttribute("aria-label", outgoing ? "Outgoing" : "Incoming");
-    const who = el("div", { className: "who" });
-    const when = new Date(call.created_at);
-    who.append(
-      el("span", { className: "name", text: peer }),
-      el("span", { className: "what", text: label, attrs: { "data-testid": "history-label" } }),
-    );
-    const time = el("time", {
-      className: "muted when",
-      text: when.toLocaleString([], { dateStyle: "short", timeStyle: "short" }),
-      attrs: { datetime: call.created_at },
-    });
-    item.append(arrow, who, time);
-    if (call.state === "ended" && (outgoing ? call.callee : call.caller)) {
-      const button = el("button", {
-        className: "btn btn-quiet",
-        text: "Call",
-        attrs: { type: "button", "aria-label": `Call ${peer} back` },
-      });
-      button.addEventListener("click", () => onCall(peer));
-      item.append(button);
-    }
-    list.append(item);
-  }
 }
 
 /** A running mm:ss counter in element `id` from `startedAt` (ms since epoch). */

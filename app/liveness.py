@@ -25,18 +25,33 @@ def stale_cutoff(now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(seconds=current_app.config["NODE_STALE_AFTER"])
 
 
-def live_node_ids(now: datetime | None = None) -> Select[Any]:
-    """SELECT of the ids of live nodes (for `IN`)."""
-    return select(Node.id).where(Node.seen_at > stale_cutoff(now), Node.stopping.is_(False))
+def live_node_ids(now: datetime | None = None, cutoff: Any = None) -> Select[Any]:
+    """SELECT of the ids of live nodes (for `IN`). `cutoff` (a value or a bound
+    parameter) replaces `stale_cutoff(now)` in statements built once."""
+    cutoff = stale_cutoff(now) if cutoff is None else cutoff
+    return select(Node.id).where(Node.seen_at > cutoff, Node.stopping.is_(False))
 
 
-def counted(now: datetime | None = None) -> ColumnElement[bool]:
+def counted(now: datetime | None = None, cutoff: Any = None) -> ColumnElement[bool]:
     """The condition on `Connection` that it counts: its node is live, or (a node that
     has never beaten: an older daemon, a test) the row is younger than NODE_STALE_AFTER."""
+    cutoff = stale_cutoff(now) if cutoff is None else cutoff
     unknown_node = ~select(Node.id).where(Node.id == Connection.node_id).exists()
     return or_(
-        Connection.node_id.in_(live_node_ids(now)),
-        and_(unknown_node, Connection.node_seen_at > stale_cutoff(now)),
+        Connection.node_id.in_(live_node_ids(cutoff=cutoff)),
+        and_(unknown_node, Connection.node_seen_at > cutoff),
+    )
+
+
+def unreachable(user_id: Any, cutoff: Any) -> ColumnElement[bool]:
+    """SQL: presence is known (some daemon is live) and `user_id` has no counted
+    connection, so no device of theirs can ring. With no live daemon at all the web app
+    cannot tell, and this is false: the call rings as before and is missed on timeout."""
+    return and_(
+        live_node_ids(cutoff=cutoff).exists(),
+        ~select(Connection.id)
+        .where(Connection.user_id == user_id, counted(cutoff=cutoff))
+        .exists(),
     )
 
 
@@ -84,13 +99,15 @@ def lost_since(user_id: int, session_id: int | None) -> datetime | None:
 
 def abandoning_user(call: Any) -> int | None:
     """The participant of an active `call` whose device has been gone longer than
-    `abandoned_after()` with no daemon left to end the call, or None."""
+    `abandoned_after()` with no daemon left to end the call, or None. When both are gone,
+    the one gone longer (the earlier loss; the caller on a tie), whichever side is asked."""
     limit = utcnow() - abandoned_after()
     sides = ((call.caller_id, call.caller_session_id), (call.callee_id, call.callee_session_id))
-    for user_id, session_id in sides:
+    gone = []
+    for order, (user_id, session_id) in enumerate(sides):
         if user_id is None:
             continue
         since = lost_since(user_id, session_id)
         if since is not None and since < limit:
-            return user_id
-    return None
+            gone.append((since, order, user_id))
+    return min(gone)[2] if gone else None
