@@ -196,5 +196,9 @@ class JanusSession:
                 raise JanusError(error.get("code", 0), error.get("reason", "error"))
         return [e for e in events if e.get("janus") != "keepalive"]
 
+    def keepalive(self) -> None:
+        """Keep the session from timing out (Janus's session_timeout, 60 s by default)."""
+        self._call({"janus": "keepalive"}, f"/{self.id}")
+
     def destroy(self) -> None:
         self._call({"janus": "destroy"}, f"/{self.id}")

@@ -199,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     media.add_argument("--pairs", type=_positive, default=2)
     media.add_argument("--timeout", type=float, default=30, help="bound on each pair, s")
+    meetings = sub.add_parser(
+        "meetings", parents=[common],
+        help="upstream bitrate per participant, mesh against SFU (needs CHIMECAST_JANUS_URLS)",
+    )  # fmt: skip
+    meetings.add_argument("--sizes", default="3,6,12", help="meeting sizes, comma list")
+    meetings.add_argument("--window", type=float, default=5, help="seconds counted per meeting")
+    meetings.add_argument("--janus-pid", type=int, help="Janus's pid: report its CPU")
     return parser
 
 
@@ -248,6 +255,12 @@ async def scenario(
             return [await run_storm(population, connections=args.connections,
                                     concurrency=args.concurrency, timeout=args.timeout,
                                     progress=progress)]  # fmt: skip
+        if args.scenario == "meetings":
+            from signaling.bench.meeting_media import run_meetings
+
+            sizes = [int(n) for n in args.sizes.split(",")]
+            return await run_meetings(population, sizes=sizes, window=args.window,
+                                      janus_pid=args.janus_pid)  # fmt: skip
         from signaling.bench.media import run_media
 
         return [

@@ -98,6 +98,14 @@ def human(result: dict[str, Any]) -> str:
         )
         if result.get("send_lag_max_ms") is not None:
             add(f"  sender lag     max {result['send_lag_max_ms']} ms behind schedule")
+    elif kind == "meetings":
+        cpu = result["janus_cpu_per_participant"]
+        add(
+            f"  {result['media']:<4} {result['participants']:>3} people  upstream per person "
+            f"{_v(result['upstream_kbps_median'], 'kbit/s')} (min {result['upstream_kbps_min']}, "
+            f"max {result['upstream_kbps_max']})"
+            + ("" if cpu is None else f"; Janus CPU {_v(round(cpu * 100, 2), '% of a core')} each")
+        )
     elif kind == "capacity":
         add(
             f"  connected      {result['connected']}/{result['connections']} ({result['per_user']} per user), "

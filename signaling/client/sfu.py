@@ -68,6 +68,14 @@ class SfuPeer:
         self.private_id: int | None = None
         self.publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.subscriptions: dict[int, Subscription] = {}
+        self._keepalive: asyncio.Task | None = None
+
+    async def _keep_alive(self, every: float = 10.0) -> None:
+        """A keepalive now and then: a long wait between requests must not end the session."""
+        while self.session is not None:
+            await asyncio.sleep(every)
+            with contextlib.suppress(JanusError):
+                await asyncio.to_thread(self.session.keepalive)
 
     async def _request(self, handle: int, body: dict[str, Any], jsep: dict | None = None) -> dict:
         assert self.session is not None
@@ -76,6 +84,7 @@ class SfuPeer:
     async def publish(self) -> None:
         """Join as publisher under the assigned feed id and send colour + tone."""
         self.session = await asyncio.to_thread(JanusSession, self.sfu["server"], self.sfu["token"])
+        self._keepalive = asyncio.create_task(self._keep_alive())
         handle = await asyncio.to_thread(self.session.attach)
         joined = await self._request(
             handle,
@@ -127,6 +136,9 @@ class SfuPeer:
 
     async def close(self) -> None:
         """Close every connection and the Janus session (call it in `finally`)."""
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            await asyncio.gather(self._keepalive, return_exceptions=True)
         for subscription in self.subscriptions.values():
             await subscription.close()
         with contextlib.suppress(asyncio.TimeoutError):

@@ -157,7 +157,8 @@ export class Meeting extends EventTarget {
         // its own transceiver, beside the camera (meetingpeer.js).
         local.addEventListener("track", ({ detail }) => {
           for (const peer of this.peers.values()) peer.follow(local, detail.kind);
-          this.sfu?.replaceTrack(detail.kind, detail.track); // SFU: one publisher sender
+          // SFU: one publisher sender, so the shared screen takes the camera's place there.
+          this.sfu?.replaceTrack(detail.kind, detail.track);
         });
         local.addEventListener("sharing", ({ detail }) => {
           // Stopped here (button, or the browser's own "Stop sharing"): free the screen.

@@ -59,8 +59,11 @@ export class FeedPeer extends EventTarget {
     this.emit("remote-stream", this.remoteStream);
   }
 
-  /** Senders belong to the publisher, not to a feed. */
+  /** Senders belong to the publisher, not to a feed (receive only). */
   replaceTrack() {}
+
+  /** As MeetingPeer.follow: nothing to send on a feed; the publisher follows instead. */
+  follow() {}
 
   close() {
     if (this.closed) return;
