@@ -139,7 +139,42 @@ def centre_colour(frame: av.VideoFrame | None) -> tuple[int, int, int] | None:
     return tuple(centre)  # type: ignore[return-value]
 
 
-class MediaPeer:
+class Receiver:
+    """A peer connection whose incoming tracks are read and counted: `received` frames per
+    kind and the last video frame (for `remote_colour`). `close()` stops it all."""
+
+    def __init__(self, pc: RTCPeerConnection) -> None:
+        self.pc = pc
+        self.received = {"video": 0, "audio": 0}
+        self.last_video_frame: av.VideoFrame | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.pc.on("track", self._on_track)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        self._tasks.append(asyncio.ensure_future(self._consume(track)))
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
+            while True:
+                frame = await track.recv()
+                self.received[track.kind] += 1
+                if track.kind == "video":
+                    self.last_video_frame = frame
+
+    def remote_colour(self) -> tuple[int, int, int] | None:
+        """Average (Y, U, V) of the centre of the last received video frame."""
+        return centre_colour(self.last_video_frame)
+
+    async def close(self) -> None:
+        """Close the connection and stop every task (call it in `finally`)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.pc.close(), 5)
+
+
+class MediaPeer(Receiver):
     """One side of a call's media. Use `offer()` on the caller, `answer()` on the callee."""
 
     def __init__(
@@ -161,7 +196,9 @@ class MediaPeer:
             for s in ice_servers
         ]
         policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers, iceTransportPolicy=policy))
+        super().__init__(
+            RTCPeerConnection(RTCConfiguration(iceServers=servers, iceTransportPolicy=policy))
+        )
         self.signaling, self.call_id, self.remote, self.trickle = (
             signaling,
             call_id,
@@ -169,33 +206,18 @@ class MediaPeer:
             trickle,
         )
         self.scope = {"call_id": call_id} if meeting_id is None else {"meeting_id": meeting_id}
-        self.received = {"video": 0, "audio": 0}
-        self.last_video_frame: av.VideoFrame | None = None
         self.states: list[str] = [self.pc.connectionState]
         self.connected = asyncio.Event()
         self.remote_candidates = 0
         self._pending: list[Any] = []
-        self._tasks: list[asyncio.Task] = []
         self.pc.addTrack(ColourVideoTrack(colour, size))
         self.pc.addTrack(ToneAudioTrack())
-        self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
     def _on_state(self) -> None:
         self.states.append(self.pc.connectionState)
         if self.pc.connectionState == "connected":
             self.connected.set()
-
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        self._tasks.append(asyncio.ensure_future(self._consume(track)))
-
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
-            while True:
-                frame = await track.recv()
-                self.received[track.kind] += 1
-                if track.kind == "video":
-                    self.last_video_frame = frame
 
     async def _send_description(self) -> None:
         description = self.pc.localDescription
@@ -275,15 +297,3 @@ class MediaPeer:
             while self.received["video"] < video or self.received["audio"] < audio:
                 await asyncio.sleep(0.05)
         return dict(self.received)
-
-    def remote_colour(self) -> tuple[int, int, int] | None:
-        """Average (Y, U, V) of the centre of the last received video frame."""
-        return centre_colour(self.last_video_frame)
-
-    async def close(self) -> None:
-        """Close the connection and stop every task (call it in `finally`)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.pc.close(), 5)

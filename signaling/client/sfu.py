@@ -13,45 +13,20 @@ import asyncio
 import contextlib
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from app.janus.client import JanusError, JanusSession
-from signaling.client.media import ColourVideoTrack, ToneAudioTrack, centre_colour
+from signaling.client.media import ColourVideoTrack, Receiver, ToneAudioTrack
 
 NO_SUCH_FEED = 428
 
 
-class Subscription:
+class Subscription(Receiver):
     """One remote feed received over its own handle and peer connection."""
 
     def __init__(self, feed: int) -> None:
+        super().__init__(RTCPeerConnection(RTCConfiguration(iceServers=[])))
         self.feed = feed
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.received = {"video": 0, "audio": 0}
-        self.last_video_frame: Any = None
-        self._tasks: list[asyncio.Task] = []
-        self.pc.on(
-            "track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(track)))
-        )
-
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
-            while True:
-                frame = await track.recv()
-                self.received[track.kind] += 1
-                if track.kind == "video":
-                    self.last_video_frame = frame
-
-    def remote_colour(self) -> tuple[int, int, int] | None:
-        return centre_colour(self.last_video_frame)
-
-    async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.pc.close(), 5)
 
 
 class SfuPeer:

@@ -234,6 +234,15 @@ def _meeting_across(pair: Pair, max_participants: int = 2):
     return host, ann, created["meeting"]["id"], created["invite"]
 
 
+async def _seat_across(pair: Pair, host: Person, ann: Person, meeting_id: int, invite: str) -> None:
+    """host joins through daemon 1, ann through daemon 0; returns once host has seen ann."""
+    await host.connect(pair.stack.signaling_urls[1])
+    await ann.connect(pair.stack.signaling_urls[0])
+    assert (await host.sig.join_meeting(meeting_id))["state"] == "admitted"
+    assert (await ann.sig.join_meeting(meeting_id, invite))["state"] == "admitted"
+    await host.sig.wait_for("participant_joined", meeting_id=meeting_id, user=ann.name)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill", "term"])
 def test_a_dead_daemon_s_meeting_participant_who_never_returns_frees_the_seat(pair, signum):
     """The meeting side of the same promise: ann's daemon dies and ann does not come back.
@@ -243,13 +252,9 @@ def test_a_dead_daemon_s_meeting_participant_who_never_returns_frees_the_seat(pa
     carol = make_person(pair.stack, "carol")
 
     async def scenario():
-        await host.connect(pair.stack.signaling_urls[1])
-        await ann.connect(pair.stack.signaling_urls[0])
         await carol.connect(pair.stack.signaling_urls[1])
         try:
-            assert (await host.sig.join_meeting(meeting_id))["state"] == "admitted"
-            assert (await ann.sig.join_meeting(meeting_id, invite))["state"] == "admitted"
-            await host.sig.wait_for("participant_joined", meeting_id=meeting_id, user=ann.name)
+            await _seat_across(pair, host, ann, meeting_id, invite)
             full = await carol.sig.join_meeting(meeting_id, invite)
             assert full["type"] == "error" and full["code"] == "room_full", full
             stopped = pair.stop(0, signum)
@@ -279,12 +284,8 @@ def test_a_meeting_participant_back_within_grace_keeps_the_seat(pair):
     host, ann, meeting_id, invite = _meeting_across(pair)
 
     async def scenario():
-        await host.connect(pair.stack.signaling_urls[1])
-        await ann.connect(pair.stack.signaling_urls[0])
         try:
-            await host.sig.join_meeting(meeting_id)
-            await ann.sig.join_meeting(meeting_id, invite)
-            await host.sig.wait_for("participant_joined", meeting_id=meeting_id, user=ann.name)
+            await _seat_across(pair, host, ann, meeting_id, invite)
             pair.stop(0, signal.SIGKILL)
             await host.sig.wait_for(
                 "participant_disconnected", meeting_id=meeting_id, user=ann.name, timeout=15
@@ -328,12 +329,8 @@ def test_a_meeting_grace_running_on_a_daemon_that_dies_is_not_lost(pair):
     host, ann, meeting_id, invite = _meeting_across(pair)
 
     async def scenario():
-        await host.connect(pair.stack.signaling_urls[1])
-        await ann.connect(pair.stack.signaling_urls[0])
         try:
-            await host.sig.join_meeting(meeting_id)
-            await ann.sig.join_meeting(meeting_id, invite)
-            await host.sig.wait_for("participant_joined", meeting_id=meeting_id, user=ann.name)
+            await _seat_across(pair, host, ann, meeting_id, invite)
             await ann.sig.close()
             await host.sig.wait_for(
                 "participant_disconnected", meeting_id=meeting_id, user=ann.name, timeout=10
