@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 NEGOTIATION_TYPES = ("offer", "answer", "candidate")
 
 
+# aioice's own choice of host addresses (every interface but loopback), kept so that a test
+# that needs it back after `use_loopback_only()` can have it (a peer of Janus, which gathers
+# on the host's interfaces and never on loopback).
+HOST_ADDRESSES = aioice.ice.get_host_addresses
+
+
 def use_loopback_only() -> None:
     """Make aioice gather host candidates on 127.0.0.1 only (tests and local probes).
 

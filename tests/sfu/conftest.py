@@ -5,14 +5,25 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 
+import aioice.ice
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
 
 from app.config import load_settings
+from signaling.client.media import HOST_ADDRESSES
 from tests.app.conftest import make_app  # noqa: F401  (the app factory fixture)
 from tests.conftest import Auth
 from tests.janus import ADMIN_KEY, JANUS, SKIP_REASON, JanusNode, start_janus
+
+
+@pytest.fixture(autouse=True)
+def _janus_reachable_ice(monkeypatch):
+    """Janus gathers ICE candidates on the host's interfaces and never on loopback, so the
+    aiortc peers here must too: tests that ran before (tests/media, tests/scale/test_turn)
+    left aioice on loopback only for the whole process, and every SFU peer then timed out
+    in a full run while passing alone. The traffic still never leaves the machine."""
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", HOST_ADDRESSES)
 
 
 @pytest.fixture
