@@ -122,11 +122,16 @@ class Orphans:
     seats: list[tuple[int, int, int]]  # (meeting id, user id, session id)
 
 
-def _connected(user_id: int, session_id: int) -> bool:
-    query = select(Connection.id).where(
-        Connection.user_id == user_id, Connection.session_id == session_id, liveness.counted()
+def _connected_devices(devices: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which of these (user id, session id)s have a counted connection: one query for all
+    (a sweep asks about every device of every active call and open meeting at once)."""
+    if not devices:
+        return set()
+    users = sorted({user_id for user_id, _ in devices})
+    query = select(Connection.user_id, Connection.session_id).where(
+        Connection.user_id.in_(users), liveness.counted()
     )
-    return db.session.scalar(query.limit(1)) is not None
+    return {(user_id, session_id) for user_id, session_id in db.session.execute(query)}
 
 
 def _beat(node_id: str) -> bool:
@@ -445,14 +450,13 @@ class Store:
     def orphans() -> Orphans:
         """Every device in an active call or an open meeting with no counted connection
         (after a sweep: a grace period that ran on the dead daemon died with it)."""
-        calls = []
+        in_calls = []
         for row in service.active_calls():
             call = membership_of(row)
             for user_id in (call.caller_id, call.callee_id):
                 session_id = call.session_of(user_id)
                 if user_id is not None and session_id is not None:
-                    if not _connected(user_id, session_id):
-                        calls.append((call, user_id))
+                    in_calls.append((call, user_id, session_id))
         seated = db.session.execute(
             select(
                 MeetingParticipant.meeting_id,
@@ -467,7 +471,10 @@ class Store:
                 MeetingParticipant.session_id.is_not(None),
             )
         ).all()
-        seats = [tuple(seat) for seat in seated if not _connected(seat[1], seat[2])]
+        devices = [(u, s) for _, u, s in in_calls] + [(seat[1], seat[2]) for seat in seated]
+        connected = _connected_devices(devices)
+        calls = [(call, u) for call, u, s in in_calls if (u, s) not in connected]
+        seats = [tuple(seat) for seat in seated if (seat[1], seat[2]) not in connected]
         return Orphans(calls, seats)
 
     @in_thread_pool

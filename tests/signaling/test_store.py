@@ -214,3 +214,28 @@ def test_a_connect_that_fails_in_a_batch_fails_alone(app, store, people):
     assert jobs[0].successful() and jobs[2].successful()
     assert not jobs[1].successful()  # no such user: the foreign key refuses its row
     assert store.is_connected(alice.user_id, None) and store.is_connected(bob.user_id, None)
+
+
+def test_a_sweep_finds_orphaned_devices_with_one_connection_query_however_many_calls(
+    app, store, auth, client
+):
+    """After a daemon dies, the sweep asks which devices of every active call have no counted
+    connection: one query for all of them, not one per participant; and the answer is exact
+    (a connected device is not an orphan, even when the same user is unconnected elsewhere)."""
+    tokens = {}
+    for i in range(8):
+        auth.register(f"user{i}")
+        tokens[i] = auth.login(f"user{i}").json["token"]
+    who = {i: store.authenticate(tokens[i]) for i in tokens}
+    for caller in (0, 2, 4, 6):
+        call_id = start_call(client, tokens[caller], f"user{caller + 1}")
+        store.call_action("accept", who[caller + 1], call_id)
+    for i in (0, 3, 4, 5):
+        store.connect(who[i], f"conn-{i}", "n")
+    with statements_run(app) as statements:
+        orphans = store.orphans()
+    assert sorted(user_id for _call, user_id in orphans.calls) == sorted(
+        who[i].user_id for i in (1, 2, 6, 7)
+    )
+    assert orphans.seats == []
+    assert statements.count("SELECT") == 3, statements  # calls, seats, connections
