@@ -1,7 +1,8 @@
 """A large meeting through Janus in real Chromium: the web client loads Debian's janus.js
 from the web app (no CDN), publishes one stream and shows every other participant's feed,
 with rising framesDecoded on every remote tile; the host removes one participant, whose
-tile disappears everywhere and whose page stops."""
+tile disappears everywhere and whose page stops. Small tiles receive the low simulcast
+layer, an enlarged tile the high one."""
 
 from __future__ import annotations
 
@@ -33,6 +34,35 @@ UPLOAD_LAYERS_JS = """async () => {
   return layers;
 }"""
 
+# My upload's frame width per simulcast layer (rid -> width; 0 while a layer sends nothing).
+UPLOAD_WIDTHS_JS = """async () => {
+  const pc = window.__chimecast.meeting.publisher;
+  const widths = {};
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "outbound-rtp" && s.kind === "video") widths[s.rid ?? "-"] = s.frameWidth ?? 0;
+  });
+  return widths;
+}"""
+
+# What I receive of each other participant's camera: frame width and frames decoded.
+FEED_VIDEO_JS = """async () => {
+  const out = {};
+  for (const [user, pc] of Object.entries(window.__chimecast.meeting.peers)) {
+    if (!pc) continue;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        out[user] = {width: s.frameWidth ?? 0, frames: s.framesDecoded ?? 0};
+      }
+    });
+  }
+  return out;
+}"""
+
+# The CSS width of each remote tile's <video>.
+TILE_WIDTHS_JS = """() => Object.fromEntries([...document.querySelectorAll(
+  '[data-testid="meeting-tile"][data-remote="true"]')].map(
+  (t) => [t.dataset.username, t.querySelector("video").clientWidth]))"""
+
 # The remote tile of `user` shows a 16:9 picture (the fake screen, not the 4:3 camera).
 TILE_IS_WIDE_JS = """(user) => {
   const v = document.querySelector(
@@ -55,28 +85,44 @@ def stack_env(janus_node) -> dict[str, str]:
     return {"CHIMECAST_JANUS_URLS": janus_node.setting, "CHIMECAST_JANUS_ADMIN_KEY": ADMIN_KEY}
 
 
+async def sfu_meeting(browser, stack, prefixes: tuple[str, ...]) -> tuple[list[User], int]:
+    """Users named after `prefixes`, the first hosting an SFU meeting they are all in,
+    each receiving video and sound from every other; returns the users and the meeting."""
+    users = [await User.open(browser, stack.web_url, unique(p)) for p in prefixes]
+    for user in users:
+        await user.register_and_login()
+    created = await users[0].page.evaluate(CREATE_JS)
+    assert created["meeting"]["media"] == "sfu", created
+    meeting_id, invite = created["meeting"]["id"], created["invite"]
+    link = f"{stack.web_url}/#meeting={meeting_id}&invite={invite}"
+    for user in users:
+        await user.page.goto(link)
+        await expect(user.by("screen-meeting")).to_be_visible()
+    for user in users:
+        await expect(remote_tiles(user)).to_have_count(len(users) - 1)
+    for user in users:
+        await mesh_media(user, {u.name for u in users} - {user.name}, seconds=30)
+    return users, meeting_id
+
+
+async def until(what: str, read, ok, seconds: float = 15):
+    """Poll `read()` until `ok(value)`; fail saying `what` and the last value."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        value = await read()
+        if ok(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: {value}")
+        await asyncio.sleep(0.5)
+
+
 def test_four_browsers_meet_through_janus_and_the_host_removes_one(stack, janus_node):
     async def scenario() -> None:
         async with chromium() as browser:
-            names = [unique(p) for p in ("host", "ann", "ben", "cat")]
-            users = [await User.open(browser, stack.web_url, name) for name in names]
+            users, meeting_id = await sfu_meeting(browser, stack, ("host", "ann", "ben", "cat"))
             host, ann, ben, cat = users
-            for user in users:
-                await user.register_and_login()
-            created = await host.page.evaluate(CREATE_JS)
-            assert created["meeting"]["media"] == "sfu", created
-            meeting_id, invite = created["meeting"]["id"], created["invite"]
-            link = f"{stack.web_url}/#meeting={meeting_id}&invite={invite}"
-            for user in users:
-                await user.page.goto(link)
-                await expect(user.by("screen-meeting")).to_be_visible()
-            for user in users:
-                await expect(remote_tiles(user)).to_have_count(3)
-            for user in users:
-                others = {u.name for u in users} - {user.name}
-                await mesh_media(user, others, seconds=30)
-            # Each page uploads one stream, in simulcast layers: janus.js asks for h, m and l,
-            # Chromium sends two of them for its 640x480 fake camera (measured: l stays 0).
+            # Each page uploads one stream, in two simulcast layers (h, and l half as wide).
             for user in users:
                 layers = await user.page.evaluate(UPLOAD_LAYERS_JS)
                 assert sum(1 for sent in layers.values() if sent > 0) >= 2, layers
@@ -115,5 +161,75 @@ def test_four_browsers_meet_through_janus_and_the_host_removes_one(stack, janus_
                 await expect(remote_tiles(user)).to_have_count(2)
             for user in (host, ann, cat):
                 await mesh_media(user, {host.name, ann.name, cat.name} - {user.name}, seconds=15)
+
+    asyncio.run(scenario())
+
+
+def test_small_tiles_receive_the_low_simulcast_layer_and_a_full_screen_tile_the_high(
+    stack, janus_node
+):
+    async def scenario() -> None:
+        async with chromium() as browser:
+            users, _ = await sfu_meeting(browser, stack, ("host", "ann", "ben"))
+            host, ann, ben = users
+            # Each publisher uploads two layers, the low one half as wide as the high one.
+            high = {}
+            for user in (host, ben):
+                widths = await until(
+                    f"{user.name} uploads two layers",
+                    lambda user=user: user.page.evaluate(UPLOAD_WIDTHS_JS),
+                    lambda w: (
+                        len(sent := sorted(x for x in w.values() if x)) >= 2
+                        and sent[0] <= 0.6 * sent[-1]
+                    ),
+                )
+                high[user.name] = max(widths.values())
+
+            # Ann's window is small: three tiles well under the high layer's width. She gets
+            # both feeds in the low layer (Janus's default would be the high one).
+            await ann.page.set_viewport_size({"width": 780, "height": 520})
+            tiles = await until(
+                "small tiles",
+                lambda: ann.page.evaluate(TILE_WIDTHS_JS),
+                lambda t: len(t) == 2 and all(0 < w < 0.5 * high[u] for u, w in t.items()),
+            )
+
+            def layers(ok):
+                return until(
+                    "layers received by ann",
+                    lambda: ann.page.evaluate(FEED_VIDEO_JS),
+                    lambda got: set(got) == set(high) and all(ok(u, got[u]) for u in got),
+                )
+
+            def low(user, got):
+                return 0 < got["width"] <= 0.6 * high[user]
+
+            def high_layer(user, got):
+                return got["width"] >= 0.9 * high[user]
+
+            small = await layers(low)
+
+            # Full screen on the host's tile: the host's feed rises to the high layer, Ben's
+            # stays low, and both keep decoding.
+            tile = ann.page.locator(
+                f'[data-testid="meeting-tile"][data-remote="true"][data-username="{host.name}"]'
+            )
+            await tile.hover()
+            await tile.get_by_role("button", name=f"Full screen: {host.name}").click()
+            await ann.page.wait_for_function(
+                f"() => document.fullscreenElement?.dataset.username === '{host.name}'"
+            )
+            full = await layers(
+                lambda u, got: (
+                    (high_layer if u == host.name else low)(u, got)
+                    and got["frames"] > small[u]["frames"]
+                )
+            )
+            # Back from full screen: low again.
+            await ann.page.get_by_role("button", name="Exit full screen").click()
+            await ann.page.wait_for_function("() => document.fullscreenElement === null")
+            back = await layers(low)
+            print(f"layers: upload high {high}, small tiles {tiles}")
+            print(f"received in small tiles {small}, host full screen {full}, back {back}")
 
     asyncio.run(scenario())

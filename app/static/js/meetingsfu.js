@@ -7,8 +7,22 @@
 // participant (`feeds`, username -> feed), so a feed is shown under the user ChimeCast
 // says it belongs to; a feed nobody owns is not shown. Events: "feed" ({user, peer}: a
 // FeedPeer, like a MeetingPeer for the grid), "feed-gone" ({user}), "error" ({text}).
+//
+// Simulcast: I upload two layers of my camera, the low one half as wide; each feed asks
+// Janus for the layer its tile needs (simulcastlayer.js), again whenever the tile's size
+// settles at a new one.
 
 import { api } from "./api.js";
+import { drawnWidth, pickLayer } from "./simulcastlayer.js";
+
+// A tile's size must hold this long before its layer is reconsidered: a layout change
+// resizes tiles several times in a row, and each switch costs a key frame.
+const LAYER_SETTLE_MS = 300;
+// My upload: the high layer as captured, the low one half as wide (Janus's substream 0).
+const LAYERS = [
+  { rid: "h", active: true, maxBitrate: 900_000 },
+  { rid: "l", active: true, maxBitrate: 150_000, scaleResolutionDownBy: 2 },
+];
 
 let loading = null;
 
@@ -43,6 +57,12 @@ export class FeedPeer extends EventTarget {
     this.closed = false;
     this.lastOfferAt = 0;
     this.remoteStream = new MediaStream();
+    this.videoMid = null; // the mid of their camera on my subscription
+    this.video = null; // the <video> of their tile, whose size picks the layer
+    this.layer = null; // the simulcast layer I asked for (null: Janus's default, the highest)
+    this.highWidth = 0; // the widest frame seen: their high layer's width
+    this.layerTimer = null;
+    this.observer = null;
   }
 
   get pc() {
@@ -53,7 +73,8 @@ export class FeedPeer extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  onTrack(track, on) {
+  onTrack(track, mid, on) {
+    if (track.kind === "video" && on) this.videoMid = mid;
     if (on && !this.remoteStream.getTracks().includes(track)) this.remoteStream.addTrack(track);
     if (!on) this.remoteStream.removeTrack(track);
     this.emit("remote-stream", this.remoteStream);
@@ -65,9 +86,47 @@ export class FeedPeer extends EventTarget {
   /** As MeetingPeer.follow: nothing to send on a feed; the publisher follows instead. */
   follow() {}
 
+  /** Ask for the layer `video` (this feed's tile) needs, now and whenever its size settles. */
+  watchSize(video) {
+    this.observer?.disconnect();
+    this.video = video;
+    const settle = () => {
+      clearTimeout(this.layerTimer);
+      this.layerTimer = setTimeout(() => this.fitLayer(), LAYER_SETTLE_MS);
+    };
+    video.addEventListener("resize", settle); // a frame of another size: maybe a new layer
+    if (typeof window.ResizeObserver === "function") {
+      this.observer = new window.ResizeObserver(settle);
+      this.observer.observe(video);
+    }
+    settle();
+  }
+
+  /** Switch to the layer the tile's drawn width calls for, if it is not the one I get. */
+  fitLayer() {
+    const video = this.video;
+    if (this.closed || !video || !this.handle || this.videoMid == null || !video.videoWidth) return;
+    this.highWidth = Math.max(this.highWidth, video.videoWidth);
+    const drawn = drawnWidth({
+      width: video.clientWidth,
+      height: video.clientHeight,
+      aspect: video.videoWidth / video.videoHeight,
+      fit: window.getComputedStyle(video).objectFit,
+      pixelRatio: window.devicePixelRatio || 1,
+    });
+    const layer = pickLayer(drawn, this.highWidth, this.layer);
+    if (layer === this.layer) return;
+    this.layer = layer;
+    this.handle.send({
+      message: { request: "configure", streams: [{ mid: this.videoMid, substream: layer }] },
+    });
+  }
+
   close() {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.layerTimer);
+    this.observer?.disconnect();
     this.handle?.detach();
     for (const track of this.remoteStream.getTracks()) track.stop();
   }
@@ -145,8 +204,8 @@ export class SfuMedia extends EventTarget {
       type: track.kind,
       capture: track,
       recv: false,
-      // Small tiles can take a low layer where the browser supports simulcast.
-      ...(track.kind === "video" ? { simulcast: true } : {}),
+      // Small tiles take the low layer where the browser supports simulcast.
+      ...(track.kind === "video" ? { simulcast: true, sendEncodings: LAYERS } : {}),
     }));
     this.publisher.createOffer({
       tracks,
@@ -191,7 +250,7 @@ export class SfuMedia extends EventTarget {
           error: (err) => this.fail(`Could not receive ${user}: ${err?.message ?? err}`),
         });
       },
-      onremotetrack: (track, _mid, on) => peer.onTrack(track, on),
+      onremotetrack: (track, mid, on) => peer.onTrack(track, mid, on),
       iceState: (state) => peer.emit("state", state === "connected" ? "connected" : state),
       webrtcState: (up) => peer.emit("state", up ? "connected" : "closed"),
     });

@@ -317,6 +317,7 @@ export class MeetingView {
     }
     const { quality, tile } = entry;
     tile.dataset.state = "connecting";
+    peer.watchSize?.(entry.video); // an SFU feed: the tile's size picks its simulcast layer
     peer.addEventListener("remote-stream", (e) => {
       entry.cameraStream = e.detail;
       this.renderScreen(entry);
