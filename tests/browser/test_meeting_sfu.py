@@ -51,7 +51,8 @@ FEED_VIDEO_JS = """async () => {
     if (!pc) continue;
     (await pc.getStats()).forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "video") {
-        out[user] = {width: s.frameWidth ?? 0, frames: s.framesDecoded ?? 0};
+        out[user] = {width: s.frameWidth ?? 0, frames: s.framesDecoded ?? 0,
+                     asked: window.__chimecast.meeting.layers[user]};
       }
     });
   }
@@ -63,11 +64,44 @@ TILE_WIDTHS_JS = """() => Object.fromEntries([...document.querySelectorAll(
   '[data-testid="meeting-tile"][data-remote="true"]')].map(
   (t) => [t.dataset.username, t.querySelector("video").clientWidth]))"""
 
-# The remote tile of `user` shows a 16:9 picture (the fake screen, not the 4:3 camera).
-TILE_IS_WIDE_JS = """(user) => {
-  const v = document.querySelector(
-    `[data-testid="meeting-tile"][data-remote="true"][data-username="${user}"] video`);
-  return Boolean(v && v.videoHeight > 0 && Math.abs(v.videoWidth / v.videoHeight - 16 / 9) < 0.05);
+# The videos of `user`'s remote tile: the main one and, while they share, their camera in
+# its corner; each with its picture's aspect and the frames decoded of its track.
+TILE_VIDEOS_JS = """async (user) => {
+  const tile = document.querySelector(
+    `[data-testid="meeting-tile"][data-remote="true"][data-username="${user}"]`);
+  const pc = window.__chimecast.meeting.peers[user];
+  if (!tile || !pc) return null;
+  const frames = {};
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") frames[s.trackIdentifier] = s.framesDecoded;
+  });
+  const read = (v) => {
+    const track = v?.srcObject?.getVideoTracks()[0];
+    if (!track || !v.videoHeight) return null;
+    return {aspect: v.videoWidth / v.videoHeight, frames: frames[track.id] ?? 0};
+  };
+  return {main: read(tile.querySelector("video")),
+          camera: read(tile.querySelector('[data-testid="sharer-camera"]'))};
+}"""
+
+# How many video and audio streams I receive on my subscription to `user`'s feed.
+FEED_STREAMS_JS = """async (user) => {
+  const pc = window.__chimecast.meeting.peers[user];
+  const counts = {video: 0, audio: 0};
+  for (const t of pc.getTransceivers()) {
+    if (t.currentDirection?.startsWith("recv")) counts[t.receiver.track.kind] += 1;
+  }
+  return counts;
+}"""
+
+# How many video and audio streams my one upload sends (active, with bytes going out).
+UPLOAD_STREAMS_JS = """async () => {
+  const pc = window.__chimecast.meeting.publisher;
+  const counts = {video: 0, audio: 0};
+  for (const t of pc.getTransceivers()) {
+    if (t.sender.track && t.currentDirection?.startsWith("send")) counts[t.sender.track.kind] += 1;
+  }
+  return counts;
 }"""
 
 
@@ -99,7 +133,9 @@ async def sfu_meeting(browser, stack, prefixes: tuple[str, ...]) -> tuple[list[U
         await user.page.goto(link)
         await expect(user.by("screen-meeting")).to_be_visible()
     for user in users:
-        await expect(remote_tiles(user)).to_have_count(len(users) - 1)
+        # A tile comes with the feed: after that page's Janus join and publish (slow on a
+        # loaded machine).
+        await expect(remote_tiles(user)).to_have_count(len(users) - 1, timeout=20_000)
     for user in users:
         await mesh_media(user, {u.name for u in users} - {user.name}, seconds=30)
     return users, meeting_id
@@ -115,6 +151,36 @@ async def until(what: str, read, ok, seconds: float = 15):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what}: {value}")
         await asyncio.sleep(0.5)
+
+
+async def tile_decodes(viewer: User, user: str, screen: bool) -> None:
+    """`viewer`'s tile of `user` shows their screen (16:9) large and their camera (4:3) in
+    its corner, both decoding more frames (`screen`), or only their camera."""
+
+    def shapes(videos) -> bool:
+        main, camera = videos["main"], videos["camera"]
+        if not screen:
+            return camera is None and main is not None and abs(main["aspect"] - 4 / 3) < 0.05
+        return (
+            main is not None
+            and camera is not None
+            and abs(main["aspect"] - 16 / 9) < 0.05
+            and abs(camera["aspect"] - 4 / 3) < 0.05
+        )
+
+    def read():
+        return viewer.page.evaluate(TILE_VIDEOS_JS, user)
+
+    first = await until(f"{viewer.name}'s tile of {user}", read, lambda v: v and shapes(v), 20)
+    await until(
+        f"{viewer.name}'s tile of {user} decoding",
+        read,
+        lambda v: (
+            v
+            and shapes(v)
+            and all(v[k]["frames"] > first[k]["frames"] for k in ("main", "camera") if first[k])
+        ),
+    )
 
 
 def test_four_browsers_meet_through_janus_and_the_host_removes_one(stack, janus_node):
@@ -133,14 +199,34 @@ def test_four_browsers_meet_through_janus_and_the_host_removes_one(stack, janus_
             assert f"{stack.web_url}/vendor/janus.js" in loaded
             assert all(u.startswith((stack.web_url, janus_node.api)) for u in loaded), loaded
 
-            # The host shares the screen (1280x720, 16:9; the camera is 640x480): the others'
-            # tile of the host switches to it, through the publisher's one sender.
+            # The host shares the screen (1280x720, 16:9; the camera is 640x480) beside the
+            # camera, as a second stream of the one upload: the others' tile of the host shows
+            # the screen large and the camera in its corner, both decoding.
             await host.by("meeting-share").click()
             for user in (ann, ben, cat):
-                await user.page.wait_for_function(TILE_IS_WIDE_JS, arg=host.name)
+                await tile_decodes(user, host.name, screen=True)
+            sent = await host.page.evaluate(UPLOAD_STREAMS_JS)
+            assert sent["video"] == 2, sent  # camera and screen, one connection
+            # Stopped: the screen stream is taken out, the camera goes on.
             await host.by("meeting-share").click()
             for user in (ann, ben, cat):
-                await user.page.wait_for_function(f"() => !({TILE_IS_WIDE_JS})('{host.name}')")
+                await tile_decodes(user, host.name, screen=False)
+            sent = await until(
+                "the host's upload",
+                lambda: host.page.evaluate(UPLOAD_STREAMS_JS),
+                lambda s: s["video"] == 1,
+            )
+            for user in (ann, ben, cat):
+                await until(
+                    f"{user.name}'s subscription to {host.name}",
+                    lambda user=user: user.page.evaluate(FEED_STREAMS_JS, host.name),
+                    lambda s: s["video"] == 1,
+                )
+            # Sharing again reuses the upload's screen stream.
+            await host.by("meeting-share").click()
+            await tile_decodes(ann, host.name, screen=True)
+            await host.by("meeting-share").click()
+            await tile_decodes(ann, host.name, screen=False)
 
             # The host removes Ben: his feed leaves the room, his page the meeting, his tile
             # every other page; the others go on seeing each other.
@@ -194,18 +280,24 @@ def test_small_tiles_receive_the_low_simulcast_layer_and_a_full_screen_tile_the_
                 lambda t: len(t) == 2 and all(0 < w < 0.5 * high[u] for u, w in t.items()),
             )
 
-            def layers(ok):
-                return until(
-                    "layers received by ann",
-                    lambda: ann.page.evaluate(FEED_VIDEO_JS),
-                    lambda got: set(got) == set(high) and all(ok(u, got[u]) for u in got),
-                )
+            async def layers(ok):
+                try:
+                    return await until(
+                        "layers received by ann",
+                        lambda: ann.page.evaluate(FEED_VIDEO_JS),
+                        lambda got: set(got) == set(high) and all(ok(u, got[u]) for u in got),
+                        seconds=25,
+                    )
+                except AssertionError as failed:
+                    sent = {u.name: await u.page.evaluate(UPLOAD_LAYERS_JS) for u in (host, ben)}
+                    raise AssertionError(f"{failed}; bytes sent per layer: {sent}") from None
 
             def low(user, got):
                 return 0 < got["width"] <= 0.6 * high[user]
 
             def high_layer(user, got):
-                return got["width"] >= 0.9 * high[user]
+                # Chromium may scale its high layer down under CPU load: clearly above low.
+                return got["width"] >= 0.7 * high[user]
 
             small = await layers(low)
 

@@ -396,9 +396,12 @@ export class MeetingView {
       applySpeaker(entry.video);
       entry.video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
     }
+    // An SFU feed picks its camera's simulcast layer from the size of the camera's video.
+    const cameraShownBy = (video) => this.meeting.peers.get(entry.user)?.watchSize?.(video);
     if (!sharing) {
       entry.camera?.remove();
       entry.camera = null;
+      cameraShownBy(entry.video);
       return;
     }
     if (!entry.camera) {
@@ -413,6 +416,7 @@ export class MeetingView {
       applySpeaker(entry.camera);
       entry.camera.play().catch(() => {});
     }
+    cameraShownBy(entry.camera);
   }
 
   /** "Ann Arbor joined the meeting." through the aria-live region, by display name. */
