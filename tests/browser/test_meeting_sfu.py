@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from app.janus.client import JanusError
 from tests.browser.helpers import User, chromium, expect, unique
 from tests.browser.test_meeting import MEETING_RECORD_JS, mesh_media, remote_tiles, row
 from tests.janus import ADMIN_KEY, JANUS, SKIP_REASON, start_janus
@@ -153,6 +154,26 @@ async def until(what: str, read, ok, seconds: float = 15):
         await asyncio.sleep(0.5)
 
 
+def janus_layers(admin, token: str) -> dict[int, dict]:
+    """Janus's own view (Admin API handle_info): for each feed that the holder of `token`
+    subscribes to, the simulcast state of its video (substream now and targeted)."""
+    layers = {}
+    for session in admin._call({"janus": "list_sessions"}).get("sessions", []):
+        try:
+            handles = admin._call({"janus": "list_handles"}, f"/{session}").get("handles", [])
+            infos = [admin._call({"janus": "handle_info"}, f"/{session}/{h}") for h in handles]
+        except JanusError:
+            continue  # another page's session that went away meanwhile
+        for info in (i.get("info", {}) for i in infos):
+            plugin = info.get("plugin_specific", {})
+            if info.get("token") != token or plugin.get("type") != "subscriber":
+                continue
+            for stream in plugin.get("streams", []):
+                if "simulcast" in stream:
+                    layers[stream["feed_id"]] = stream["simulcast"]
+    return layers
+
+
 async def tile_decodes(viewer: User, user: str, screen: bool) -> None:
     """`viewer`'s tile of `user` shows their screen (16:9) large and their camera (4:3) in
     its corner, both decoding more frames (`screen`), or only their camera."""
@@ -256,7 +277,7 @@ def test_small_tiles_receive_the_low_simulcast_layer_and_a_full_screen_tile_the_
 ):
     async def scenario() -> None:
         async with chromium() as browser:
-            users, _ = await sfu_meeting(browser, stack, ("host", "ann", "ben"))
+            users, meeting_id = await sfu_meeting(browser, stack, ("host", "ann", "ben"))
             host, ann, ben = users
             # Each publisher uploads two layers, the low one half as wide as the high one.
             high = {}
@@ -300,6 +321,21 @@ def test_small_tiles_receive_the_low_simulcast_layer_and_a_full_screen_tile_the_
                 return got["width"] >= 0.7 * high[user]
 
             small = await layers(low)
+            # Janus says the same: it forwards the low layer (substream 0) of both feeds.
+            sfu = (await ann.page.evaluate(MEETING_RECORD_JS, meeting_id))["sfu"]
+            feeds = {sfu["feeds"][host.name]: host.name, sfu["feeds"][ben.name]: ben.name}
+
+            def janus_says(wanted):
+                return until(
+                    "Janus's simulcast state of ann's feeds",
+                    lambda: asyncio.to_thread(janus_layers, janus_node.admin, sfu["token"]),
+                    lambda got: (
+                        {feeds.get(f): s.get("substream") for f, s in got.items()} == wanted
+                    ),
+                    seconds=10,
+                )
+
+            await janus_says({host.name: 0, ben.name: 0})
 
             # Full screen on the host's tile: the host's feed rises to the high layer, Ben's
             # stays low, and both keep decoding.
@@ -317,6 +353,7 @@ def test_small_tiles_receive_the_low_simulcast_layer_and_a_full_screen_tile_the_
                     and got["frames"] > small[u]["frames"]
                 )
             )
+            await janus_says({host.name: 1, ben.name: 0})
             # Back from full screen: low again.
             await ann.page.get_by_role("button", name="Exit full screen").click()
             await ann.page.wait_for_function("() => document.fullscreenElement === null")
