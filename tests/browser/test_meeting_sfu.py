@@ -228,6 +228,11 @@ def test_four_browsers_meet_through_janus_and_the_host_removes_one(stack, janus_
                 await tile_decodes(user, host.name, screen=True)
             sent = await host.page.evaluate(UPLOAD_STREAMS_JS)
             assert sent["video"] == 2, sent  # camera and screen, one connection
+            # Cat reloads her tab while the host shares: back in, she subscribes to the
+            # host's camera and screen at once.
+            await cat.page.reload()
+            await expect(cat.by("screen-meeting")).to_be_visible()
+            await tile_decodes(cat, host.name, screen=True)
             # Stopped: the screen stream is taken out, the camera goes on.
             await host.by("meeting-share").click()
             for user in (ann, ben, cat):
