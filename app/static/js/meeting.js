@@ -126,6 +126,8 @@ export class Meeting extends EventTarget {
       sharer: this.sharer,
       peers,
       publisher: this.sfu?.publisher?.webrtcStuff?.pc ?? null, // SFU meetings: my one upload
+      // SFU meetings: the simulcast layer asked for each feed (0 low, 1 high, null default).
+      layers: Object.fromEntries([...this.peers].map(([user, peer]) => [user, peer.layer ?? null])),
     };
   }
 
@@ -157,8 +159,8 @@ export class Meeting extends EventTarget {
         // its own transceiver, beside the camera (meetingpeer.js).
         local.addEventListener("track", ({ detail }) => {
           for (const peer of this.peers.values()) peer.follow(local, detail.kind);
-          // SFU: one publisher sender, so the shared screen takes the camera's place there.
-          this.sfu?.replaceTrack(detail.kind, detail.track);
+          // SFU: the device on my upload's sender, the screen as a stream of its own.
+          this.sfu?.follow(local, detail.kind);
         });
         local.addEventListener("sharing", ({ detail }) => {
           // Stopped here (button, or the browser's own "Stop sharing"): free the screen.
@@ -250,6 +252,7 @@ export class Meeting extends EventTarget {
       if (this.peers.get(detail.user) === detail.peer) this.dropPeer(detail.user);
     });
     sfu.addEventListener("error", ({ detail }) => this.emit("error", detail));
+    sfu.setScreen(local.screen); // already sharing (a rejoin, a moved meeting): sent on publish
     try {
       await sfu.start(local.stream);
     } catch (err) {

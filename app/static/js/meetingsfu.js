@@ -7,8 +7,23 @@
 // participant (`feeds`, username -> feed), so a feed is shown under the user ChimeCast
 // says it belongs to; a feed nobody owns is not shown. Events: "feed" ({user, peer}: a
 // FeedPeer, like a MeetingPeer for the grid), "feed-gone" ({user}), "error" ({text}).
+//
+// Simulcast: I upload two layers of my camera, the low one half as wide; each feed asks
+// Janus for the layer its tile needs (sfufeed.js). A shared screen goes beside the camera
+// as a second video stream of the same upload, labelled "screen" (Janus multistream:
+// `configure` with a new offer and `descriptions`), so the others get both at once.
 
 import { api } from "./api.js";
+import { FeedPeer } from "./sfufeed.js";
+
+// My upload: the high layer as captured, the low one half as wide (Janus's substream 0).
+const LAYERS = [
+  { rid: "h", active: true, maxBitrate: 900_000 },
+  { rid: "l", active: true, maxBitrate: 150_000, scaleResolutionDownBy: 2 },
+];
+
+// How long an offer of my upload may wait for Janus's answer before the next one goes.
+const ANSWER_MS = 10_000;
 
 let loading = null;
 
@@ -33,46 +48,6 @@ function loadJanus() {
   return loading;
 }
 
-/** One remote participant's feed: a receive-only connection, shown like a MeetingPeer. */
-export class FeedPeer extends EventTarget {
-  constructor(user, feed) {
-    super();
-    this.user = user;
-    this.feed = feed;
-    this.handle = null;
-    this.closed = false;
-    this.lastOfferAt = 0;
-    this.remoteStream = new MediaStream();
-  }
-
-  get pc() {
-    return this.handle?.webrtcStuff?.pc ?? null;
-  }
-
-  emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
-  }
-
-  onTrack(track, on) {
-    if (on && !this.remoteStream.getTracks().includes(track)) this.remoteStream.addTrack(track);
-    if (!on) this.remoteStream.removeTrack(track);
-    this.emit("remote-stream", this.remoteStream);
-  }
-
-  /** Senders belong to the publisher, not to a feed (receive only). */
-  replaceTrack() {}
-
-  /** As MeetingPeer.follow: nothing to send on a feed; the publisher follows instead. */
-  follow() {}
-
-  close() {
-    if (this.closed) return;
-    this.closed = true;
-    this.handle?.detach();
-    for (const track of this.remoteStream.getTracks()) track.stop();
-  }
-}
-
 export class SfuMedia extends EventTarget {
   /** meetingId, sfu (my credential), me (my username), iceServers. */
   constructor({ meetingId, sfu, me, iceServers }) {
@@ -86,6 +61,13 @@ export class SfuMedia extends EventTarget {
     this.privateId = null;
     this.feeds = new Map(); // feed id -> FeedPeer
     this.closed = false;
+    // Offers of my upload go one at a time, each waiting for Janus's answer.
+    this.negotiation = Promise.resolve();
+    this.answered = null; // settles the offer waiting for its answer: (error | null) => void
+    this.screen = null; // the screen I send beside my camera (null: none)
+    this.screenWanted = null;
+    this.screenMid = null; // its stream in my upload, kept for the next share
+    this.publishing = false;
   }
 
   emit(type, detail) {
@@ -129,15 +111,58 @@ export class SfuMedia extends EventTarget {
   }
 
   onPublisherMessage(message, jsep, stream) {
-    if (message.error) this.fail(`Media server: ${message.error}`);
+    if (message.error) {
+      this.fail(`Media server: ${message.error}`);
+      this.settle(new Error(message.error));
+    }
     if (message.videoroom === "joined") {
       this.privateId = message.private_id;
       this.publish(stream);
     }
-    if (message.publishers) for (const p of message.publishers) this.subscribe(p.id);
+    for (const p of message.publishers ?? []) {
+      if (this.feeds.has(p.id)) this.feeds.get(p.id).offerStreams?.(p.streams);
+      else this.subscribe(p.id);
+    }
     const gone = message.unpublished ?? message.leaving;
     if (gone !== undefined && gone !== "ok") this.unsubscribe(gone);
-    if (jsep) this.publisher.handleRemoteJsep({ jsep });
+    if (jsep) {
+      this.publisher.handleRemoteJsep({
+        jsep,
+        success: () => this.settle(null),
+        error: (err) => this.settle(new Error(String(err?.message ?? err))),
+      });
+    }
+  }
+
+  settle(error) {
+    const answered = this.answered;
+    this.answered = null;
+    answered?.(error);
+  }
+
+  /** Run `step` (which makes one offer of my upload) after the offers before it. */
+  negotiate(step, what) {
+    this.negotiation = this.negotiation
+      .then(() => (this.closed ? null : step()))
+      .catch((err) => this.fail(`Could not ${what}: ${err?.message ?? err}`));
+    return this.negotiation;
+  }
+
+  /** Offer `tracks` (janus.js's form) and send the offer with `message`; resolves once answered. */
+  offerUpload(tracks, message) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.settle(new Error("the media server did not answer")), ANSWER_MS);
+      this.answered = (error) => {
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      };
+      this.publisher.createOffer({
+        tracks,
+        success: (offer) => this.publisher.send({ message: message(), jsep: offer }),
+        error: (err) => this.settle(err instanceof Error ? err : new Error(String(err))),
+      });
+    });
   }
 
   publish(stream) {
@@ -145,21 +170,62 @@ export class SfuMedia extends EventTarget {
       type: track.kind,
       capture: track,
       recv: false,
-      // Small tiles can take a low layer where the browser supports simulcast.
-      ...(track.kind === "video" ? { simulcast: true } : {}),
+      // Small tiles take the low layer where the browser supports simulcast.
+      ...(track.kind === "video" ? { simulcast: true, sendEncodings: LAYERS } : {}),
     }));
-    this.publisher.createOffer({
-      tracks,
-      success: (offer) => this.publisher.send({ message: { request: "publish" }, jsep: offer }),
-      error: (err) => this.fail(`Could not publish: ${err?.message ?? err}`),
-    });
+    this.publishing = true;
+    this.negotiate(() => this.offerUpload(tracks, () => ({ request: "publish" })), "publish");
+    this.negotiate(() => this.applyScreen(), "share the screen"); // shared before publishing
   }
 
-  /** Send `track` (a new device, or the shared screen) in place of my current `kind` one. */
-  replaceTrack(kind, track) {
+  /** My upload's transceivers for `kind` other than the screen's (the camera, the mic). */
+  deviceSender(kind) {
     const pc = this.publisher?.webrtcStuff?.pc;
-    const sender = pc?.getSenders().find((s) => s.track?.kind === kind);
-    sender?.replaceTrack(track).catch((err) => this.fail(`Could not switch ${kind}: ${err.message}`));
+    const tx = pc?.getTransceivers().find((t) => t.receiver.track.kind === kind && t.mid !== this.screenMid);
+    return tx?.sender ?? null;
+  }
+
+  /** Send `track` (a new device) in place of my current `kind` one. */
+  replaceTrack(kind, track) {
+    this.deviceSender(kind)
+      ?.replaceTrack(track)
+      .catch((err) => this.fail(`Could not switch ${kind}: ${err.message}`));
+  }
+
+  /** As MeetingPeer.follow: the device on its sender, and for video the screen beside it. */
+  follow(local, kind) {
+    this.replaceTrack(kind, local.track(kind));
+    if (kind === "video") this.setScreen(local.screen);
+  }
+
+  /** Send `track` (a shared screen) beside my camera, as a stream labelled "screen"; null stops it. */
+  setScreen(track) {
+    this.screenWanted = track ?? null;
+    if (!this.publishing) return undefined; // publish() sends it
+    return this.negotiate(() => this.applyScreen(), "share the screen");
+  }
+
+  async applyScreen() {
+    const track = this.screenWanted;
+    if (track === this.screen) return;
+    const pc = this.publisher.webrtcStuff.pc;
+    const tx = pc.getTransceivers().find((t) => t.mid != null && t.mid === this.screenMid);
+    if (track && this.screen && tx) {
+      await tx.sender.replaceTrack(track); // another screen for the one being sent
+      this.screen = track;
+      return;
+    }
+    // A new stream (or the last share's again), or, to stop, the stream taken out.
+    const change = !track
+      ? { type: "video", mid: this.screenMid, remove: true, recv: false }
+      : { type: "video", capture: track, recv: false, ...(tx ? { mid: tx.mid, replace: true } : { add: true }) };
+    this.screen = track;
+    await this.offerUpload([change], () => {
+      this.screenMid ??= pc.getTransceivers().find((t) => t.sender.track === track)?.mid ?? null;
+      const message = { request: "configure" };
+      if (track) message.descriptions = [{ mid: this.screenMid, description: "screen" }];
+      return message;
+    });
   }
 
   /** The username ChimeCast gives `feed` (asking again for someone admitted since). */
@@ -183,6 +249,8 @@ export class SfuMedia extends EventTarget {
     const handle = await this.attach({
       onmessage: (message, jsep) => {
         if (message.error) this.fail(`Media server: ${message.error}`);
+        if (message.streams) peer.describe(message.streams);
+        if (message.substream !== undefined) peer.onSubstream(message.mid, message.substream);
         if (!jsep) return;
         handle.createAnswer({
           jsep,
@@ -191,7 +259,7 @@ export class SfuMedia extends EventTarget {
           error: (err) => this.fail(`Could not receive ${user}: ${err?.message ?? err}`),
         });
       },
-      onremotetrack: (track, _mid, on) => peer.onTrack(track, on),
+      onremotetrack: (track, mid, on) => peer.onTrack(track, mid, on),
       iceState: (state) => peer.emit("state", state === "connected" ? "connected" : state),
       webrtcState: (up) => peer.emit("state", up ? "connected" : "closed"),
     });

@@ -317,6 +317,7 @@ export class MeetingView {
     }
     const { quality, tile } = entry;
     tile.dataset.state = "connecting";
+    peer.watchSize?.(entry.video); // an SFU feed: the tile's size picks its simulcast layer
     peer.addEventListener("remote-stream", (e) => {
       entry.cameraStream = e.detail;
       this.renderScreen(entry);
@@ -395,9 +396,12 @@ export class MeetingView {
       applySpeaker(entry.video);
       entry.video.play().catch(() => {}); // autoplay may wait for a click; media flows anyway
     }
+    // An SFU feed picks its camera's simulcast layer from the size of the camera's video.
+    const cameraShownBy = (video) => this.meeting.peers.get(entry.user)?.watchSize?.(video);
     if (!sharing) {
       entry.camera?.remove();
       entry.camera = null;
+      cameraShownBy(entry.video);
       return;
     }
     if (!entry.camera) {
@@ -412,6 +416,7 @@ export class MeetingView {
       applySpeaker(entry.camera);
       entry.camera.play().catch(() => {});
     }
+    cameraShownBy(entry.camera);
   }
 
   /** "Ann Arbor joined the meeting." through the aria-live region, by display name. */
