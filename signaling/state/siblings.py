@@ -23,7 +23,6 @@ Contract:
 from __future__ import annotations
 
 import logging
-import socket
 import struct
 import time
 from collections import deque
@@ -32,6 +31,7 @@ from typing import Any
 
 import gevent
 import orjson
+from gevent import socket  # explicitly gevent's: the reader waits in the event loop
 from gevent.socket import wait_write
 
 from app import logs
