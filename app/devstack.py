@@ -86,6 +86,7 @@ class Stack:
     log_dir: Path | None = None
     web_workers: int = 2
     web_threads: int = 4
+    signaling_workers: int = 1  # `chimecast-signaling --workers N` per daemon (N > 1: Redis)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _metrics_dir: str | None = field(default=None, repr=False)
 
@@ -173,9 +174,10 @@ class Stack:
     def start_signaling(self, index: int = 0) -> subprocess.Popen:
         port = self.signaling_ports[index]
         name = f"signaling{index}" if index else "signaling"
-        process = self._spawn(
-            name, [sys.executable, "-m", "signaling", "--host", self.host, "--port", str(port)]
-        )
+        argv = [sys.executable, "-m", "signaling", "--host", self.host, "--port", str(port)]
+        if self.signaling_workers > 1:
+            argv += ["--workers", str(self.signaling_workers)]
+        process = self._spawn(name, argv)
         wait_http_ok(f"http://{self.host}:{port}/healthz", 30, process)
         return process
 

@@ -22,6 +22,7 @@ import gevent._monitor  # noqa: E402,F401
 
 from app import create_app  # noqa: E402
 from signaling.server import SignalingServer  # noqa: E402
+from signaling.state.siblings import Inboxes  # noqa: E402
 from signaling.workers import Supervisor  # noqa: E402
 
 log = logging.getLogger("signaling")
@@ -50,8 +51,13 @@ def main(argv: list[str] | None = None) -> int:
             "daemon, and they reach each other's clients through the Redis bus"
         )
 
+    # Before the fork, so every worker (and every restart) inherits every inbox: sibling
+    # workers deliver to each other without a Redis round trip (signaling.state.siblings).
+    inboxes = Inboxes(args.workers)
+
     def run_worker(index: int, port: int) -> int:
-        SignalingServer(create_app(), args.host, port, worker=index).serve_forever()
+        links = inboxes.keep(index)
+        SignalingServer(create_app(), args.host, port, worker=index, links=links).serve_forever()
         return 0
 
     return Supervisor(args.host, args.port, args.workers, run_worker).run()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -31,6 +32,7 @@ from signaling.readiness import Readiness
 from signaling.settings import Settings
 from signaling.state.liveness import Liveness
 from signaling.state.services import Services, build_services
+from signaling.state.siblings import Siblings
 from signaling.state.store import Store, dedicated_runner, threadpool_runner
 from signaling.transport.handshake import handler_class
 from signaling.transport.peer import Peer
@@ -46,9 +48,17 @@ DRAIN_SECONDS = 3.0
 class SignalingServer:
     """One daemon: WSGI app, services, background tasks, and a clean shutdown."""
 
-    def __init__(self, app: Flask, host: str, port: int, worker: int | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        host: str,
+        port: int,
+        worker: int | None = None,
+        links: tuple[socket.socket, dict[int, socket.socket]] | None = None,
+    ) -> None:
         """`worker`: this daemon is worker `worker` of `--workers N` (signaling.workers): its
-        node id ends in `/<worker>` and it shares the port with the others (SO_REUSEPORT)."""
+        node id ends in `/<worker>` and it shares the port with the others (SO_REUSEPORT).
+        `links`: its inbox and its siblings' (signaling.state.siblings.Inboxes.keep)."""
         self.host, self.port, self.worker = host, port, worker
         self.app_config = app.config
         self.settings = Settings.from_config(app.config, port, worker)
@@ -59,7 +69,11 @@ class SignalingServer:
             backoff.raised_in_caller(poll),
             self.settings.node_id,
         )
-        self.services: Services = build_services(self.settings, store)
+        siblings = None
+        if links is not None:
+            base = self.settings.node_id.rsplit("/", 1)[0]
+            siblings = Siblings(*links, node_of=lambda n: f"{base}/{n}")
+        self.services: Services = build_services(self.settings, store, siblings=siblings)
         self.liveness = Liveness(self.services)
         self.outbox = OutboxRelay(self.services)
         self.readiness = Readiness(app, self.services)

@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--logs", type=Path, help="keep the temporary system's logs in this folder")
     where.add_argument("--web-workers", type=_positive,
                        help="gunicorn workers of the temporary system (default 2)")  # fmt: skip
+    where.add_argument("--workers", type=_positive, default=1,
+                       help="the temporary system's daemon as `chimecast-signaling --workers N` "
+                       "(N > 1 needs --env CHIMECAST_REDIS_URL=...; default 1)")  # fmt: skip
     where.add_argument("--web-threads", type=_positive, default=WEB_THREADS,
                        help=f"threads per gunicorn worker of the temporary system (default {WEB_THREADS})")  # fmt: skip
     out = common.add_argument_group("output")
@@ -216,7 +219,8 @@ def targets(args: argparse.Namespace) -> list[Any]:
         if args.web_url:
             chosen.append(Running(args.web_url, args.signaling_url, args.server_pid, args.web_pid))
         else:
-            chosen.append(OwnSystem(dict(args.env), args.logs, args.web_workers, args.web_threads))
+            chosen.append(OwnSystem(dict(args.env), args.logs, args.web_workers,
+                                    args.web_threads, args.workers))  # fmt: skip
     for name in chosen_references(args):
         if name == "peerjs":
             chosen.append(peerjs.PeerJSServer())

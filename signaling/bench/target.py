@@ -79,11 +79,13 @@ class OwnSystem:
     """A temporary ChimeCast (migrate + gunicorn + daemon) on SQLite in a temporary folder."""
 
     def __init__(self, extra_env: dict[str, str], keep_logs: Path | None = None,
-                 web_workers: int | None = None, web_threads: int = WEB_THREADS) -> None:  # fmt: skip
+                 web_workers: int | None = None, web_threads: int = WEB_THREADS,
+                 signaling_workers: int = 1) -> None:  # fmt: skip
         self._tmp = tempfile.TemporaryDirectory(prefix="chimecast-bench-")
         folder = Path(self._tmp.name)
         self.log_dir = keep_logs or folder / "logs"
-        layout = {"web_workers": web_workers, "web_threads": web_threads}
+        layout = {"web_workers": web_workers, "web_threads": web_threads,
+                  "signaling_workers": signaling_workers}  # fmt: skip
         self.stack = Stack(
             f"sqlite:///{folder / 'bench.db'}",
             extra_env={**BENCH_ENV, **extra_env},
@@ -105,7 +107,8 @@ class OwnSystem:
             self.stack.processes["signaling"].pid,
             [
                 f"temporary system on SQLite, logs in {self.log_dir}",
-                f"signaling daemon pid {self.stack.processes['signaling'].pid}, "
+                f"signaling daemon pid {self.stack.processes['signaling'].pid} "
+                f"(--workers {self.stack.signaling_workers}: CPU of its whole process tree), "
                 f"gunicorn pid {self.stack.processes['web'].pid} ({self.stack.web_workers} "
                 f"workers x {self.stack.web_threads} threads)",
             ],

@@ -41,6 +41,7 @@ from app import logs
 from signaling import metrics
 from signaling.state.hub import Connection, InMemoryHub, Target
 from signaling.state.registry import Registry
+from signaling.state.siblings import Siblings
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,10 @@ class RedisHub(InMemoryHub):
         namespace: str = "",
         beat_interval: float = 2.0,
         stale_after: float = 6.0,
+        siblings: Siblings | None = None,
     ) -> None:
+        """`siblings`: the links to the other workers of this `--workers N` daemon, which
+        then get their deliveries without Redis (signaling.state.siblings)."""
         if redis is None:
             raise RuntimeError(
                 "CHIMECAST_REDIS_URL needs the redis package: pip install chimecast[redis]"
@@ -88,17 +92,22 @@ class RedisHub(InMemoryHub):
         self._asks: set[str] = set()
         self._wake = gevent.event.Event()
         self._tasks: list[gevent.Greenlet] = []
+        self.siblings = siblings
 
     def node_channel(self, node_id: str) -> str:
         return f"{self.prefix}:node:{node_id}"
 
     def start(self) -> None:
         self._tasks = [gevent.spawn(f) for f in (self.listen, self._announcer, self._beats)]
+        if self.siblings is not None:
+            self.siblings.start(self.deliver_local)
 
     def stop(self) -> None:
         """Say goodbye (the others drop this node at once), then end the background work."""
         for task in self._tasks:
             task.kill(block=False)
+        if self.siblings is not None:
+            self.siblings.stop()
         self._send({"op": "bye"})
 
     # -- membership, announced on the registry channel --------------------------------------
@@ -151,13 +160,21 @@ class RedisHub(InMemoryHub):
 
     # -- delivery ---------------------------------------------------------------------------
     def publish(self, target: Target, message: dict[str, Any]) -> bool:
-        """To the other nodes holding a matching connection; True if any of them got it."""
+        """To the other nodes holding a matching connection; True if any of them got it.
+        Sibling workers get it over their link, the others over their node channel."""
         nodes = self.registry.nodes_for(target.user_id, target.session_id)
         if not nodes:
             return False
+        sent, siblings = False, self.siblings
+        if siblings is not None:
+            near = [node for node in nodes if node in siblings]
+            if near:
+                siblings.send(near, target, message)
+                if len(near) == len(nodes):
+                    return True
+                sent, nodes = True, [node for node in nodes if node not in siblings]
         route = [target.user_id, target.session_id, target.except_session_id, target.close_code]
         envelope = orjson.dumps({"node": self.node_id, "target": route, "message": message})
-        sent = False
         for node in nodes:
             sent = self._publish(self.node_channel(node), envelope) or sent
         return sent

@@ -17,6 +17,7 @@ from signaling.state.hub import InMemoryHub
 from signaling.state.presence import Presence
 from signaling.state.redis_hub import RedisHub
 from signaling.state.rosters import Rooms
+from signaling.state.siblings import Siblings
 from signaling.state.store import Store
 from signaling.transport.heartbeats import Heartbeats
 from signaling.transport.limits import KeyedBuckets
@@ -71,8 +72,9 @@ class Services:
         self.heartbeats = Heartbeats(self.settings.hello_timeout, self.settings.heartbeat_interval)
 
 
-def make_hub(settings: Settings) -> InMemoryHub:
-    """The in-process hub, or the Redis-backed one when CHIMECAST_REDIS_URL is set."""
+def make_hub(settings: Settings, siblings: Siblings | None = None) -> InMemoryHub:
+    """The in-process hub, or the Redis-backed one when CHIMECAST_REDIS_URL is set (with
+    `siblings`, the links of a `--workers N` worker to the other workers)."""
     if not settings.redis_url:
         return InMemoryHub(settings.node_id)
     return RedisHub(
@@ -81,14 +83,20 @@ def make_hub(settings: Settings) -> InMemoryHub:
         settings.redis_namespace,
         settings.node_refresh_interval,
         settings.node_stale_after,
+        siblings,
     )
 
 
-def build_services(settings: Settings, store: Store, timers: Timers | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    store: Store,
+    timers: Timers | None = None,
+    siblings: Siblings | None = None,
+) -> Services:
     """Services around `store`, with an in-memory hub and a call cache that loads from it."""
     return Services(
         settings=settings,
-        hub=make_hub(settings),
+        hub=make_hub(settings, siblings),
         store=store,
         calls=CallCache(store.membership),
         timers=timers or GeventTimers(),

@@ -8,7 +8,9 @@ client landed on is read from the `connections` table (each worker has its own n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -42,6 +44,13 @@ class Workers:
         with open(path) as handle:
             return [int(pid) for pid in handle.read().split()]
 
+    def pid_of(self, index: int) -> int:
+        """The pid of worker `index`'s latest run, from the parent's `workers.started` lines."""
+        text = (self.stack.log_dir / "workers.log").read_text(errors="replace")
+        found = re.findall(rf"workers\.started\b.*\bworker=({index})\b.*\bpid=(\d+)", text)
+        assert found, f"no workers.started line for worker {index}"
+        return int(found[-1][1])
+
     def node_of(self, person: Person) -> str:
         path = self.stack.database_url.removeprefix("sqlite:///")
         with sqlite3.connect(path) as db:
@@ -64,9 +73,10 @@ class Workers:
         raise AssertionError(f"60 connections and none on {node}")
 
 
-@pytest.fixture
-def workers(tmp_path, private_redis):
-    env = {**FAST, "CHIMECAST_REDIS_URL": private_redis.url}
+@contextlib.contextmanager
+def running_workers(tmp_path, redis_url: str, count: int = 2, **extra_env: str):
+    """The web app and `chimecast-signaling --workers <count>` beside it, stopped after."""
+    env = {**FAST, "CHIMECAST_REDIS_URL": redis_url, **extra_env}
     stack = Stack(
         f"sqlite:///{tmp_path / 'chimecast.db'}",
         signaling_ports=[],
@@ -75,7 +85,7 @@ def workers(tmp_path, private_redis):
     )
     with stack:
         port = free_port()
-        argv = [sys.executable, "-m", "signaling", "--port", str(port), "--workers", "2"]
+        argv = [sys.executable, "-m", "signaling", "--port", str(port), "--workers", str(count)]
         log = open(tmp_path / "logs" / "workers.log", "ab")  # noqa: SIM115
         process = subprocess.Popen(
             argv, cwd=ROOT, env=stack.env(), stdout=log, stderr=subprocess.STDOUT
@@ -86,6 +96,12 @@ def workers(tmp_path, private_redis):
         finally:
             stop_process(process)
             log.close()
+
+
+@pytest.fixture
+def workers(tmp_path, private_redis):
+    with running_workers(tmp_path, private_redis.url) as running:
+        yield running
 
 
 def _nodes(port: int) -> tuple[str, str]:
