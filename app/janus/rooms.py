@@ -1,8 +1,14 @@
 """Rooms and credentials of SFU meetings: ChimeCast decides, Janus enforces.
 
-A meeting's VideoRoom is created with a secret only ChimeCast knows (stored with the
-meeting: every process may need it to kick or destroy), as a private room whose `allowed`
-list starts empty and whose subscribers must present a publisher's private id.
+A meeting's VideoRoom is created with a secret only ChimeCast knows, as a private room
+whose `allowed` list starts empty and whose subscribers must present a publisher's
+private id.
+
+No credential is stored: the room secret and each seat's token are derived (HMAC-SHA256)
+from a key derived from CHIMECAST_SECRET_KEY and a random nonce kept in the database
+(`Meeting.janus_nonce`, `MeetingParticipant.janus_grant`), so every process with the key
+computes the same values and a database dump alone opens nothing. A new grant has a new
+nonce, hence a new token.
 
 Each admitted seat gets a Janus *stored token* (Admin API `add_token`, good for the
 VideoRoom plugin only) that is also put on that room's `allowed` list: without it Janus
@@ -18,9 +24,14 @@ a feed is.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import secrets
 from typing import Any
+
+from flask import current_app
 
 from app.errors import ApiError
 from app.janus.client import JanusError
@@ -29,6 +40,33 @@ from app.models import Meeting, MeetingParticipant
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "ccj_"
+
+
+def _derive(label: str, *parts: object) -> str:
+    """HMAC-SHA256 of `label|parts...` under the Janus key (itself derived from SECRET_KEY
+    with its own label, so these values say nothing about the key or other uses of it)."""
+    secret_key = current_app.config["SECRET_KEY"].encode()
+    key = hmac.new(secret_key, b"chimecast janus credentials v1", hashlib.sha256).digest()
+    message = "|".join([label, *map(str, parts)]).encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def room_secret(meeting: Meeting) -> str:
+    """The room's Janus secret (admin power over it): derived, never stored."""
+    return _derive("janus-room", meeting.janus_room, meeting.janus_nonce)
+
+
+def seat_token(seat: MeetingParticipant) -> str | None:
+    """The seat's current Janus stored token, or None without a grant: derived, never
+    stored."""
+    if seat.janus_grant is None:
+        return None
+    return TOKEN_PREFIX + _derive("janus-seat", seat.id, seat.janus_grant)
+
+
+def _nonce() -> str:
+    return secrets.token_urlsafe(16)
 
 
 def sfu_unavailable(message: str = "No SFU (Janus) node is available.") -> ApiError:
@@ -42,14 +80,16 @@ def open_room(meeting: Meeting) -> None:
     nodes = pool()
     if nodes is None:
         raise ApiError(409, "sfu_not_configured", "This server has no SFU; use media mesh.")
-    room, secret = secrets.randbelow(2**52) + 1, secrets.token_urlsafe(24)
+    meeting.janus_room, meeting.janus_nonce = secrets.randbelow(2**52) + 1, _nonce()
+    secret = room_secret(meeting)
     for node in nodes.candidates():
         try:
-            node.admin.create_room(room, secret, meeting.max_participants, meeting.name)
+            node.admin.create_room(meeting.janus_room, secret, meeting.max_participants,
+                                   meeting.name)  # fmt: skip
         except JanusError as exc:
             nodes.mark_down(node, str(exc))
             continue
-        meeting.janus_node, meeting.janus_room, meeting.janus_secret = node.api, room, secret
+        meeting.janus_node, room = node.api, meeting.janus_room
         log.info("janus room created node=%s room=%s", node.api, room)
         return
     raise sfu_unavailable()
@@ -71,19 +111,23 @@ def _node(meeting: Meeting) -> Node | None:
 def grant(meeting: Meeting, seat: MeetingParticipant) -> None:
     """Give the admitted `seat` a token into this room only (in place). 503 when the
     meeting's node does not take it: nobody is admitted to media they cannot reach."""
-    if meeting.janus_room is None or seat.janus_token is not None:
+    if meeting.janus_room is None or seat.janus_grant is not None:
         return
     node = _node(meeting)
     if node is None:
         raise sfu_unavailable("This meeting's SFU node is not configured any more.")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(24)
+    assert seat.id is not None, "flush the seat first: its token is derived from its id"
+    grant_nonce = _nonce()
+    seat.janus_grant = grant_nonce
+    token = seat_token(seat)
+    assert token is not None
     try:
         node.admin.add_token(token)
-        node.admin.allow(meeting.janus_room, meeting.janus_secret or "", token)
+        node.admin.allow(meeting.janus_room, room_secret(meeting), token)
     except JanusError as exc:
+        seat.janus_grant = None
         pool().mark_down(node, str(exc))  # type: ignore[union-attr]
         raise sfu_unavailable("This meeting's SFU node is not answering.") from exc
-    seat.janus_token = token
     if seat.janus_feed is None:
         seat.janus_feed = secrets.randbelow(2**52) + 1
 
@@ -91,12 +135,12 @@ def grant(meeting: Meeting, seat: MeetingParticipant) -> None:
 def revoke(meeting: Meeting, seat: MeetingParticipant) -> None:
     """Take the seat's token away and end its Janus sessions (in place). Best effort: a
     node that is down has lost its sessions anyway."""
-    token, seat.janus_token = seat.janus_token, None
+    token, seat.janus_grant = seat_token(seat), None
     node = _node(meeting)
     if token is None or node is None or meeting.janus_room is None:
         return
     try:
-        node.admin.allow(meeting.janus_room, meeting.janus_secret or "", token, allowed=False)
+        node.admin.allow(meeting.janus_room, room_secret(meeting), token, allowed=False)
         node.admin.remove_token(token)
         _kick(node, meeting, seat)
         node.admin.evict(token)
@@ -106,7 +150,7 @@ def revoke(meeting: Meeting, seat: MeetingParticipant) -> None:
 
 def _kick(node: Node, meeting: Meeting, seat: MeetingParticipant) -> None:
     try:
-        node.admin.kick(meeting.janus_room or 0, meeting.janus_secret or "", seat.janus_feed or 0)
+        node.admin.kick(meeting.janus_room or 0, room_secret(meeting), seat.janus_feed or 0)
     except JanusError as exc:
         if exc.code != 428:  # no such feed: the seat was not publishing
             raise
@@ -116,13 +160,13 @@ def close_room(meeting: Meeting) -> None:
     """Destroy the room (Janus drops everyone in it), then every token into it. Best
     effort (see `revoke`)."""
     node = _node(meeting)
-    tokens = [s.janus_token for s in meeting.seats if s.janus_token is not None]
+    tokens = [t for t in map(seat_token, meeting.seats) if t is not None]
     for seat in meeting.seats:
-        seat.janus_token = None
+        seat.janus_grant = None
     if node is None or meeting.janus_room is None:
         return
     try:
-        node.admin.destroy_room(meeting.janus_room, meeting.janus_secret or "")
+        node.admin.destroy_room(meeting.janus_room, room_secret(meeting))
         log.info("janus room destroyed node=%s room=%s", node.api, meeting.janus_room)
         for token in tokens:
             node.admin.remove_token(token)
@@ -134,16 +178,16 @@ def close_room(meeting: Meeting) -> None:
 
 def credential(meeting: Meeting, seat: MeetingParticipant | None) -> dict[str, Any] | None:
     """What the seat's own client needs to join the room, or None."""
-    if seat is None or seat.janus_token is None or meeting.janus_room is None:
+    if seat is None or seat.janus_grant is None or meeting.janus_room is None:
         return None
     return {
         "server": meeting.janus_node,
         "room": meeting.janus_room,
-        "token": seat.janus_token,
+        "token": seat_token(seat),
         "feed": seat.janus_feed,
     }
 
 
 def feeds(meeting: Meeting) -> dict[str, int]:
     """username -> feed id of each seat admitted into the room."""
-    return {s.username: s.janus_feed for s in meeting.seats if s.janus_token is not None}
+    return {s.username: s.janus_feed for s in meeting.seats if s.janus_grant is not None}

@@ -294,6 +294,7 @@ def _free_abandoned_seats(
 
 def _admit(meeting: Meeting, seat: MeetingParticipant) -> None:
     if meeting.media == SFU:
+        db.session.flush()  # the seat's id: its Janus token is derived from it
         rooms.grant(meeting, seat)  # first: if Janus refuses, nobody is half admitted
     seat.state, seat.joined_at = ADMITTED, seat.joined_at or utcnow()
     seat.left_at = seat.left_reason = None
@@ -395,7 +396,7 @@ def _leave(meeting: Meeting, seat: MeetingParticipant, state: str, reason: str) 
     seat.state, seat.left_at, seat.left_reason = state, utcnow(), reason
     if meeting.screen_sharer_id == seat.user_id:
         meeting.screen_sharer_id = None  # the others see it with `participant_left`
-    if seat.janus_token is not None:
+    if seat.janus_grant is not None:
         rooms.revoke(meeting, seat)
     if meeting.host_id == seat.user_id:
         _pass_host_role(meeting)
@@ -594,7 +595,7 @@ def move_off_dead_nodes() -> list[int]:
             try:
                 rooms.open_room(meeting)
                 for seat in _admitted(meeting):
-                    seat.janus_token = None  # it died with the node
+                    seat.janus_grant = None  # it died with the node
                     rooms.grant(meeting, seat)
             except ApiError:
                 db.session.rollback()
