@@ -107,6 +107,34 @@ def _cpu_seconds(pid: int | None) -> float | None:
 # -- a worker process: some of the participants ------------------------------------------
 
 
+def _live(track: Any) -> Any:
+    """`track` (a buffered `MediaRelay` subscription) without a backlog: packets that
+    piled up while its sender was starved of CPU (a loaded machine) are skipped up to the
+    newest keyframe (video) or the newest packet (audio), so the sender does not catch up
+    in a burst that would count as upstream bitrate."""
+    from aiortc.mediastreams import MediaStreamTrack
+
+    class Live(MediaStreamTrack):
+        kind = track.kind
+
+        async def recv(self) -> Any:
+            packet = await track.recv()
+            queue = getattr(track, "_queue", None)
+            while queue is not None and queue.qsize() > CLIP_FPS // 3:
+                newer = queue.get_nowait()
+                if newer is None:
+                    break
+                if track.kind == "audio" or newer.is_keyframe:
+                    packet = newer
+            return packet
+
+        def stop(self) -> None:
+            super().stop()
+            track.stop()
+
+    return Live()
+
+
 class _Agent:
     """The participants one worker process plays. Commands come over a pipe, one at a
     time, each answered: ("join", name) mesh: join and offer to those already there (later
@@ -128,7 +156,10 @@ class _Agent:
 
     def tracks(self, name: str) -> list[Any]:
         player = self.players[name]
-        return [self.relay.subscribe(player.video), self.relay.subscribe(player.audio)]
+        return [
+            _live(self.relay.subscribe(player.video)),
+            _live(self.relay.subscribe(player.audio)),
+        ]
 
     async def connect(self) -> None:
         from signaling.client.socket import SignalingClient
