@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.janus.client import JanusError, JanusSession
+from app.models import Meeting
 from tests.app.helpers import create, join, rows
 
 pytestmark = pytest.mark.timeout(60)
@@ -32,7 +33,7 @@ def test_a_database_dump_holds_no_room_secret_and_no_seat_token(sfu_app, janus_n
     meeting_id, invite = create(client, host, media="sfu", max_participants=30)
     tokens = [join(client, who, meeting_id, invite).json["meeting"]["sfu"]["token"]
               for who in (host, ann)]  # fmt: skip
-    room = rows(app, __import__("app.models", fromlist=["Meeting"]).Meeting)[0]["janus_room"]
+    room = rows(app, Meeting)[0]["janus_room"]
     dump = _every_value(app)
     for token in tokens:
         assert not any(token in value for value in dump), "a seat's Janus token is stored"
