@@ -114,7 +114,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SECRET_KEY",
         str,
         None,
-        "required in production; signs nothing secret-bearing but Flask wants it",
+        "required in production and with an SFU; the Janus room secrets and seat tokens are "
+        "derived from it (changing it strands open SFU meetings)",
     ),
     Setting("DATABASE_URL", str, None, "SQLAlchemy URL; default sqlite:///<instance>/chimecast.db"),
     Setting("TOKEN_IDLE_TIMEOUT", int, 7 * 24 * 3600, "seconds a session token may go unused"),
@@ -320,6 +321,13 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
     if not config.get("SECRET_KEY"):
         if config.get("ENV") == "production":
             raise ConfigError("CHIMECAST_SECRET_KEY must be set in production.")
+        if config.get("JANUS_URLS") and config.get("ENV") != "testing":
+            # The Janus room secrets and seat tokens are derived from it (app/janus/rooms.py):
+            # a random key per process would give the web app and the daemon different ones.
+            raise ConfigError(
+                "CHIMECAST_SECRET_KEY must be set with CHIMECAST_JANUS_URLS: every process "
+                "derives the same Janus credentials from it."
+            )
         config["SECRET_KEY"] = secrets.token_hex(32)
         # Not a warning: every `flask` command would print it (tokens live in the database,
         # so a per-process key costs nothing in development).

@@ -170,7 +170,7 @@ def create_meeting(
     if media == SFU:
         rooms.open_room(meeting)
     db.session.add(meeting)
-    db.session.commit()
+    _commit()
     return meeting, token
 
 
@@ -184,6 +184,13 @@ def _media_path(requested: str, size: int) -> str:
     return requested
 
 
+def _commit() -> None:
+    """Commit, then make the Janus calls the change queued (see app/janus/rooms.py): the
+    meeting's lock is given back before any of them."""
+    db.session.commit()
+    rooms.after_commit()
+
+
 def _locked(meeting_id: int) -> Meeting | None:
     """The meeting, read after taking its row's write lock.
 
@@ -192,6 +199,7 @@ def _locked(meeting_id: int) -> Meeting | None:
     or neither would offer to the other. A no-op UPDATE is the lock on both databases
     (PostgreSQL: the row; SQLite: the write lock, waited for with busy_timeout).
     """
+    rooms.discard_pending()  # queued by a change that was rolled back
     db.session.execute(
         update(Meeting)
         .where(Meeting.id == meeting_id)
@@ -286,17 +294,60 @@ def _free_abandoned_seats(
             freed = True
     if not freed:
         return meeting
-    db.session.commit()
+    _commit()
     relocked = _locked(meeting.id)
     assert relocked is not None  # meetings are never deleted
     return relocked
 
 
-def _admit(meeting: Meeting, seat: MeetingParticipant) -> None:
+Prior = tuple[str | None, Any, Any, str | None]  # a seat's state, joined_at, left_at, reason
+
+
+def _admit(meeting: Meeting, seat: MeetingParticipant) -> Prior:
+    """Admit `seat` (in place); in an SFU meeting it gets a new grant, which Janus learns
+    of after the commit (`_grant_or_undo`). Returns what the seat was, to undo it."""
+    prior = (seat.state, seat.joined_at, seat.left_at, seat.left_reason)
     if meeting.media == SFU:
-        rooms.grant(meeting, seat)  # first: if Janus refuses, nobody is half admitted
+        rooms.reserve(meeting, seat)
     seat.state, seat.joined_at = ADMITTED, seat.joined_at or utcnow()
     seat.left_at = seat.left_reason = None
+    return prior
+
+
+def _grant_or_undo(meeting: Meeting, admitted: list[tuple[MeetingParticipant, Prior]]) -> None:
+    """After the commit that admitted them: give each seat's grant to Janus (no lock
+    held). Seats Janus does not take are put back as they were (nobody is admitted to
+    media they cannot reach; everyone is told they left, `sfu_unavailable`) and the 503
+    is raised, unless the seat changed meanwhile (then that change stands)."""
+    failed: list[tuple[int, str | None, Prior]] = []
+    error: ApiError | None = None
+    for seat, prior in admitted:
+        try:
+            rooms.grant(meeting, seat)
+        except ApiError as exc:
+            failed.append((seat.id, seat.janus_grant, prior))
+            error = exc
+    if error is None:
+        return
+    relocked = _locked(meeting.id)
+    assert relocked is not None  # meetings are never deleted
+    for seat_id, grant, (state, joined_at, left_at, reason) in failed:
+        seat = next(s for s in relocked.seats if s.id == seat_id)
+        if seat.state != ADMITTED or seat.janus_grant != grant:
+            continue
+        seat.janus_grant = None
+        if state is None:  # a new seat: it was never anything else
+            state, left_at, reason = LEFT, utcnow(), "sfu_unavailable"
+        seat.state, seat.joined_at, seat.left_at, seat.left_reason = (
+            state,
+            joined_at,
+            left_at,
+            reason,
+        )
+        _announce("meeting.left", relocked, [seat.user_id], user=seat.username,
+                  reason="sfu_unavailable")  # fmt: skip
+    _commit()
+    raise error
 
 
 def join(
@@ -316,17 +367,19 @@ def join(
         db.session.add(seat)
     was_admitted = seat.state == ADMITTED
     seat.session_id = session_id
+    admitted: list[tuple[MeetingParticipant, Prior]] = []
     if was_admitted:
         pass  # a reconnect or a second device: same seat
     elif user.id == meeting.host_id or not meeting.waiting_room or seat.joined_at is not None:
         _check_room(meeting)
-        _admit(meeting, seat)
+        admitted.append((seat, _admit(meeting, seat)))
     else:
         seat.state, seat.requested_at = WAITING, utcnow()
     db.session.flush()
     kind = "meeting.joined" if seat.state == ADMITTED else "meeting.waiting"
     _announce(kind, meeting, [user.id], user=user.username, session_id=session_id)
-    db.session.commit()
+    _commit()
+    _grant_or_undo(meeting, admitted)
     return seat
 
 
@@ -361,12 +414,11 @@ def admit(host: User, meeting_id: int, username: str | None) -> list[str]:
     seats = [_seat_of(meeting, username, (WAITING,))] if username else waiting
     if username:
         _check_room(meeting)  # one named person: say why they cannot come in
-    admitted = []
+    admitted: list[tuple[MeetingParticipant, Prior]] = []
     for seat in seats:
         if len(_admitted(meeting)) >= meeting.max_participants:
             break  # everyone: let in whoever fits, in order of arrival; the rest keep waiting
-        _admit(meeting, seat)
-        admitted.append(seat.username)
+        admitted.append((seat, _admit(meeting, seat)))
         db.session.flush()
         _announce(
             "meeting.joined",
@@ -375,8 +427,9 @@ def admit(host: User, meeting_id: int, username: str | None) -> list[str]:
             user=seat.username,
             session_id=seat.session_id,
         )
-    db.session.commit()
-    return admitted
+    _commit()
+    _grant_or_undo(meeting, admitted)
+    return [seat.username for seat, _ in admitted]
 
 
 def deny(host: User, meeting_id: int, username: str) -> MeetingParticipant:
@@ -384,7 +437,7 @@ def deny(host: User, meeting_id: int, username: str) -> MeetingParticipant:
     seat = _seat_of(meeting, username, (WAITING,))
     seat.state, seat.denials = DENIED, seat.denials + 1
     _announce("meeting.denied", meeting, [seat.user_id], user=seat.username)
-    db.session.commit()
+    _commit()
     return seat
 
 
@@ -395,7 +448,7 @@ def _leave(meeting: Meeting, seat: MeetingParticipant, state: str, reason: str) 
     seat.state, seat.left_at, seat.left_reason = state, utcnow(), reason
     if meeting.screen_sharer_id == seat.user_id:
         meeting.screen_sharer_id = None  # the others see it with `participant_left`
-    if seat.janus_token is not None:
+    if seat.janus_grant is not None:
         rooms.revoke(meeting, seat)
     if meeting.host_id == seat.user_id:
         _pass_host_role(meeting)
@@ -418,7 +471,7 @@ def leave(user: User, meeting_id: int, reason: str = "left") -> Meeting:
     if meeting.state == OPEN and seat is not None and seat.state in (ADMITTED, WAITING):
         _leave(meeting, seat, LEFT, reason)
         _announce("meeting.left", meeting, [user.id], user=user.username, reason=reason)
-        db.session.commit()
+        _commit()
     return meeting
 
 
@@ -442,7 +495,7 @@ def free_abandoned_seats_of(user_id: int) -> bool:
         still_seated = still_seated or (
             meeting.state == OPEN and seat is not None and seat.state == ADMITTED
         )
-    db.session.commit()
+    _commit()
     return not still_seated
 
 
@@ -493,7 +546,7 @@ def leave_all(user: User, reason: str) -> list[int]:
             _pass_host_role(meeting)  # a host who was not in the meeting themselves
         if meeting.state == OPEN and meeting.host_id == user.id:
             _end(meeting, "empty")  # nobody admitted to take over: nobody could moderate
-        db.session.commit()
+        _commit()
     return list(ids)
 
 
@@ -504,7 +557,7 @@ def remove(host: User, meeting_id: int, username: str) -> MeetingParticipant:
         raise ApiError(400, "cannot_remove_self", "Leave the meeting instead.")
     _leave(meeting, seat, REMOVED, "removed")
     _announce("meeting.removed", meeting, [seat.user_id], user=seat.username)
-    db.session.commit()
+    _commit()
     return seat
 
 
@@ -512,7 +565,7 @@ def set_locked(host: User, meeting_id: int, locked: bool) -> Meeting:
     meeting = _require_host(host, meeting_id)
     meeting.locked = locked
     _announce("meeting.locked", meeting, locked=locked)
-    db.session.commit()
+    _commit()
     return meeting
 
 
@@ -532,7 +585,7 @@ def share_screen(user: User, meeting_id: int, sharing: bool) -> Meeting:
             return meeting
         meeting.screen_sharer_id = None
         _announce("meeting.screen", meeting, taken_from=None)
-        db.session.commit()
+        _commit()
         return meeting
     if current == user.id:
         return meeting
@@ -541,7 +594,7 @@ def share_screen(user: User, meeting_id: int, sharing: bool) -> Meeting:
         raise ApiError(409, "screen_in_use", f"{taken_from} is sharing a screen; one at a time.")
     meeting.screen_sharer_id = user.id
     _announce("meeting.screen", meeting, taken_from=taken_from)
-    db.session.commit()
+    _commit()
     return meeting
 
 
@@ -550,7 +603,7 @@ def transfer_host(host: User, meeting_id: int, username: str) -> Meeting:
     seat = _seat_of(meeting, username, (ADMITTED,))
     meeting.host = db.session.get(User, seat.user_id)
     _announce("meeting.host_changed", meeting, user=seat.username)
-    db.session.commit()
+    _commit()
     return meeting
 
 
@@ -570,7 +623,7 @@ def end_meeting(host: User, meeting_id: int) -> Meeting:
     """The host ends the meeting for everyone."""
     meeting = _require_host(host, meeting_id)
     _end(meeting, "ended_by_host")
-    db.session.commit()
+    _commit()
     return meeting
 
 
@@ -578,7 +631,11 @@ def move_off_dead_nodes() -> list[int]:
     """Open SFU meetings whose Janus node fails a fresh health check get a room on a
     healthy node, and their admitted seats new tokens into it; the participants are told
     (`meeting.media_moved`) and rejoin there. Idempotent (several daemons may run it);
-    committed per meeting; returns the meetings moved. Stops when no node takes a room."""
+    committed per meeting; returns the meetings moved. Stops when no node takes a room.
+
+    No Janus call runs under the meeting's lock: the room is created first, the meeting
+    moved to it and committed, the tokens given, and only then are the participants told,
+    so the credential they fetch works."""
     moved: list[int] = []
     for node in rooms.dead_nodes():
         ids = db.session.scalars(
@@ -587,20 +644,34 @@ def move_off_dead_nodes() -> list[int]:
             )
         ).all()
         for meeting_id in ids:
+            found = db.session.get(Meeting, meeting_id)
+            assert found is not None  # meetings are never deleted
+            size, name = found.max_participants, found.name
+            db.session.rollback()  # hold nothing while Janus works
+            try:
+                placement = rooms.place_room(size, name)
+            except ApiError:
+                return moved
             meeting = _locked(meeting_id)
             if meeting is None or meeting.state != OPEN or meeting.janus_node != node:
                 db.session.rollback()
+                rooms.drop_room(placement)  # moved by another process meanwhile
                 continue
-            try:
-                rooms.open_room(meeting)
-                for seat in _admitted(meeting):
-                    seat.janus_token = None  # it died with the node
+            rooms.open_room(meeting, placement)
+            seats = _admitted(meeting)
+            for seat in seats:
+                seat.janus_grant = None  # it died with the node
+                rooms.reserve(meeting, seat)
+            _commit()
+            for seat in seats:
+                try:
                     rooms.grant(meeting, seat)
-            except ApiError:
-                db.session.rollback()
-                return moved
+                except ApiError:  # the new node failed too: the next sweep moves it again
+                    pass
+            meeting = _locked(meeting_id)
+            assert meeting is not None
             _announce("meeting.media_moved", meeting)
-            db.session.commit()
+            _commit()
             moved.append(meeting_id)
     return moved
 

@@ -41,7 +41,7 @@ class Meeting(Base):
 
     The invite is a capability: only the SHA-256 of its token is stored, with an optional
     expiry and use limit. An SFU meeting records its Janus node (the node's API URL), its
-    room and the room's secret, which only ChimeCast knows and which destroys the room.
+    room and the nonce its secret is derived from (the secret itself is never stored).
     """
 
     __tablename__ = "meetings"
@@ -70,7 +70,8 @@ class Meeting(Base):
     )
     janus_node: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
     janus_room: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    janus_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The room's secret is derived, never stored (app/janus/rooms.py): only its nonce is here.
+    janus_nonce: Mapped[str | None] = mapped_column(String(32), default=None)
 
     host: Mapped[User | None] = relationship(foreign_keys=[host_id], lazy="joined")
     seats: Mapped[list[MeetingParticipant]] = relationship(
@@ -99,8 +100,10 @@ class MeetingParticipant(Base):
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     left_reason: Mapped[str | None] = mapped_column(String(32), default=None)
     denials: Mapped[int] = mapped_column(default=0)
-    # SFU meetings: the Janus stored token of this seat while it is admitted (None otherwise).
-    janus_token: Mapped[str | None] = mapped_column(String(64), default=None)
+    # SFU meetings: the nonce of this seat's current Janus grant while it has one (None
+    # otherwise). The stored token is derived from it and the server key, never stored;
+    # each grant has a new nonce, so a seat that comes back gets a new token.
+    janus_grant: Mapped[str | None] = mapped_column(String(32), default=None)
     # ...and the feed id it publishes under: random (unguessable), kept for the seat.
     janus_feed: Mapped[int | None] = mapped_column(BigInteger, default=None)
 

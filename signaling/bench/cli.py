@@ -209,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     meetings.add_argument("--sizes", default="3,6,12", help="meeting sizes, comma list")
     meetings.add_argument("--window", type=float, default=5, help="seconds counted per meeting")
     meetings.add_argument("--janus-pid", type=int, help="Janus's pid: report its CPU")
+    meetings.add_argument("--processes", type=_positive, default=3,
+                          help="worker processes the participants are spread over")  # fmt: skip
     return parser
 
 
@@ -264,7 +266,8 @@ async def scenario(
 
             sizes = [int(n) for n in args.sizes.split(",")]
             return await run_meetings(population, sizes=sizes, window=args.window,
-                                      janus_pid=args.janus_pid)  # fmt: skip
+                                      janus_pid=args.janus_pid,
+                                      processes=args.processes)  # fmt: skip
         from signaling.bench.media import run_media
 
         return [

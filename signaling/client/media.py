@@ -17,7 +17,7 @@ import fractions
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aioice.ice
@@ -29,7 +29,11 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+from aiortc.mediastreams import (
+    AudioStreamTrack,
+    MediaStreamError,
+    VideoStreamTrack,
+)
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.sdp import candidate_from_sdp
 
@@ -194,9 +198,11 @@ class MediaPeer(Receiver):
         trickle: bool = False,
         meeting_id: int | None = None,
         size: tuple[int, int] = (320, 240),
+        tracks: Sequence[MediaStreamTrack] = (),
     ) -> None:
         """`call_id` for a call, or `meeting_id` (with call_id None) for one pair of a
-        meeting; `remote` is the other side's username."""
+        meeting; `remote` is the other side's username. `tracks` replace the colour and
+        tone (e.g. pre-encoded media, which costs no encoder)."""
         servers = [
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in ice_servers
@@ -216,8 +222,8 @@ class MediaPeer(Receiver):
         self.connected = asyncio.Event()
         self.remote_candidates = 0
         self._pending: list[Any] = []
-        self.pc.addTrack(ColourVideoTrack(colour, size))
-        self.pc.addTrack(ToneAudioTrack())
+        for track in tracks or (ColourVideoTrack(colour, size), ToneAudioTrack()):
+            self.pc.addTrack(track)
         self.pc.on("connectionstatechange", self._on_state)
 
     def _on_state(self) -> None:

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 
 from app.janus.client import JanusError, JanusSession
 from signaling.client.media import ColourVideoTrack, Receiver, ToneAudioTrack
@@ -37,8 +43,10 @@ class SfuPeer:
         sfu: dict[str, Any],
         colour: tuple[int, int, int] = (200, 30, 30),
         size: tuple[int, int] = (320, 240),
+        tracks: Sequence[MediaStreamTrack] = (),
     ) -> None:
-        self.sfu, self.colour, self.size = sfu, colour, size
+        """`tracks` replace the colour and tone (e.g. pre-encoded media)."""
+        self.sfu, self.colour, self.size, self.tracks = sfu, colour, size, tracks
         self.session: JanusSession | None = None
         self.private_id: int | None = None
         self.publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -67,8 +75,8 @@ class SfuPeer:
              "id": self.sfu["feed"], "token": self.sfu["token"]},
         )  # fmt: skip
         self.private_id = joined["private_id"]
-        self.publisher.addTrack(ColourVideoTrack(self.colour, self.size))
-        self.publisher.addTrack(ToneAudioTrack())
+        for track in self.tracks or (ColourVideoTrack(self.colour, self.size), ToneAudioTrack()):
+            self.publisher.addTrack(track)
         await self.publisher.setLocalDescription(await self.publisher.createOffer())
         offer = {"type": "offer", "sdp": self.publisher.localDescription.sdp}
         answer = await self._request(handle, {"request": "publish"}, offer)

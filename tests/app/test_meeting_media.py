@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import ConfigError, load_settings
+from app.config import ConfigError, finalize, load_settings
 from tests.app.helpers import create, documented_max_participants
 
 
@@ -70,6 +70,16 @@ def test_janus_nodes_are_read_from_one_setting_with_the_admin_secret_in_the_admi
 def test_a_janus_node_without_an_admin_url_and_secret_is_a_config_error(value):
     with pytest.raises(ConfigError, match="CHIMECAST_JANUS_URLS"):
         load_settings({"CHIMECAST_JANUS_URLS": value})
+
+
+def test_an_sfu_without_a_shared_secret_key_is_a_config_error(tmp_path):
+    """The Janus credentials are derived from CHIMECAST_SECRET_KEY: a random key per process
+    would give the web app and the daemon different ones."""
+    node = "https://sfu1.example/janus|http://:s@10.0.0.5:7088/admin"
+    config = load_settings({"CHIMECAST_ENV": "development", "CHIMECAST_JANUS_URLS": node})
+    with pytest.raises(ConfigError, match="CHIMECAST_SECRET_KEY"):
+        finalize(config, str(tmp_path))
+    finalize({**config, "SECRET_KEY": "k" * 32}, str(tmp_path))
 
 
 def test_the_page_may_connect_to_the_janus_nodes_and_loads_janus_js_from_this_origin(

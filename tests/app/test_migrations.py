@@ -74,3 +74,41 @@ def test_migrated_constraints_are_named_by_convention(make_app):
         unique = {uc["name"] for uc in inspector.get_unique_constraints("sessions")}
     assert foreign_keys == {"fk_sessions_user_id_users"}
     assert unique == {"uq_sessions_token_hash"}
+
+
+def test_upgrade_drops_plaintext_janus_credentials_and_ends_open_sfu_meetings(make_app):
+    """Rows written before credentials were derived: the secrets vanish with their columns,
+    and an open SFU meeting (which could no longer be moderated) is ended."""
+    app = make_app(create=False)
+    with app.app_context():
+        upgrade(revision="d3a91f7c2e60")
+        with db.engine.begin() as connection:
+            for meeting_id, state, media in ((1, "open", "sfu"), (2, "open", "mesh")):
+                connection.exec_driver_sql(
+                    "INSERT INTO meetings (id, name, state, waiting_room, locked,"
+                    " max_participants, created_at, invite_uses, media, janus_room,"
+                    f" janus_secret) VALUES ({meeting_id}, 'm', '{state}', false, false, 30,"
+                    f" '2026-12-04 20:00:00', 0, '{media}', 7, 'plain-room-secret')"
+                )
+                connection.exec_driver_sql(
+                    "INSERT INTO meeting_participants (meeting_id, username, state,"
+                    " requested_at, denials, janus_token) VALUES"
+                    f" ({meeting_id}, 'host', 'admitted', '2026-12-04 20:00:00', 0,"
+                    " 'ccj_plain-seat-token')"
+                )
+        upgrade()
+        with db.engine.connect() as connection:
+            dump = [
+                str(value)
+                for table in ("meetings", "meeting_participants")
+                for row in connection.exec_driver_sql(f"SELECT * FROM {table}")
+                for value in row
+            ]
+            states = dict(connection.exec_driver_sql("SELECT id, state FROM meetings").all())
+            seats = dict(
+                connection.exec_driver_sql(
+                    "SELECT meeting_id, state FROM meeting_participants"
+                ).all()
+            )
+    assert not any("plain" in value for value in dump)
+    assert states == {1: "ended", 2: "open"} and seats == {1: "left", 2: "admitted"}

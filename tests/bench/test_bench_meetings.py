@@ -17,7 +17,8 @@ def test_meetings_measures_mesh_and_sfu_upstream_in_one_run(tmp_path):
     node = start_janus(tmp_path / "janus")
     try:
         status, results = run_bench(
-            "meetings", "--sizes", "2,3", "--window", "2", "--janus-pid", str(node.process.pid),
+            "meetings", "--sizes", "2,3", "--window", "2", "--processes", "2",
+            "--janus-pid", str(node.process.pid),
             "--env", f"CHIMECAST_JANUS_URLS={node.setting}",
             "--env", f"CHIMECAST_JANUS_ADMIN_KEY={ADMIN_KEY}",
             timeout=140,
@@ -34,3 +35,5 @@ def test_meetings_measures_mesh_and_sfu_upstream_in_one_run(tmp_path):
         > 1.5 * figures[("sfu", 3)]["upstream_kbps_median"]
     )
     assert figures[("sfu", 3)]["janus_cpu_per_participant"] is not None
+    # spread over two worker processes, sending the pre-encoded clip (no encoder)
+    assert all(r["processes"] == 2 and r["load1"] >= 0 for r in results)
