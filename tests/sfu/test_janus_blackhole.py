@@ -157,7 +157,7 @@ def test_a_withdrawal_janus_missed_is_retried_once_it_answers(stack, proxy):
     direct = JanusAdmin(
         node.admin_url.replace(f":{fault.port}/", f":{fault.target[1]}/"), ADMIN_SECRET, ADMIN_KEY
     )
-    host, ann = (make_person(stack, p) for p in ("host", "ann"))
+    host, ann, bob = (make_person(stack, p) for p in ("host", "ann", "bob"))
     status, created = host.api.request("POST", "/meetings", {"name": "Big", "media": "sfu"})
     assert status == 201, created
     meeting_id, invite = created["meeting"]["id"], created["invite"]
@@ -177,7 +177,9 @@ def test_a_withdrawal_janus_missed_is_retried_once_it_answers(stack, proxy):
     assert _token_works(credential)
     assert credential["feed"] in [p["id"] for p in direct.participants(room)]
     assert _pending_withdrawals(stack) == 1
-    time.sleep(3)  # the daemon's retries meet the blackhole too (and back off)
+    window = time.monotonic() + 4  # the daemon's retries meet the blackhole too, back off,
+    while time.monotonic() < window:  # and hold no lock meanwhile
+        _others_go_on(host, bob, meeting_id)
     assert _token_works(credential)
 
     fault.restore()
