@@ -270,6 +270,8 @@ def withdraw(job: Withdrawal) -> bool:
             node.admin.evict(token)
         except JanusError as exc:
             log.warning("janus revoke failed node=%s seat=%s error=%s", node.api, job.seat_id, exc)
+            if exc.code == 0:  # unreachable: the next rows wait for a health check to pass
+                nodes.mark_down(node, str(exc))  # type: ignore[union-attr]
             return False
     else:
         log.warning("janus revoke dropped node=%s seat=%s (not configured)", job.node, job.seat_id)
