@@ -24,6 +24,7 @@ from gevent.event import Event
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
 from app import logs
+from app.janus import withdrawals
 from signaling import backoff, metrics
 from signaling.errors import CloseCode
 from signaling.outbox.tail import OutboxRelay
@@ -157,6 +158,9 @@ class SignalingServer:
             # A dead Janus node's meetings move to a live one, within about this interval.
             interval = self.app_config["JANUS_HEALTH_INTERVAL"]
             self._tasks.append(self._every(interval, store.move_sfu_meetings))
+            # A removed seat's token that its node did not give back is retried (backoff).
+            retry = withdrawals.POLL_INTERVAL
+            self._tasks.append(self._every(retry, store.retry_janus_withdrawals))
         handler = handler_class("/ws", settings, origin_policy(settings.allowed_origins))
         # gevent's default backlog is 128: a reconnect storm overflowed it (ListenDrops,
         # clients waiting 1 s / 3 s / 7 s for SYN retransmits). The kernel caps it at somaxconn.

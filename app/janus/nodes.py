@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.janus.client import JanusAdmin, JanusError
-from app.models import MediaPath, Meeting, MeetingState
+from app.models import JanusWithdrawal, MediaPath, Meeting, MeetingState
 
 log = logging.getLogger(__name__)
 EXTENSION = "chimecast_janus"
@@ -111,7 +111,8 @@ def pool() -> NodePool | None:
 
 
 class JanusGauges(Collector):
-    """`chimecast_janus_node_up` and `chimecast_janus_rooms` per node, at scrape time."""
+    """`chimecast_janus_node_up` and `chimecast_janus_rooms` per node, and
+    `chimecast_janus_withdrawals_pending`, at scrape time."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -125,14 +126,19 @@ class JanusGauges(Collector):
         rooms = GaugeMetricFamily(
             "chimecast_janus_rooms", "Open SFU meetings placed on the Janus node", labels=["node"]
         )
+        pending = GaugeMetricFamily(
+            "chimecast_janus_withdrawals_pending",
+            "Removed seats' Janus tokens not confirmed taken back yet (retried by the daemon)",
+        )
         with self.app.app_context():
             nodes = pool()
             status = nodes.status() if nodes else []
+            pending.add_metric([], db.session.scalar(select(func.count(JanusWithdrawal.id))) or 0)
             db.session.remove()
         for node in status:
             up.add_metric([node["url"]], 1 if node["up"] else 0)
             rooms.add_metric([node["url"]], node["rooms"])
-        yield from (up, rooms)
+        yield from (up, rooms, pending)
 
 
 def init_app(app: Flask) -> None:

@@ -30,17 +30,20 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import event
+from sqlalchemy import delete, event
 from sqlalchemy.orm import Session
 
+from app.clock import utcnow
 from app.errors import ApiError
 from app.extensions import db
 from app.janus.client import JanusError
 from app.janus.nodes import Node, pool
-from app.models import Meeting, MeetingParticipant
+from app.models import JanusWithdrawal, Meeting, MeetingParticipant
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "ccj_"
@@ -192,52 +195,128 @@ def grant(meeting: Meeting, seat: MeetingParticipant) -> None:
 
 def revoke(meeting: Meeting, seat: MeetingParticipant) -> None:
     """Take the seat's grant (in place) and, after the commit, its token and its Janus
-    sessions. Best effort: a node that is down has lost its sessions anyway."""
-    token, seat.janus_grant = seat_token(seat), None
+    sessions (`withdraw`). What that needs is written down in this transaction (a
+    `JanusWithdrawal`, nonces only), so a node that does not answer now, or a process that
+    dies between the commit and the call, leaves a row the daemon retries
+    (app/janus/withdrawals.py)."""
     node = _node(meeting)
-    if token is None or node is None or meeting.janus_room is None:
-        return
-    room, secret, feed, seat_id = meeting.janus_room, room_secret(meeting), seat.janus_feed, seat.id
+    job = _withdrawal(meeting, seat, node)
+    if job is not None:
+        _queue(lambda: withdraw(job))
 
-    def withdraw() -> None:
+
+def _withdrawal(meeting: Meeting, seat: MeetingParticipant, node: Node | None) -> Withdrawal | None:
+    """Take the seat's grant (in place) and write down, in this transaction, what taking
+    its token back from `node` needs; None when there is nothing to take back."""
+    grant_nonce, seat.janus_grant = seat.janus_grant, None
+    if grant_nonce is None or node is None or meeting.janus_room is None:
+        return None
+    assert seat.id is not None and meeting.janus_nonce is not None
+    row = JanusWithdrawal(
+        node=node.api,
+        room=meeting.janus_room,
+        room_nonce=meeting.janus_nonce,
+        seat_id=seat.id,
+        grant=grant_nonce,
+        feed=seat.janus_feed,
+        next_attempt_at=utcnow() + FIRST_RETRY,
+    )
+    db.session.add(row)
+    db.session.flush()  # the row's id, to forget it once Janus confirms
+    return Withdrawal.of(row)
+
+
+FIRST_RETRY = timedelta(seconds=2)  # the request's own attempt goes first
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """A `JanusWithdrawal` row's values, read once (the row may go meanwhile)."""
+
+    id: int
+    node: str
+    room: int
+    room_nonce: str
+    seat_id: int
+    grant: str
+    feed: int | None
+
+    @classmethod
+    def of(cls, row: JanusWithdrawal) -> Withdrawal:
+        return cls(row.id, row.node, row.room, row.room_nonce, row.seat_id, row.grant, row.feed)
+
+
+NO_SUCH_ROOM, NO_SUCH_FEED, TOKEN_UNKNOWN = 426, 428, 490
+
+
+def withdraw(job: Withdrawal) -> bool:
+    """Take the token of `job` back from its node: off the room's allowed list, out of
+    Janus, its feed kicked, every session opened with it destroyed; then delete its row
+    (its own short transaction, no meeting lock). Idempotent, so a retry after a partial
+    success, or two processes trying at once, do no harm: what is already gone (the room,
+    the token, the feed) counts as done. A node that restarted lost its rooms and tokens
+    (they live in its memory), so it confirms at once. A node no longer configured is
+    forgotten. Returns False, keeping the row, when the node does not answer."""
+    nodes = pool()
+    node = nodes.node(job.node) if nodes else None
+    if node is not None:
+        token = _token(job)
+        secret = _secret(job.room, job.room_nonce)
         try:
-            node.admin.allow(room, secret, token, allowed=False)
-            node.admin.remove_token(token)
-            _kick(node, room, secret, feed or 0)
+            _tolerating({NO_SUCH_ROOM}, node.admin.allow, job.room, secret, token, allowed=False)
+            _tolerating({TOKEN_UNKNOWN}, node.admin.remove_token, token)
+            _tolerating({NO_SUCH_ROOM, NO_SUCH_FEED}, node.admin.kick, job.room, secret,
+                        job.feed or 0)  # fmt: skip
             node.admin.evict(token)
         except JanusError as exc:
-            log.warning("janus revoke failed node=%s seat=%s error=%s", node.api, seat_id, exc)
+            log.warning("janus revoke failed node=%s seat=%s error=%s", node.api, job.seat_id, exc)
+            if exc.code == 0:  # unreachable: the next rows wait for a health check to pass
+                nodes.mark_down(node, str(exc))  # type: ignore[union-attr]
+            return False
+    else:
+        log.warning("janus revoke dropped node=%s seat=%s (not configured)", job.node, job.seat_id)
+    db.session.execute(delete(JanusWithdrawal).where(JanusWithdrawal.id == job.id))
+    db.session.commit()
+    log.info("janus revoke done node=%s seat=%s", job.node, job.seat_id)
+    return True
 
-    _queue(withdraw)
+
+def _token(job: Withdrawal) -> str:
+    return TOKEN_PREFIX + _derive("janus-seat", job.seat_id, job.grant)
 
 
-def _kick(node: Node, room: int, secret: str, feed: int) -> None:
+def _tolerating(codes: set[int], call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     try:
-        node.admin.kick(room, secret, feed)
+        call(*args, **kwargs)
     except JanusError as exc:
-        if exc.code != 428:  # no such feed: the seat was not publishing
+        if exc.code not in codes:
             raise
 
 
 def close_room(meeting: Meeting) -> None:
     """Take every grant (in place) and, after the commit, destroy the room (Janus drops
-    everyone in it) and every token into it. Best effort (see `revoke`)."""
+    everyone in it) and every token into it. Each seat's withdrawal is written down as in
+    `revoke`: if the node does not confirm, the daemon takes the tokens back one by one (the
+    room itself, empty and allowing nobody, then stays on the node until it restarts)."""
     node = _node(meeting)
-    tokens = [t for t in map(seat_token, meeting.seats) if t is not None]
-    for seat in meeting.seats:
-        seat.janus_grant = None
+    jobs = [job for seat in meeting.seats if (job := _withdrawal(meeting, seat, node))]
     if node is None or meeting.janus_room is None:
         return
     room, secret = meeting.janus_room, room_secret(meeting)
 
     def destroy() -> None:
         try:
-            node.admin.destroy_room(room, secret)
+            _tolerating({NO_SUCH_ROOM}, node.admin.destroy_room, room, secret)
             log.info("janus room destroyed node=%s room=%s", node.api, room)
-            for token in tokens:
-                node.admin.remove_token(token)
+            for job in jobs:
+                _tolerating({TOKEN_UNKNOWN}, node.admin.remove_token, _token(job))
         except JanusError as exc:
             log.warning("janus close failed node=%s room=%s error=%s", node.api, room, exc)
+            return
+        ids = [job.id for job in jobs]
+        if ids:
+            db.session.execute(delete(JanusWithdrawal).where(JanusWithdrawal.id.in_(ids)))
+            db.session.commit()
 
     _queue(destroy)
 

@@ -3,7 +3,14 @@
 from app.models.base import Base, UTCDateTime
 from app.models.call import Call, CallState, EndReason, Event
 from app.models.connection import Connection
-from app.models.meeting import MediaPath, Meeting, MeetingParticipant, MeetingState, SeatState
+from app.models.meeting import (
+    JanusWithdrawal,
+    MediaPath,
+    Meeting,
+    MeetingParticipant,
+    MeetingState,
+    SeatState,
+)
 from app.models.node import Node
 from app.models.session import AuthEvent, AuthSession
 from app.models.user import User
@@ -17,6 +24,7 @@ __all__ = [
     "CallState",
     "Connection",
     "EndReason",
+    "JanusWithdrawal",
     "MediaPath",
     "Meeting",
     "MeetingParticipant",

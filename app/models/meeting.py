@@ -108,3 +108,23 @@ class MeetingParticipant(Base):
     janus_feed: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     meeting: Mapped[Meeting] = relationship(back_populates="seats")
+
+
+class JanusWithdrawal(Base):
+    """A seat's Janus token still to be taken back from its node (app/janus/withdrawals.py).
+
+    Written in the transaction that revokes the grant, deleted once Janus confirms: only
+    nonces are kept, the token and the room's secret are derived from them again."""
+
+    __tablename__ = "janus_withdrawals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node: Mapped[str] = mapped_column(String(255))
+    room: Mapped[int] = mapped_column(BigInteger)
+    room_nonce: Mapped[str] = mapped_column(String(32))
+    seat_id: Mapped[int] = mapped_column()
+    grant: Mapped[str] = mapped_column(String(32))
+    feed: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

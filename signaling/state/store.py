@@ -28,6 +28,7 @@ from app.errors import ApiError
 from app.events import PUBLISHED
 from app.extensions import db
 from app.ice.credentials import ice_servers_for
+from app.janus import withdrawals
 from app.meetings import service as meetings
 from app.models import Connection, Event, Meeting, MeetingParticipant, Node, User
 from app.outage import UNAVAILABLE
@@ -539,6 +540,11 @@ class Store:
         if published:  # read after that event's commit: at least as new as the event
             roster["version"] = max(published)
         return meetings.view(meeting, who.user_id), roster
+
+    @in_thread_pool
+    def retry_janus_withdrawals() -> int:
+        """Removed seats' Janus tokens that were not taken back yet: try again (backoff)."""
+        return withdrawals.retry_due()
 
     @in_thread_pool
     def move_sfu_meetings() -> list[int]:

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
+from app.janus import rooms
 from app.janus.client import JanusError, JanusSession
-from app.models import Meeting
+from app.models import JanusWithdrawal, Meeting
 from tests.app.helpers import create, join, rows
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,6 +35,13 @@ def test_a_database_dump_holds_no_room_secret_and_no_seat_token(sfu_app, janus_n
     tokens = [join(client, who, meeting_id, invite).json["meeting"]["sfu"]["token"]
               for who in (host, ann)]  # fmt: skip
     room = rows(app, Meeting)[0]["janus_room"]
+    # ann is removed but her node was never told: the withdrawal still to make is stored
+    with app.app_context():
+        meeting = db.session.get(Meeting, meeting_id)
+        rooms.revoke(meeting, next(s for s in meeting.seats if s.username == "ann"))
+        db.session.commit()
+        rooms.discard_pending()
+    assert len(rows(app, JanusWithdrawal)) == 1
     dump = _every_value(app)
     for token in tokens:
         assert not any(token in value for value in dump), "a seat's Janus token is stored"
@@ -44,4 +52,4 @@ def test_a_database_dump_holds_no_room_secret_and_no_seat_token(sfu_app, janus_n
         with pytest.raises(JanusError):  # as a stored token
             JanusSession(node.api, value).attach()
     # and the credentials still work for those they were given to
-    JanusSession(node.api, tokens[1]).attach()
+    JanusSession(node.api, tokens[0]).attach()

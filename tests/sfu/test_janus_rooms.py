@@ -7,8 +7,10 @@ import time
 
 import pytest
 
+from app.extensions import db
+from app.janus import rooms, withdrawals
 from app.janus.client import JanusError, JanusSession
-from app.models import Meeting, MeetingParticipant
+from app.models import JanusWithdrawal, Meeting, MeetingParticipant
 from tests.app.helpers import act, create, documented_max_participants, join, rows
 
 pytestmark = pytest.mark.timeout(60)
@@ -203,3 +205,72 @@ def test_a_participant_cannot_squat_the_feed_of_someone_admitted_later(sfu_app, 
     _publish(bens).destroy()
     for session in squatters:
         session.destroy()
+
+
+def _remove_then_die(app, meeting_id: int, feed: int) -> None:
+    """Remove the seat publishing `feed` and commit, then die before telling Janus."""
+    with app.app_context():
+        meeting = db.session.get(Meeting, meeting_id)
+        seat = next(s for s in meeting.seats if s.janus_feed == feed)
+        rooms.revoke(meeting, seat)
+        db.session.commit()
+        rooms.discard_pending()  # the process is gone: its queued Janus calls with it
+
+
+def _retry(app) -> int:
+    with app.app_context():
+        return withdrawals.retry_due()
+
+
+def test_a_withdrawal_its_process_died_before_making_is_made_by_the_retry(
+    sfu_app, janus_nodes, users, clock
+):
+    node = janus_nodes()
+    app = sfu_app(node)
+    client = app.test_client()
+    host, bob = users(app, "host", "bob")
+    meeting_id, invite = create(client, host, media="sfu")
+    join(client, host, meeting_id)
+    sfu = join(client, bob, meeting_id, invite).json["meeting"]["sfu"]
+    session = _publish(sfu)
+    _remove_then_die(app, meeting_id, sfu["feed"])
+    JanusSession(sfu["server"], sfu["token"]).attach()  # Janus was never told
+    [row] = rows(app, JanusWithdrawal)
+    assert (row["attempts"], row["feed"]) == (0, sfu["feed"])
+    assert _retry(app) == 0, "not due yet: the request's own attempt goes first"
+    clock.advance(seconds=3)
+    assert _retry(app) == 1
+    assert rows(app, JanusWithdrawal) == []
+    with pytest.raises(JanusError) as refused:
+        _publish(sfu)
+    assert refused.value.code == 403
+    with pytest.raises(JanusError):
+        session.attach()  # his session was destroyed
+    assert sfu["feed"] not in [p["id"] for p in node.admin.participants(sfu["room"])]
+    assert _retry(app) == 0
+
+
+def test_a_node_that_stays_down_is_retried_with_backoff_not_in_a_spin(
+    sfu_app, janus_nodes, users, clock
+):
+    node = janus_nodes()
+    app = sfu_app(node)
+    client = app.test_client()
+    host, bob = users(app, "host", "bob")
+    meeting_id, invite = create(client, host, media="sfu")
+    join(client, host, meeting_id)
+    sfu = join(client, bob, meeting_id, invite).json["meeting"]["sfu"]
+    node.kill()
+    _remove_then_die(app, meeting_id, sfu["feed"])
+    gaps = []
+    for attempt in range(1, 9):
+        clock.advance(seconds=60)
+        started = time.monotonic()
+        assert _retry(app) == 0
+        assert _retry(app) == 0  # at once again: nothing is due, nothing is tried
+        assert time.monotonic() - started < 2.0
+        [row] = rows(app, JanusWithdrawal)
+        assert row["attempts"] == attempt
+        gaps.append((row["next_attempt_at"] - clock.now).total_seconds())
+    expected = [1, 2, 4, 8, 16, 30, 30, 30]
+    assert all(0.85 * e <= g <= 1.15 * e for g, e in zip(gaps, expected, strict=True)), gaps
