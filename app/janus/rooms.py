@@ -35,7 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, event
+from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
 
 from app.clock import utcnow
@@ -43,7 +43,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.janus.client import JanusError
 from app.janus.nodes import Node, pool
-from app.models import JanusWithdrawal, Meeting, MeetingParticipant
+from app.models import JanusWithdrawal, Meeting, MeetingParticipant, MeetingState
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "ccj_"
@@ -268,6 +268,8 @@ def withdraw(job: Withdrawal) -> bool:
             _tolerating({NO_SUCH_ROOM, NO_SUCH_FEED}, node.admin.kick, job.room, secret,
                         job.feed or 0)  # fmt: skip
             node.admin.evict(token)
+            if _meeting_ended(job.seat_id):  # its end was not confirmed either
+                _tolerating({NO_SUCH_ROOM}, node.admin.destroy_room, job.room, secret)
         except JanusError as exc:
             log.warning("janus revoke failed node=%s seat=%s error=%s", node.api, job.seat_id, exc)
             if exc.code == 0:  # unreachable: the next rows wait for a health check to pass
@@ -279,6 +281,17 @@ def withdraw(job: Withdrawal) -> bool:
     db.session.commit()
     log.info("janus revoke done node=%s seat=%s", job.node, job.seat_id)
     return True
+
+
+def _meeting_ended(seat_id: int) -> bool:
+    """Whether the seat's meeting is over (or gone): its room should not outlive it."""
+    state = db.session.scalar(
+        select(Meeting.state)
+        .join(MeetingParticipant, MeetingParticipant.meeting_id == Meeting.id)
+        .where(MeetingParticipant.id == seat_id)
+    )
+    db.session.commit()  # hold nothing while Janus works
+    return state != MeetingState.OPEN.value
 
 
 def _token(job: Withdrawal) -> str:
@@ -296,8 +309,8 @@ def _tolerating(codes: set[int], call: Callable[..., Any], *args: Any, **kwargs:
 def close_room(meeting: Meeting) -> None:
     """Take every grant (in place) and, after the commit, destroy the room (Janus drops
     everyone in it) and every token into it. Each seat's withdrawal is written down as in
-    `revoke`: if the node does not confirm, the daemon takes the tokens back one by one (the
-    room itself, empty and allowing nobody, then stays on the node until it restarts)."""
+    `revoke`: if the node does not confirm, the daemon's retry takes the tokens back and,
+    the meeting being over, destroys the room too (`withdraw`)."""
     node = _node(meeting)
     jobs = [job for seat in meeting.seats if (job := _withdrawal(meeting, seat, node))]
     if node is None or meeting.janus_room is None:

@@ -10,6 +10,7 @@ import pytest
 from app.extensions import db
 from app.janus import rooms, withdrawals
 from app.janus.client import JanusError, JanusSession
+from app.meetings import service as meeting_service
 from app.models import JanusWithdrawal, Meeting, MeetingParticipant
 from tests.app.helpers import act, create, documented_max_participants, join, rows
 
@@ -248,6 +249,33 @@ def test_a_withdrawal_its_process_died_before_making_is_made_by_the_retry(
         session.attach()  # his session was destroyed
     assert sfu["feed"] not in [p["id"] for p in node.admin.participants(sfu["room"])]
     assert _retry(app) == 0
+
+
+def test_an_ended_meeting_s_room_its_process_died_before_destroying_is_destroyed_by_the_retry(
+    sfu_app, janus_nodes, users, clock
+):
+    """The end is committed, then the process dies before Janus hears of it: the retry
+    takes the tokens back *and* destroys the room, so nothing of the meeting is left on
+    the node (a room left behind would count against the node and keep its secret alive)."""
+    node = janus_nodes()
+    app = sfu_app(node)
+    client = app.test_client()
+    host, bob = users(app, "host", "bob")
+    meeting_id, invite = create(client, host, media="sfu")
+    join(client, host, meeting_id)
+    sfu = join(client, bob, meeting_id, invite).json["meeting"]["sfu"]
+    _publish(sfu)
+    with app.app_context():
+        meeting = db.session.get(Meeting, meeting_id)
+        meeting_service._end(meeting, "host_ended")
+        db.session.commit()
+        rooms.discard_pending()  # the process is gone: its queued Janus calls with it
+    assert sfu["room"] in [room["room"] for room in node.admin.rooms()]
+    clock.advance(seconds=3)
+    assert _retry(app) == 2  # host's and bob's seats
+    assert rows(app, JanusWithdrawal) == []
+    assert sfu["room"] not in [room["room"] for room in node.admin.rooms()]
+    assert node.admin._call({"janus": "list_tokens"})["data"]["tokens"] == []
 
 
 def test_a_node_that_stays_down_is_retried_with_backoff_not_in_a_spin(
