@@ -6,6 +6,7 @@ runs every example in it through `parse()` (client) or `check_server_message()` 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -72,10 +73,15 @@ def _call_id(value: Any) -> str | None:
     return None if _is_int(value) and 1 <= value <= 2**31 - 1 else "must be a positive integer"
 
 
+# C0, DEL and C1 control characters. A compiled search, not a generator over the
+# characters: two usernames are checked per relayed message (py-spy: 6.6 % of a flood).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _plain(value: str) -> bool:
     """No control characters (C0, DEL, C1): names, tokens and ids are never made of them,
     and a NUL is text PostgreSQL refuses, so it is stopped here, before any handler."""
-    return not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value)
+    return _CONTROL.search(value) is None
 
 
 def _username(value: Any) -> str | None:
