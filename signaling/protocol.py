@@ -204,6 +204,13 @@ OPTIONAL_FIELDS: dict[str, dict[str, Check]] = {
 
 
 _SCHEMA_ITEMS = {kind: tuple(schema.items()) for kind, schema in CLIENT_SCHEMAS.items()}
+# parse()'s shortcut for relayed negotiation: the payload check of each relay type (its
+# `call_id` and `to` are checked inline as `_call_id` and `_username` do).
+_RELAY_PAYLOAD_CHECKS = {kind: CLIENT_SCHEMAS[kind]["payload"] for kind in RELAY_TYPES}
+assert all(
+    tuple(CLIENT_SCHEMAS[kind]) == ("call_id", "to", "payload") and kind not in OPTIONAL_FIELDS
+    for kind in RELAY_TYPES
+), "parse()'s relay shortcut builds ClientMessage(type, id, call_id, to, payload)"
 _MISSING = object()
 
 
@@ -247,6 +254,21 @@ def parse(text: str | bytes) -> ClientMessage:
     kind = raw.get("type")
     if not isinstance(kind, str):
         raise MessageError(INVALID_MESSAGE, "'type' must be a string.", ref=ref)
+    if kind in _RELAY_PAYLOAD_CHECKS and "call_id" in raw:
+        # An offer, answer or candidate in a call: every relayed message. The same checks as
+        # the schema loop below, without its per-field calls; anything they refuse goes
+        # through that loop, which says what is wrong.
+        call_id, to, payload = raw["call_id"], raw.get("to"), raw.get("payload", _MISSING)
+        if (
+            type(call_id) is int
+            and 1 <= call_id <= 2**31 - 1
+            and type(to) is str
+            and 1 <= len(to) <= 64
+            and _CONTROL.search(to) is None
+            and payload is not _MISSING
+            and _RELAY_PAYLOAD_CHECKS[kind](payload) is None
+        ):
+            return ClientMessage(kind, ref, call_id, to, payload)
     schema = _SCHEMA_ITEMS.get(kind)
     if schema is not None and kind in SCOPED_TYPES and "call_id" not in raw and "meeting_id" in raw:
         schema = tuple(_schema_of(kind, raw).items())  # type: ignore[union-attr]
