@@ -216,6 +216,15 @@ class WebSocket:
             # which refuses what must be refused.
             pending, pos = self._pending, self._pos
             available = len(pending) - pos
+            if not available:
+                # Nothing read yet: read what the socket has first (what the general path's
+                # first _read_exact would do), so that a frame arriving alone - a paced
+                # client's every message - is parsed here too.
+                got = self._readinto(_READ_BUFFER)
+                if not got:
+                    raise ConnectionError("connection closed by the client")
+                pending, pos, available = bytes(_READ_VIEW[:got]), 0, got
+                self._pending, self._pos = pending, 0
             if (
                 available >= 6
                 and pending[pos] == 0x81
