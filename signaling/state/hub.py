@@ -134,6 +134,12 @@ class InMemoryHub:
 
     def deliver_local(self, target: Target, message: dict[str, Any]) -> int:
         """Send to the matching connections of this process (and close them if asked)."""
+        if (
+            target.user_id is not None
+            and target.except_session_id is None
+            and target.close_code is None
+        ):
+            return self._deliver_to_user(target.user_id, target.session_id, message)
         delivered = 0
         for conn in self._match(target):
             try:
@@ -141,6 +147,27 @@ class InMemoryHub:
                     delivered += 1
                 if target.close_code is not None:
                     conn.close(target.close_code, message.get("reason", ""))
+            except Exception:  # one broken connection must not stop the others' delivery
+                logs.event(log, "hub.delivery_failed", logging.ERROR, True, conn=conn.conn_id)
+        return delivered
+
+    def _deliver_to_user(
+        self, user_id: int, session_id: int | None, message: dict[str, Any]
+    ) -> int:
+        """`deliver_local` for a user's connections (one session's, if given) that are not
+        closed after: every relayed message, so no list of matches is built first."""
+        conns = self._by_user.get(user_id)
+        if not conns:
+            return 0
+        delivered = 0
+        # A copy of the user's few connections: a send that ends in one of them leaving the
+        # index must not change what is being iterated (the general path's list did the same).
+        for conn in tuple(conns.values()):
+            if session_id is not None and conn.session_id != session_id:
+                continue
+            try:
+                if conn.send(message):
+                    delivered += 1
             except Exception:  # one broken connection must not stop the others' delivery
                 logs.event(log, "hub.delivery_failed", logging.ERROR, True, conn=conn.conn_id)
         return delivered

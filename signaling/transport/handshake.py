@@ -235,12 +235,34 @@ _NO_HEADERS = http.client.HTTPMessage()
 
 
 class _SocketReader:
-    """The WebSocket's reads go straight to the socket (into a buffer shared by all)."""
+    """The WebSocket's reads go straight to the socket (into a buffer shared by all).
 
-    __slots__ = ("readinto",)
+    A read that did not fill the buffer almost always drained the socket, so the next read
+    first waits until the socket is readable. gevent's `recv_into` would try first: a
+    system call that fails with EAGAIN, raised and caught as an exception, then the same
+    wait (~1.5 us per wake-up, one wake-up per message when messages come paced). If bytes
+    did arrive meanwhile, the wait returns on the loop's next turn (libev's epoll watchers
+    are level-triggered). The wait is gevent's own (`_wait` on the socket's `_read_event`,
+    what `recv_into` calls): the socket's timeout, `shutdown` and `close` interrupt it as
+    they interrupt `recv_into`.
+    """
+
+    __slots__ = ("_sock", "_recv_into", "_drained")
 
     def __init__(self, sock: Any) -> None:
-        self.readinto = sock.recv_into
+        self._sock = sock  # a gevent socket (the daemon's server is gevent's)
+        self._recv_into = sock.recv_into
+        self._drained = False
+
+    def readinto(self, buffer: bytearray) -> int:
+        if self._drained:
+            sock = self._sock
+            event = sock._read_event
+            if event is not None:  # None once closed: recv_into raises EBADF as before
+                sock._wait(event)
+        got = self._recv_into(buffer)
+        self._drained = got < len(buffer)
+        return got
 
 
 def _take_buffered(rfile: Any, sock: Any) -> bytes:

@@ -210,6 +210,44 @@ class WebSocket:
         for a frame we refuse, ConnectionError when the connection ends.
         """
         while True:
+            # The usual frame, whole in what was already read: final, text, no reserved bits,
+            # masked, up to 64 KiB, not inside a fragmented message. Parsed here in one go;
+            # anything else (or a frame not all read yet) takes the general path below,
+            # which refuses what must be refused.
+            pending, pos = self._pending, self._pos
+            available = len(pending) - pos
+            if not available:
+                # Nothing read yet: read what the socket has first (what the general path's
+                # first _read_exact would do), so that a frame arriving alone - a paced
+                # client's every message - is parsed here too.
+                got = self._readinto(_READ_BUFFER)
+                if not got:
+                    raise ConnectionError("connection closed by the client")
+                pending, pos, available = bytes(_READ_VIEW[:got]), 0, got
+                self._pending, self._pos = pending, 0
+            if (
+                available >= 6
+                and pending[pos] == 0x81
+                and self._fragments is None
+                and pending[pos + 1] & 0x80
+            ):
+                length = pending[pos + 1] & 0x7F
+                start = pos + 6  # after the 4-byte mask
+                if length >= 126:  # 126: a 16-bit length follows; 127 (64-bit): general path
+                    length = (
+                        (pending[pos + 2] << 8) | pending[pos + 3]
+                        if length == 126 and available >= 8
+                        else -1
+                    )
+                    start = pos + 8
+                end = start + length
+                if 0 <= length <= self.max_message and end <= len(pending):
+                    self._account(length)
+                    if end == len(pending):
+                        self._pending, self._pos = b"", 0
+                    else:
+                        self._pos = end
+                    return OP_TEXT, _decode(unmask(pending[start:end], pending[start - 4 : start]))
             fin, opcode, length, mask = self._read_header()
             self._account(length)
             if opcode not in CONTROL_OPCODES:

@@ -91,3 +91,23 @@ def test_emit_is_the_single_delivery_entry_point_for_subclasses():
     hub.send_to_user(2, PING, session_id=21)
     hub.send_to_session(21, PING)
     assert published == [(Target(2, 21, None), PING), (Target(session_id=21), PING)]
+
+
+def test_a_connection_that_leaves_during_delivery_does_not_break_it(hub):
+    # The one-user fast path iterates the user's index: a send that makes another of the
+    # user's connections leave (a close whose reader unregisters at once) must not change
+    # what it iterates.
+    phone, phone2, laptop = FakeConn(ALICE_PHONE), FakeConn(ALICE_PHONE), FakeConn(ALICE_LAPTOP)
+    for conn in (phone, phone2, laptop):
+        hub.add(conn)
+
+    def send_and_drop_the_others(message):
+        phone.sent.append(message)
+        hub.remove(phone2)
+        hub.remove(laptop)
+        return True
+
+    phone.send = send_and_drop_the_others  # type: ignore[method-assign]
+    assert hub.send_to_user(1, PING) == 3  # each was live when the delivery began
+    assert hub.send_to_user(1, PING, session_id=11) == 1
+    assert len(phone.sent) == 2 and hub.count_user(1) == 1

@@ -229,3 +229,39 @@ def test_a_hello_sent_with_the_upgrade_request_is_not_lost(live):
     client = RawClient(sock, rest)
     welcome = client.recv()
     assert welcome["type"] == "welcome" and welcome["user"]["username"] == alice.name
+
+
+def test_frames_cut_across_segments_or_batched_in_one_are_all_read_in_order(live):
+    """The reader waits for the socket after a read that drained it, and parses every
+    frame a read brought: a frame dribbled in pieces (a pause at every cut) and frames
+    sent in one segment must all be answered, in order."""
+    import json
+    import os
+
+    alice = live.person("alice")
+    client = RawClient.connect(live.url)
+    client.hello(alice.token)
+
+    def frame(ref: int, pad: int = 0) -> bytes:
+        text = json.dumps({"type": "ping", "id": ref, "pad": '}"payload"' * pad}).encode()
+        mask = os.urandom(4)
+        head = (
+            bytes((0x81, 0x80 | len(text)))
+            if len(text) < 126
+            else (struct.pack("!BBH", 0x81, 0xFE, len(text)))
+        )
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(text))
+
+    batch = b"".join(frame(ref) for ref in range(1, 6))
+    long = frame(6, pad=30)  # a 16-bit length
+    with client._send_lock:
+        client.sock.sendall(batch)  # five frames in one segment
+        for cut in (1, 2, 4, 8, 100, len(long) - 1):  # header, mask, payload, last byte
+            piece, long = long[:cut], long[cut:]
+            client.sock.sendall(piece)
+            time.sleep(0.05)
+        seventh = frame(7)
+        client.sock.sendall(long + seventh[:3])  # a frame's end and the next one's start
+        time.sleep(0.05)
+        client.sock.sendall(seventh[3:] + frame(8))
+    assert [client.recv()["ref"] for _ in range(8)] == [1, 2, 3, 4, 5, 6, 7, 8]

@@ -218,3 +218,63 @@ def test_server_shape_check(message, problem):
 def test_server_message_omits_ref_when_absent():
     assert server_message("pong") == {"type": "pong"}
     assert server_message("pong", ref=0) == {"type": "pong", "ref": 0}
+
+
+# -- parse()'s shortcut for offer/answer/candidate must say exactly what the schema loop says
+def _outcome(text: str):
+    try:
+        return ("ok", parse(text))
+    except MessageError as exc:
+        return ("error", exc.code, exc.message, exc.ref, exc.call_id)
+
+
+def _relay_frames() -> list[str]:
+    frames = []
+    call_ids = [1, 2**31 - 1, 2**31, 0, -1, True, 1.0, "1", None, 10**30, {"a": 1}]
+    names = ["bob", "b" * 64, "b" * 65, "", "b\x00b", "b\x7f", "b\u0085", "b\u00a0", "é☎😀", 7]
+    payloads = [
+        SDP,
+        {"type": "answer", "sdp": ""},
+        {"type": "pranswer", "sdp": "x"},
+        {"sdp": 5},
+        {"type": "offer"},
+        CANDIDATE,
+        None,
+        {"candidate": "c", "sdpMid": None, "sdpMLineIndex": -1},
+        {"candidate": "c", "sdpMLineIndex": True},
+        {"sdp": '"payload": } {', "nested": {"payload": [{"}": "\\u0000"}]}},
+        [],
+        "payload",
+    ]
+    for kind in ("offer", "answer", "candidate"):
+        for call_id in call_ids:
+            for to in names:
+                frames.append(json.dumps({"type": kind, "call_id": call_id, "to": to}))
+                for payload in payloads:
+                    message = {"type": kind, "call_id": call_id, "to": to, "payload": payload}
+                    frames.append(json.dumps(message))
+        frames += [
+            # both scopes (call_id wins, as in the schema loop), an id, extra fields
+            json.dumps({"type": kind, "call_id": 3, "meeting_id": 4, "to": "bob", "payload": None}),
+            json.dumps({"type": kind, "id": "r" * 65, "call_id": 3, "to": "b", "payload": SDP}),
+            json.dumps({"type": kind, "id": 2**53, "call_id": 3, "to": "b", "payload": SDP}),
+            # duplicate keys: the last one counts, for both paths
+            f'{{"type":"{kind}","call_id":3,"to":"b\\u0000","to":"bob","payload":null}}',
+            f'{{"type":"{kind}","call_id":3,"to":"bob","to":"","payload":null}}',
+            f'{{"type":"{kind}","call_id":3,"to":"bob","payload":null,"payload":{{"sdp":"v"}}}}',
+            f'{{"type":"{kind}","call_id":1e3,"to":"bob","payload":null}}',
+        ]
+    return frames
+
+
+def test_the_relay_shortcut_accepts_and_refuses_exactly_as_the_schema_loop(monkeypatch):
+    from signaling import protocol
+
+    frames = _relay_frames()
+    fast = [_outcome(text) for text in frames]
+    monkeypatch.setattr(protocol, "_RELAY_PAYLOAD_CHECKS", {})  # every frame takes the loop
+    slow = [_outcome(text) for text in frames]
+    assert sum(result[0] == "ok" for result in slow) > 50  # both kinds are well represented
+    assert sum(result[0] == "error" for result in slow) > 1000
+    for text, got, expected in zip(frames, fast, slow, strict=True):
+        assert got == expected, text

@@ -255,3 +255,120 @@ def test_the_reader_gives_other_greenlets_a_turn_while_frames_are_buffered():
     finally:
         other.kill()
     assert len(turns) >= frames // YIELD_WORK - 1
+
+
+# -- the whole-frame fast path of `receive` (a frame already read, parsed in one go) ----------
+class ChunkedReader:
+    """A socket's reads, cut at chosen sizes: a frame split across TCP segments, or many
+    frames in one."""
+
+    def __init__(self, data: bytes, sizes: list[int]):
+        self.data, self.sizes, self.reads = data, sizes, 0
+
+    def readinto(self, buffer) -> int:
+        if not self.data:
+            return 0
+        size = self.sizes[self.reads % len(self.sizes)]
+        self.reads += 1
+        chunk, self.data = self.data[:size], self.data[size:]
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def everything_received(data: bytes, sizes: list[int], limit: int = 1024) -> list:
+    """What `receive` returns for `data` read in pieces of `sizes`, up to and including how
+    the stream ended (a close code, or "eof")."""
+    ws = WebSocket(ChunkedReader(data, sizes), RecordingSocket(), limit)
+    got: list = []
+    while True:
+        try:
+            got.append(ws.receive())
+        except ProtocolViolation as exc:
+            return [*got, exc.close_code]
+        except PeerClosed as exc:
+            return [*got, ("closed", exc.code)]
+        except ConnectionError:
+            return [*got, "eof"]
+
+
+def extended_length_frame(payload: bytes, width: int) -> bytes:
+    """A masked final text frame whose length is written in 16 (width 2) or 64 bits (8),
+    whatever its size: RFC 6455 asks for the shortest form, and both paths accept longer."""
+    marker, fmt = (126, "!H") if width == 2 else (127, "!Q")
+    header = bytes((0x81, 0x80 | marker)) + struct.pack(fmt, len(payload))
+    return header + MASK + naive_unmask(payload, MASK)
+
+
+# Frames whose slicing the fast path could get wrong: the payload's own bytes look like
+# headers and JSON delimiters, lengths sit on each side of the 7-bit/16-bit boundaries.
+TRICKY_TEXTS = [
+    b"",
+    b"x",
+    b'{"type":"offer","payload":{"sdp":"\\"payload\\": } {"}}',
+    '{"a":"\u00e9\u260e \U0001f600","b":"\\u00e9"}'.encode(),
+    "\u03c1\x7e\x00\x7f".encode() * 24,  # cf 81 7e 00 7f: a text frame's header bytes
+    b"y" * 125,
+    b"z" * 126,
+    b"w" * 127,  # 16-bit length 127: not the 64-bit marker
+    b"v" * 128,
+    b"[" + b"1," * 300 + b"1]",
+    b"u" * 1024,  # exactly the limit
+]
+
+
+def tricky_stream() -> tuple[bytes, list]:
+    data, expected = b"", []
+    for text in TRICKY_TEXTS:
+        data += client_frame(OP_TEXT, text)
+        expected.append((OP_TEXT, text.decode()))
+    for text in (b"short", b"t" * 130):  # longer length forms than needed
+        data += extended_length_frame(text, 2) + extended_length_frame(text, 8)
+        expected += [(OP_TEXT, text.decode())] * 2
+    data += client_frame(OP_PING, b"p") + client_frame(OP_TEXT, b'{"k":', fin=False)
+    data += client_frame(OP_PONG, b"") + client_frame(0x0, b"1}")
+    expected += [(OP_PING, b"p"), (OP_PONG, b""), (OP_TEXT, '{"k":1}')]
+    return data, expected
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [[1 << 20], [1], [2], [5, 3], [6], [7, 1, 600], [127], [4096], [13, 700, 1, 1, 64]],
+)
+def test_frames_are_read_alike_however_the_stream_is_cut(sizes):
+    data, expected = tricky_stream()
+    assert everything_received(data, sizes) == [*expected, "eof"]
+
+
+def test_a_stream_cut_in_two_at_any_byte_reads_the_same():
+    data, expected = tricky_stream()
+    for cut in range(1, len(data)):
+        assert everything_received(data, [cut, len(data)]) == [*expected, "eof"], cut
+
+
+@pytest.mark.parametrize("sizes", [[1 << 20], [1], [6], [9, 1]])
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (client_frame(OP_TEXT, b"u" * 1025), 1009),  # one byte over the limit, all read
+        (extended_length_frame(b"u" * 1025, 2), 1009),
+        (client_frame(OP_TEXT, b"plain", masked=False), 1002),
+        (client_frame(OP_TEXT, b"x", rsv=0x40), 1002),
+        (client_frame(OP_TEXT, b'{"a":"\xff"}'), 1007),  # invalid UTF-8
+        (client_frame(OP_TEXT, b"\xed\xa0\x80"), 1007),  # a lone surrogate, encoded
+        (client_frame(OP_TEXT, b"[", fin=False) + client_frame(OP_TEXT, b"]"), 1002),
+    ],
+)
+def test_a_bad_frame_after_good_ones_is_refused_however_the_stream_is_cut(bad, code, sizes):
+    good = client_frame(OP_TEXT, b"ok") * 3
+    after = client_frame(OP_TEXT, b"never read")
+    got = everything_received(good + bad + after, sizes)
+    assert got == [(OP_TEXT, "ok")] * 3 + [code]
+
+
+def test_whole_frames_already_read_still_count_against_the_budget():
+    data = client_frame(OP_TEXT, b"[]") * 20
+    budget = TokenBucket(rate=0.001, burst=10)
+    ws = WebSocket(ChunkedReader(data, [1 << 20]), RecordingSocket(), 1024, budget=budget)
+    for _ in range(10):
+        assert ws.receive() == (OP_TEXT, "[]")
+    assert violation(ws, 1) == 4008
