@@ -62,6 +62,12 @@ ERRORS = Tally("chimecast_signaling_errors_total", "Error replies sent, by code"
 CLOSES = Tally(
     "chimecast_signaling_closes_total", "Connections closed, by close code", "code", REGISTRY
 )
+OUTBOX_READS = Tally(
+    "chimecast_signaling_outbox_reads_total",
+    "Outbox reads, by what started them (wake: the database said; fallback: the slow poll)",
+    "cause",
+    REGISTRY,
+)
 EVENT_DELAY = Histogram(
     "chimecast_signaling_event_delay_seconds", "Outbox event committed -> pushed to clients",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=REGISTRY,

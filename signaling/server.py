@@ -26,6 +26,7 @@ from app import logs
 from signaling import backoff, metrics
 from signaling.errors import CloseCode
 from signaling.outbox.tail import OutboxRelay
+from signaling.outbox.wake import OutboxWake, start_sources
 from signaling.protocol import server_message
 from signaling.readiness import Readiness
 from signaling.settings import Settings
@@ -62,6 +63,9 @@ class SignalingServer:
         self.services: Services = build_services(self.settings, store)
         self.liveness = Liveness(self.services)
         self.outbox = OutboxRelay(self.services)
+        self.outbox_wake = OutboxWake(
+            self.settings.outbox_poll_interval, self.settings.outbox_fallback_interval
+        )
         self.readiness = Readiness(app, self.services)
         self.peers: set[Peer] = set()
         self.routes: dict[str, Callable[[dict[str, Any]], tuple[str, str, bytes]]] = {
@@ -135,7 +139,17 @@ class SignalingServer:
             self.services.calls.put(call)
         self.services.presence.watch_after_restart(calls)
         self._tasks = [
-            self._every(settings.outbox_poll_interval, self.outbox.poll_once),
+            *start_sources(
+                str(self.app_config["SQLALCHEMY_DATABASE_URI"]),
+                settings.outbox_wake,
+                self.outbox_wake,
+            ),
+            backoff.every(
+                settings.outbox_poll_interval,
+                self.outbox.poll_once,
+                self.services.database,
+                self.outbox_wake.pause,
+            ),
             self._every(settings.ring_sweep_interval, store.expire_unanswered),
             self._every(settings.node_refresh_interval, self.liveness.beat),
         ]
