@@ -24,6 +24,7 @@ from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
 from app import logs
 from signaling import backoff, metrics
+from signaling.backlog import effective_backlog
 from signaling.errors import CloseCode
 from signaling.outbox.tail import OutboxRelay
 from signaling.outbox.wake import OutboxWake, start_sources
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 DRAIN_SECONDS = 3.0
+ACCEPT_BATCH = 4096  # sockets accepted per wake-up of the listener (gevent's default: 100)
 
 
 class SignalingServer:
@@ -161,6 +163,7 @@ class SignalingServer:
         # gevent's default backlog is 128: a reconnect storm overflowed it (ListenDrops,
         # clients waiting 1 s / 3 s / 7 s for SYN retransmits). The kernel caps it at somaxconn.
         backlog = settings.listen_backlog
+        metrics.LISTEN_BACKLOG.set(effective_backlog(backlog))
         listen: Any = (self.host, self.port)
         if self.worker is not None:
             listen, backlog = reuse_port_listener(self.host, self.port, backlog), None
@@ -172,6 +175,10 @@ class SignalingServer:
             log=LoggingLogAdapter(logging.getLogger("signaling.access"), logging.DEBUG),
             error_log=LoggingLogAdapter(logging.getLogger("signaling.http"), logging.ERROR),
         )
+        # gevent accepts at most `max_accept` sockets per wake-up of the listener (100) and
+        # then runs every ready greenlet (hellos, handshakes) before the next batch: in a
+        # storm the accept queue filled behind them. Emptying it first keeps it short.
+        self.wsgi_server.max_accept = ACCEPT_BATCH
         self.wsgi_server.start()
         port = self.wsgi_server.server_port
         logs.event(log, "listening", node=settings.node_id, host=self.host, port=port, path="/ws")
