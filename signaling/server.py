@@ -53,6 +53,7 @@ class SignalingServer:
         """`worker`: this daemon is worker `worker` of `--workers N` (signaling.workers): its
         node id ends in `/<worker>` and it shares the port with the others (SO_REUSEPORT)."""
         self.host, self.port, self.worker = host, port, worker
+        _lighter_greenlets()
         self.app_config = app.config
         self.settings = Settings.from_config(app.config, port, worker)
         run, poll = threadpool_runner(self.settings.db_threads), dedicated_runner()
@@ -233,6 +234,19 @@ class SignalingServer:
             self.wsgi_server.stop(timeout=0.5)
         logs.event(log, "stopped", node=self.settings.node_id)
         self._stopped.set()
+
+
+def _lighter_greenlets() -> None:
+    """Process-wide: nothing kept per greenlet (one per connection) that the daemon never reads.
+
+    Measured with 1,000 idle connections (signaling/bench/RESULTS.md, goal 3): every log
+    line a connection's greenlet wrote made `logging` ask for the current thread's name,
+    and under gevent that creates a `_DummyThread` (with its Event, Condition and lock)
+    that lives as long as the greenlet; and gevent records three stack frames and the
+    spawn tree of every greenlet for debugging. The log format has no thread name.
+    """
+    logging.logThreads = False
+    gevent.config.track_greenlet_tree = False
 
 
 def _state_of(peer: Peer) -> str:
