@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 DRAIN_SECONDS = 3.0
-ACCEPT_BATCH = 4096  # sockets accepted per wake-up of the listener (gevent's default: 100)
 
 
 class SignalingServer:
@@ -176,10 +175,10 @@ class SignalingServer:
             log=LoggingLogAdapter(logging.getLogger("signaling.access"), logging.DEBUG),
             error_log=LoggingLogAdapter(logging.getLogger("signaling.http"), logging.ERROR),
         )
-        # gevent accepts at most `max_accept` sockets per wake-up of the listener (100) and
-        # then runs every ready greenlet (hellos, handshakes) before the next batch: in a
-        # storm the accept queue filled behind them. Emptying it first keeps it short.
-        self.wsgi_server.max_accept = ACCEPT_BATCH
+        # Not accepting faster (gevent's max_accept, 100 sockets per wake-up): with 4096 the
+        # storm of 10,000 was accepted at once, every hello's deadline started together and
+        # the hellos queued behind one another's token checks past it (1011 for 9,991 of
+        # 10,000). The kernel's queue is where a storm waits: size it (backlog, somaxconn).
         self.wsgi_server.start()
         port = self.wsgi_server.server_port
         logs.event(log, "listening", node=settings.node_id, host=self.host, port=port, path="/ws")
