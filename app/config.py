@@ -171,9 +171,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LISTEN_BACKLOG",
         _at_least_one,
-        4096,
+        16384,
         "signaling accept queue (connections not yet accepted); the kernel caps it at "
         "net.core.somaxconn",
+    ),
+    Setting(
+        "OUTBOX_FALLBACK_INTERVAL",
+        float,
+        1.0,
+        "seconds between outbox reads when no wake-up comes from the database",
+    ),
+    Setting(
+        "OUTBOX_WAKE",
+        _choice("auto", "off"),
+        "auto",
+        "auto: read the outbox on PostgreSQL NOTIFY / SQLite WAL changes; off: fallback poll only",
     ),
     Setting("HANDSHAKE_TIMEOUT", float, 10.0, "seconds an HTTP upgrade request has to arrive"),
     Setting("NODE_ID", str, "", "this signaling daemon's id; default <hostname>:<port>"),

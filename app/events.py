@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from app.clock import utcnow
 from app.extensions import db
@@ -24,6 +24,10 @@ PUBLISHED = "chimecast_published_event_ids"
 # Built once: the row's values go in as execution parameters, so no statement is built,
 # coerced or cache-keyed anew for each event (the Table, not the class: no ORM bulk path).
 _INSERT_EVENT = insert(Event.__table__).returning(Event.__table__.c.id)
+# Wakes the daemons' outbox readers (signaling.outbox.wake) when this transaction commits;
+# PostgreSQL folds the duplicates of one transaction and drops them on rollback.
+_NOTIFIED = "chimecast_outbox_notified"  # the transaction that already has its NOTIFY
+_NOTIFY = text("SELECT pg_notify('chimecast_outbox', '')")
 
 
 def publish(
@@ -41,4 +45,15 @@ def publish(
         if not data.get("probe"):  # a monitoring call is nobody's business
             enqueue_webhooks(event_id)
     db.session.info.setdefault(PUBLISHED, []).append(event_id)
+    _notify_once_per_transaction()
     return event_id
+
+
+def _notify_once_per_transaction() -> None:
+    session = db.session()  # the scoped session's Session of this thread
+    transaction = session.get_transaction()
+    if session.info.get(_NOTIFIED) is transaction:
+        return
+    session.info[_NOTIFIED] = transaction
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_NOTIFY)

@@ -20,8 +20,16 @@ from app.outage import UNAVAILABLE, Backoff, Outage
 T = TypeVar("T")
 
 
-def every(interval: float, task: Callable[[], Any], outage: Outage) -> gevent.Greenlet:
+def every(
+    interval: float,
+    task: Callable[[], Any],
+    outage: Outage,
+    pause: Callable[[], Any] | None = None,
+) -> gevent.Greenlet:
     """Run `task` every `interval` s forever in a greenlet, backing off while it fails.
+
+    `pause`, if given, is called between successful rounds instead of sleeping `interval`
+    (the outbox waits for a wake-up that way, signaling.outbox.wake).
 
     Unavailability errors go to `outage` (the dependency's); any other exception is a bug of
     the task and goes to an outage log of its own, so it is not mistaken for the database.
@@ -41,7 +49,10 @@ def every(interval: float, task: Callable[[], Any], outage: Outage) -> gevent.Gr
             outage.succeeded(name)
             bugs.succeeded(name)
             backoff.reset()
-            gevent.sleep(interval)
+            if pause is None:
+                gevent.sleep(interval)
+            else:
+                pause()
 
     return gevent.spawn(loop)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -61,6 +62,17 @@ RELAYED = Tally(
 ERRORS = Tally("chimecast_signaling_errors_total", "Error replies sent, by code", "code", REGISTRY)
 CLOSES = Tally(
     "chimecast_signaling_closes_total", "Connections closed, by close code", "code", REGISTRY
+)
+OUTBOX_READS = Tally(
+    "chimecast_signaling_outbox_reads_total",
+    "Outbox reads, by what started them (wake: the database said; fallback: the slow poll)",
+    "cause",
+    REGISTRY,
+)
+LISTEN_BACKLOG = Gauge(
+    "chimecast_signaling_listen_backlog",
+    "The accept queue this daemon's socket got: CHIMECAST_LISTEN_BACKLOG capped by somaxconn",
+    registry=REGISTRY,
 )
 EVENT_DELAY = Histogram(
     "chimecast_signaling_event_delay_seconds", "Outbox event committed -> pushed to clients",

@@ -26,8 +26,10 @@ from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 from app import logs
 from app.janus import withdrawals
 from signaling import backoff, metrics
+from signaling.backlog import effective_backlog
 from signaling.errors import CloseCode
 from signaling.outbox.tail import OutboxRelay
+from signaling.outbox.wake import OutboxWake, start_sources
 from signaling.protocol import server_message
 from signaling.readiness import Readiness
 from signaling.settings import Settings
@@ -61,6 +63,7 @@ class SignalingServer:
         node id ends in `/<worker>` and it shares the port with the others (SO_REUSEPORT).
         `links`: its inbox and its siblings' (signaling.state.siblings.Inboxes.keep)."""
         self.host, self.port, self.worker = host, port, worker
+        _lighter_greenlets()
         self.app_config = app.config
         self.settings = Settings.from_config(app.config, port, worker)
         run, poll = threadpool_runner(self.settings.db_threads), dedicated_runner()
@@ -77,6 +80,9 @@ class SignalingServer:
         self.services: Services = build_services(self.settings, store, siblings=siblings)
         self.liveness = Liveness(self.services)
         self.outbox = OutboxRelay(self.services)
+        self.outbox_wake = OutboxWake(
+            self.settings.outbox_poll_interval, self.settings.outbox_fallback_interval
+        )
         self.readiness = Readiness(app, self.services)
         self.peers: set[Peer] = set()
         self.routes: dict[str, Callable[[dict[str, Any]], tuple[str, str, bytes]]] = {
@@ -150,7 +156,17 @@ class SignalingServer:
             self.services.calls.put(call)
         self.services.presence.watch_after_restart(calls)
         self._tasks = [
-            self._every(settings.outbox_poll_interval, self.outbox.poll_once),
+            *start_sources(
+                str(self.app_config["SQLALCHEMY_DATABASE_URI"]),
+                settings.outbox_wake,
+                self.outbox_wake,
+            ),
+            backoff.every(
+                settings.outbox_poll_interval,
+                self.outbox.poll_once,
+                self.services.database,
+                self.outbox_wake.pause,
+            ),
             self._every(settings.ring_sweep_interval, store.expire_unanswered),
             self._every(settings.node_refresh_interval, self.liveness.beat),
         ]
@@ -165,6 +181,7 @@ class SignalingServer:
         # gevent's default backlog is 128: a reconnect storm overflowed it (ListenDrops,
         # clients waiting 1 s / 3 s / 7 s for SYN retransmits). The kernel caps it at somaxconn.
         backlog = settings.listen_backlog
+        metrics.LISTEN_BACKLOG.set(effective_backlog(backlog))
         listen: Any = (self.host, self.port)
         if self.worker is not None:
             listen, backlog = reuse_port_listener(self.host, self.port, backlog), None
@@ -176,6 +193,10 @@ class SignalingServer:
             log=LoggingLogAdapter(logging.getLogger("signaling.access"), logging.DEBUG),
             error_log=LoggingLogAdapter(logging.getLogger("signaling.http"), logging.ERROR),
         )
+        # Not accepting faster (gevent's max_accept, 100 sockets per wake-up): with 4096 the
+        # storm of 10,000 was accepted at once, every hello's deadline started together and
+        # the hellos queued behind one another's token checks past it (1011 for 9,991 of
+        # 10,000). The kernel's queue is where a storm waits: size it (backlog, somaxconn).
         self.wsgi_server.start()
         port = self.wsgi_server.server_port
         logs.event(log, "listening", node=settings.node_id, host=self.host, port=port, path="/ws")
@@ -230,6 +251,19 @@ class SignalingServer:
             self.wsgi_server.stop(timeout=0.5)
         logs.event(log, "stopped", node=self.settings.node_id)
         self._stopped.set()
+
+
+def _lighter_greenlets() -> None:
+    """Process-wide: nothing kept per greenlet (one per connection) that the daemon never reads.
+
+    Measured with 1,000 idle connections (signaling/bench/RESULTS.md, goal 3): every log
+    line a connection's greenlet wrote made `logging` ask for the current thread's name,
+    and under gevent that creates a `_DummyThread` (with its Event, Condition and lock)
+    that lives as long as the greenlet; and gevent records three stack frames and the
+    spawn tree of every greenlet for debugging. The log format has no thread name.
+    """
+    logging.logThreads = False
+    gevent.config.track_greenlet_tree = False
 
 
 def _state_of(peer: Peer) -> str:

@@ -20,7 +20,7 @@ class Settings:
     max_fragments: int = 64  # frames one message may be sliced into (else 1008)
     frames_per_message: int = 4  # frame budget (any frame, control frames too): this many
     # per message the rate allows, so MESSAGE_RATE x 4 a second in bursts of MESSAGE_BURST x 4
-    listen_backlog: int = 4096  # accept queue for arrival bursts; capped by net.core.somaxconn
+    listen_backlog: int = 16384  # accept queue for arrival bursts; capped by net.core.somaxconn
     handshake_timeout: float = 10.0  # the HTTP upgrade request must be complete by then
     hello_timeout: float = 5.0
     heartbeat_interval: float = 20.0  # ping a connection idle this long
@@ -35,7 +35,11 @@ class Settings:
     ring_timeout: float = 45.0
     reconnect_grace: float = 30.0
     ring_sweep_interval: float = 1.0
-    outbox_poll_interval: float = 0.025  # an HTTP call start rings within ~25-35 ms
+    # The outbox is read on a wake-up from the database (signaling.outbox.wake), at most once
+    # per poll interval (a call start rings within ~25-35 ms), else once per fallback.
+    outbox_poll_interval: float = 0.025
+    outbox_fallback_interval: float = 1.0  # a lost wake-up delays an event by at most this
+    outbox_wake: str = "auto"  # "off": no wake-up source, the fallback poll only
     node_refresh_interval: float = 2.0  # liveness beat (signaling.state.liveness)
     node_stale_after: float = 6.0  # a node silent this long is swept by a live one
     db_threads: int = 4  # from the app config: 2 on SQLite, 4 otherwise (app/config.py)

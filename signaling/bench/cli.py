@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - a platform without uvloop's wheels
 from signaling.bench import peerjs, report
 from signaling.bench.http_pool import HttpPool
 from signaling.bench.load_client import CLIENTS, DEFAULT_CLIENT
-from signaling.bench.measure import Progress, pin
+from signaling.bench.measure import Progress, pin, raised_somaxconn
 from signaling.bench.population import Population
 from signaling.bench.target import (
     REFERENCES,
@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     storm.add_argument("--concurrency", type=_positive, default=100,
                        help="handshakes in flight while first connecting (not during the storm)")  # fmt: skip
     storm.add_argument("--timeout", type=float, default=60, help="bound on the storm, s")
+    storm.add_argument("--somaxconn", type=_positive, default=None,
+                       help="raise net.core.somaxconn to this for the run (root; put back after):"
+                       " the kernel caps every listen backlog at it")  # fmt: skip
     media = sub.add_parser(
         "media", parents=[common], help="a few aiortc pairs through the full stack"
     )
@@ -405,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
               f"descriptors but the limit is {fd_limit()}; expect 'Too many open files'",
               file=sys.stderr)  # fmt: skip
     try:
-        return _run_on(args.loop, run(args))
+        with raised_somaxconn(getattr(args, "somaxconn", None)):
+            return _run_on(args.loop, run(args))
     except KeyboardInterrupt:
         return 130
     except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as exc:

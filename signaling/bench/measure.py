@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+
+from signaling.backlog import SOMAXCONN, somaxconn
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -201,6 +204,40 @@ class Progress:
         if self.enabled:
             self.stream.write(("\r" if self.tty else "") + text + "\n")
             self.stream.flush()
+
+
+@contextlib.contextmanager
+def raised_somaxconn(value: int | None) -> Iterator[None]:
+    """`net.core.somaxconn` at least `value` inside the block (root only), then as it was."""
+    if value is None:
+        yield
+        return
+    before = somaxconn()
+    if before is None or before >= value:
+        yield
+        return
+    with open(SOMAXCONN, "w") as handle:
+        handle.write(str(value))
+    print(f"chimecast-bench: net.core.somaxconn {before} -> {value} for this run", file=sys.stderr)
+    try:
+        yield
+    finally:
+        with open(SOMAXCONN, "w") as handle:
+            handle.write(str(before))
+        print(f"chimecast-bench: net.core.somaxconn back to {before}", file=sys.stderr)
+
+
+def tcp_ext() -> dict[str, int]:
+    """The machine's TcpExt counters (/proc/net/netstat), {} where unreadable."""
+    try:
+        with open("/proc/net/netstat") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            return {k: int(v) for k, v in zip(names.split()[1:], values.split()[1:], strict=False)}
+    return {}
 
 
 def listen_drops() -> int | None:

@@ -156,7 +156,8 @@ def human(result: dict[str, Any]) -> str:
             f"({_v(result['reconnect_rate_per_s'], '/s')}); {_pct(result['back_ms'])}")  # fmt: skip
         add(f"  server CPU     {_v(result['server_cpu_s'], 's')} "
             f"({_v(result['server_cpu_ms_per_conn'], 'ms/conn')}); listen drops "
-            f"{_v(result['listen_drops'])}")  # fmt: skip
+            f"{_v(result['listen_drops'])} (overflows {_v(result.get('listen_overflows'))}, "
+            f"somaxconn {_v(result.get('somaxconn'))})")  # fmt: skip
     elif kind == "media":
         add(
             f"  {result['connected']}/{result['pairs']} pairs connected, failures {result['failures']} "

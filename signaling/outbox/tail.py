@@ -2,7 +2,8 @@
 
 The web app (and the daemon itself, through the call service) writes an `Event` row in the
 same transaction as each call or session change. This module reads rows newer than the last
-one it saw (polled every ~50 ms from the server) and translates each kind into the protocol
+one it saw (when the database signals a write, else once a second: signaling.outbox.wake)
+and translates each kind into the protocol
 messages of PROTOCOL.md through the `{kind: translator}` table of signaling.outbox.
 
 Ids are assigned at insert but become visible at commit, so on a database with concurrent

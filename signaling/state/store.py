@@ -583,9 +583,10 @@ class Store:
     def events_after(self, last_id: int, gaps: list[int], limit: int = 500) -> list[OutboxEvent]:
         """Events with id > `last_id`, plus any of `gaps` (ids skipped by a slower commit).
 
-        This runs 40 times a second and mostly finds nothing, so it skips what every other
-        job does (an app context, an ORM session) and runs one prepared statement on a
-        pooled connection: at 10,000 idle connections the poll was most of the idle CPU.
+        This runs on every wake-up of the outbox (signaling.outbox.wake: up to 40 times a
+        second while something writes, once a second otherwise) and often finds nothing, so
+        it skips what every other job does (an app context, an ORM session) and runs one
+        prepared statement on a pooled connection.
         """
         engine = self._engine
 

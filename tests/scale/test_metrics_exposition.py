@@ -32,6 +32,7 @@ LABELS = {
     "reason": {"hangup", "declined", "cancelled", "missed", "busy", "connection_lost"},
     "state": {"ringing", "active", "handshake", "open", "closing"},
     "type": {"offer", "answer", "candidate"},
+    "cause": {"start", "wake", "fallback"},  # chimecast_signaling_outbox_reads_total
     "version": re.compile(r"^[0-9A-Za-z.+-]{1,40}$"),
     "le": re.compile(r"^([0-9.e+-]+|\+Inf)$"),
 }

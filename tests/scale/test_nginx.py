@@ -41,7 +41,7 @@ def render(shipped: str, web: int, daemon: int, http_port: int, https_port: int,
         "server 127.0.0.1:8001 ": f"server 127.0.0.1:{daemon} ",
         "server 127.0.0.1:8002 ": f"server 127.0.0.1:{daemon} ",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
-        "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
+        "listen 443 ssl backlog=16384;": f"listen 127.0.0.1:{https_port} ssl backlog=16384;",
         "/etc/ssl/chimecast/fullchain.pem": str(certs / "cert.pem"),
         "/etc/ssl/chimecast/privkey.pem": str(certs / "key.pem"),
     }
