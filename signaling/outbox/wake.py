@@ -74,9 +74,9 @@ def start_sources(database_url: str, mode: str, wake: OutboxWake) -> list[gevent
         return []
     url = make_url(database_url)
     if url.get_backend_name() == "postgresql":
-        _PgListener(url.set(drivername="postgresql").render_as_string(False), wake).start()
+        dsn = url.set(drivername="postgresql").render_as_string(False)
         logs.event(log, "outbox.wake", source="notify", fallback=wake.fallback)
-        return []
+        return [_PgListener(dsn, wake).start()]
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         wal = f"{url.database}-wal"
         logs.event(log, "outbox.wake", source="wal", path=wal, fallback=wake.fallback)
@@ -103,21 +103,30 @@ def _watch_file(path: str, wake: OutboxWake) -> None:
             wake.wake()
 
 
+KEEPALIVE = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
 class _PgListener:
-    """LISTEN in a real thread of its own (it blocks); each batch of notifications wakes
-    the hub once through a libev async watcher (the one thread-safe way into the hub)."""
+    """LISTEN on a connection of its own, in a greenlet: psycopg sees gevent's patched
+    `select` and waits cooperatively (psycopg.waiting), so a silent or cut database holds
+    up only this greenlet. Each batch of notifications wakes the outbox once.
+
+    Not a "real" thread: `threading.Thread` (even gevent's saved original) starts a
+    greenlet once `_thread` is patched, and an unpatched `time.sleep` there stopped the
+    whole daemon for the backoff (tests/scale/test_database_outage.py: /readyz did not
+    answer during a cut)."""
 
     def __init__(self, dsn: str, wake: OutboxWake) -> None:
         self.dsn, self.wake = dsn, wake
-        hub = gevent.get_hub()
-        self._async = hub.loop.async_()
-        self._async.start(wake.wake)
 
-    def start(self) -> None:
-        from gevent import monkey
-
-        thread_class = monkey.get_original("threading", "Thread")
-        thread_class(target=self._run, name="outbox-listen", daemon=True).start()
+    def start(self) -> gevent.Greenlet:
+        return gevent.spawn(self._run)
 
     def _run(self) -> None:
         import psycopg
@@ -125,24 +134,19 @@ class _PgListener:
         delay = 0.5
         while True:
             try:
-                with psycopg.connect(self.dsn, autocommit=True) as conn:
+                # A blackholed network must end in an error, not a wait for ever: a
+                # connect timeout, and TCP keepalives for the idle LISTEN connection.
+                with psycopg.connect(self.dsn, autocommit=True, **KEEPALIVE) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     delay = 0.5
-                    self._async.send()  # events committed while not listening
+                    self.wake.wake()  # events committed while not listening
                     while True:
                         if any(True for _ in conn.notifies(timeout=30.0, stop_after=1)):
-                            self._async.send()
+                            self.wake.wake()
                             # Fold the rest of a burst into this wake-up (one read later).
                             for _ in conn.notifies(timeout=0.0):
                                 pass
             except Exception as exc:  # the fallback poll covers the outage; retry slowly
                 logs.event(log, "outbox.listen_failed", logging.WARNING, error=repr(exc))
-                _real_sleep(delay)
+                gevent.sleep(delay)
                 delay = min(delay * 2, 10.0)
-
-
-def _real_sleep(seconds: float) -> None:
-    """time.sleep as it was before gevent's monkey patching (this is not the hub's thread)."""
-    from gevent import monkey
-
-    monkey.get_original("time", "sleep")(seconds)

@@ -39,6 +39,19 @@ def _publish(sfu: dict, token: str | None = None, feed: int | None = None) -> Ja
     return session
 
 
+def host_and_guest(sfu_app, janus_nodes, users, guest: str):
+    """One Janus node, an app using it, and an SFU meeting with its host and `guest` seated:
+    (node, app, client, host headers, guest headers, meeting id, invite, guest's credential)."""
+    node = janus_nodes()
+    app = sfu_app(node)
+    client = app.test_client()
+    host, visitor = users(app, "host", guest)
+    meeting_id, invite = create(client, host, media="sfu")
+    join(client, host, meeting_id)
+    sfu = join(client, visitor, meeting_id, invite).json["meeting"]["sfu"]
+    return node, app, client, host, visitor, meeting_id, invite, sfu
+
+
 def test_an_sfu_meeting_gets_a_private_room_with_a_secret_only_chimecast_knows(
     sfu_app, janus_nodes, users
 ):
@@ -118,13 +131,9 @@ def test_a_user_never_admitted_or_forging_a_credential_is_refused(sfu_app, janus
 
 
 def test_a_removed_participant_is_out_of_the_room_within_a_second(sfu_app, janus_nodes, users):
-    node = janus_nodes()
-    app = sfu_app(node)
-    client = app.test_client()
-    host, bob = users(app, "host", "bob")
-    meeting_id, invite = create(client, host, media="sfu")
-    join(client, host, meeting_id)
-    sfu = join(client, bob, meeting_id, invite).json["meeting"]["sfu"]
+    node, app, client, host, bob, meeting_id, invite, sfu = host_and_guest(
+        sfu_app, janus_nodes, users, "bob"
+    )
     session = _publish(sfu)
     started = time.monotonic()
     assert act(client, host, meeting_id, "remove", username="bob").status_code == 200
@@ -147,13 +156,9 @@ def test_a_removed_participant_is_out_of_the_room_within_a_second(sfu_app, janus
 
 
 def test_ending_the_meeting_destroys_the_room_and_its_tokens(sfu_app, janus_nodes, users):
-    node = janus_nodes()
-    app = sfu_app(node)
-    client = app.test_client()
-    host, ann = users(app, "host", "ann")
-    meeting_id, invite = create(client, host, media="sfu")
-    join(client, host, meeting_id)
-    sfu = join(client, ann, meeting_id, invite).json["meeting"]["sfu"]
+    node, app, client, host, ann, meeting_id, invite, sfu = host_and_guest(
+        sfu_app, janus_nodes, users, "ann"
+    )
     session = _publish(sfu)
     assert act(client, host, meeting_id, "end").status_code == 200
     assert sfu["room"] not in [room["room"] for room in node.admin.rooms()]
@@ -165,13 +170,9 @@ def test_ending_the_meeting_destroys_the_room_and_its_tokens(sfu_app, janus_node
 
 
 def test_leaving_takes_the_token_back_and_coming_back_gets_a_new_one(sfu_app, janus_nodes, users):
-    node = janus_nodes()
-    app = sfu_app(node)
-    client = app.test_client()
-    host, ann = users(app, "host", "ann")
-    meeting_id, invite = create(client, host, media="sfu")
-    join(client, host, meeting_id)
-    first = join(client, ann, meeting_id, invite).json["meeting"]["sfu"]
+    node, app, client, host, ann, meeting_id, invite, first = host_and_guest(
+        sfu_app, janus_nodes, users, "ann"
+    )
     act(client, ann, meeting_id, "leave")
     with pytest.raises(JanusError) as refused:
         _publish(first)
@@ -226,13 +227,9 @@ def _retry(app) -> int:
 def test_a_withdrawal_its_process_died_before_making_is_made_by_the_retry(
     sfu_app, janus_nodes, users, clock
 ):
-    node = janus_nodes()
-    app = sfu_app(node)
-    client = app.test_client()
-    host, bob = users(app, "host", "bob")
-    meeting_id, invite = create(client, host, media="sfu")
-    join(client, host, meeting_id)
-    sfu = join(client, bob, meeting_id, invite).json["meeting"]["sfu"]
+    node, app, client, host, bob, meeting_id, invite, sfu = host_and_guest(
+        sfu_app, janus_nodes, users, "bob"
+    )
     session = _publish(sfu)
     _remove_then_die(app, meeting_id, sfu["feed"])
     JanusSession(sfu["server"], sfu["token"]).attach()  # Janus was never told
@@ -257,13 +254,9 @@ def test_an_ended_meeting_s_room_its_process_died_before_destroying_is_destroyed
     """The end is committed, then the process dies before Janus hears of it: the retry
     takes the tokens back *and* destroys the room, so nothing of the meeting is left on
     the node (a room left behind would count against the node and keep its secret alive)."""
-    node = janus_nodes()
-    app = sfu_app(node)
-    client = app.test_client()
-    host, bob = users(app, "host", "bob")
-    meeting_id, invite = create(client, host, media="sfu")
-    join(client, host, meeting_id)
-    sfu = join(client, bob, meeting_id, invite).json["meeting"]["sfu"]
+    node, app, client, host, bob, meeting_id, invite, sfu = host_and_guest(
+        sfu_app, janus_nodes, users, "bob"
+    )
     _publish(sfu)
     with app.app_context():
         meeting = db.session.get(Meeting, meeting_id)
@@ -281,13 +274,9 @@ def test_an_ended_meeting_s_room_its_process_died_before_destroying_is_destroyed
 def test_a_node_that_stays_down_is_retried_with_backoff_not_in_a_spin(
     sfu_app, janus_nodes, users, clock
 ):
-    node = janus_nodes()
-    app = sfu_app(node)
-    client = app.test_client()
-    host, bob = users(app, "host", "bob")
-    meeting_id, invite = create(client, host, media="sfu")
-    join(client, host, meeting_id)
-    sfu = join(client, bob, meeting_id, invite).json["meeting"]["sfu"]
+    node, app, client, host, bob, meeting_id, invite, sfu = host_and_guest(
+        sfu_app, janus_nodes, users, "bob"
+    )
     node.kill()
     _remove_then_die(app, meeting_id, sfu["feed"])
     gaps = []
