@@ -84,7 +84,13 @@ def test_a_call_start_wakes_the_reader_well_before_the_fallback(woken):
 
 
 def _flood(database_url: str, stop: threading.Event) -> None:
-    """Commits (SQLite) or bare NOTIFYs (PostgreSQL) as fast as one connection can."""
+    """Commits (SQLite: ~1,000 a second, 25 per 25 ms poll interval) or bare NOTIFYs
+    (PostgreSQL: as fast as one connection can).
+
+    The SQLite flooder leaves the write lock free for a millisecond between its commits:
+    a process that commits back to back holds SQLite's one writer lock so often that the
+    web app's own writes time out (503 database_unavailable, seen in CI) — that measures
+    SQLite's unfair lock, not the daemon's wake-ups, which this test is about."""
     if database_url.startswith("sqlite"):
         connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=5)
         n = 0
@@ -92,6 +98,7 @@ def _flood(database_url: str, stop: threading.Event) -> None:
             n += 1
             connection.execute(f"PRAGMA user_version = {n % 1000}")  # one commit each
             connection.commit()
+            time.sleep(0.001)
         connection.close()
         return
     import psycopg
