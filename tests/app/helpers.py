@@ -27,13 +27,15 @@ def rows(app: Flask, model: type[Base], **filters: Any) -> list[dict[str, Any]]:
 
 @contextmanager
 def statements_run(app: Flask) -> Iterator[list[str]]:
-    """The first word (SELECT, INSERT, ...) of every SQL statement run inside the block."""
+    """The first word (SELECT, INSERT, ...) of every SQL statement run inside the block;
+    PostgreSQL's outbox wake-up (`SELECT pg_notify(...)`, once per transaction that writes
+    an event: app.events) is recorded as "NOTIFY", so guards can name it."""
     with app.app_context():
         engine = db.engine
     seen: list[str] = []
 
     def record(_conn, _cursor, statement, *_args) -> None:
-        seen.append(statement.split()[0])
+        seen.append("NOTIFY" if "pg_notify(" in statement else statement.split()[0])
 
     event.listen(engine, "before_cursor_execute", record)
     try:
