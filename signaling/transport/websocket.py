@@ -27,6 +27,7 @@ from signaling.transport.limits import TokenBucket
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+OP_PARKED = -1  # not an opcode: `receive` parked the reader (nothing to read)
 CONTROL_OPCODES = (OP_CLOSE, OP_PING, OP_PONG)
 # The reader gives other greenlets a turn after this much work: a frame costs one unit and
 # one more per KiB of payload. Frames already in the buffered reader are parsed without
@@ -100,6 +101,7 @@ class WebSocket:
         "max_fragments",
         "closed",
         "_readinto",
+        "_parkable",
         "_pending",
         "_pos",
         "_budget",
@@ -120,8 +122,10 @@ class WebSocket:
     ) -> None:
         """`rfile` has `readinto1` or `readinto` (one read of what is there, waiting only
         when nothing is); `buffered` is input already read from the socket (after the
-        HTTP request, by the handshake's reader)."""
+        HTTP request, by the handshake's reader). An `rfile` with `park` (a
+        signaling.transport.reader.SocketReader) lets `receive` park the reader."""
         self._readinto = getattr(rfile, "readinto1", None) or rfile.readinto
+        self._parkable = rfile if hasattr(rfile, "park") else None
         self._pending = buffered  # read from the socket, not parsed yet (usually empty)
         self._pos = 0
         self.sock = sock
@@ -203,8 +207,13 @@ class WebSocket:
         if size > self.max_message:
             raise ProtocolViolation(CloseCode.MESSAGE_TOO_BIG, "message too big")
 
-    def receive(self) -> tuple[int, Any]:
+    def receive(self, wake: Callable[[], Any] | None = None) -> tuple[int, Any]:
         """The next text message or control frame: (OP_TEXT, str), (OP_PING|OP_PONG, bytes).
+
+        With `wake`, over a parkable reader: when the socket is drained at a frame boundary
+        (every byte read is parsed; a fragmented message's start is kept here), the reader
+        is parked instead of waiting and (OP_PARKED, None) returned: `wake()` will run in a
+        new greenlet when bytes arrive, and the caller must return without reading.
 
         Raises PeerClosed for a close frame, ProtocolViolation (with the close code to send)
         for a frame we refuse, ConnectionError when the connection ends.
@@ -220,6 +229,10 @@ class WebSocket:
                 # Nothing read yet: read what the socket has first (what the general path's
                 # first _read_exact would do), so that a frame arriving alone - a paced
                 # client's every message - is parsed here too.
+                parkable = self._parkable
+                if wake is not None and parkable is not None and parkable.can_park():
+                    parkable.park(wake)
+                    return OP_PARKED, None
                 got = self._readinto(_READ_BUFFER)
                 if not got:
                     raise ConnectionError("connection closed by the client")
@@ -317,6 +330,14 @@ class WebSocket:
         self.end_writing()
 
     # -- ending --------------------------------------------------------------------------
+    def release(self) -> None:
+        """Close the socket (after `abort`): the connection is over, nothing reads it."""
+        self.closed = True
+        release = getattr(self._parkable, "release", None)
+        if release is not None:
+            release()  # its watcher first: a watcher must not outlive its descriptor
+        self.sock.close()
+
     def abort(self) -> None:
         """Shut the socket down both ways; a blocked read or write returns at once."""
         self.closed = True
