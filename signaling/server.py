@@ -150,6 +150,7 @@ class SignalingServer:
                 redis_connected=self._redis_connected,
                 outbox_backlog=self._outbox_backlog,
                 outbox_last_poll=lambda: self.outbox.last_poll_ok,
+                readers_parked=lambda: sum(peer.ws.parked for peer in list(self.peers)),
             )
         )
         calls = store.active_calls()

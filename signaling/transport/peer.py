@@ -37,6 +37,13 @@ from signaling.transport.writer import FrameWriter
 log = logging.getLogger(__name__)
 
 FLOOD_GRACE = 0.25  # seconds between a flood's close frame and the reset
+# Parking the reader (signaling.transport.reader). A message that came within BUSY_GAP of
+# the one before marks the connection busy: its reader then waits at the next boundary
+# (waking a waiting greenlet is cheaper than starting one per message), and the Heartbeats
+# sweeper parks it once nothing has arrived for PARK_AFTER. Otherwise (the first message,
+# e.g. hello; a pong; a lone message) the reader parks as soon as it has read everything.
+BUSY_GAP = 1.0
+PARK_AFTER = 2.0
 
 
 class Peer:
@@ -64,6 +71,7 @@ class Peer:
         "_invalid_json",
         "_linger_timer",
         "_on_finish",
+        "_last_message",
         "__weakref__",  # the FrameWriter's failure callback refers back weakly
     )
 
@@ -97,6 +105,7 @@ class Peer:
         self._invalid_json = 0
         self._linger_timer: Any = None
         self._on_finish = on_finish
+        self._last_message = float("-inf")  # when the previous frame arrived
 
     # -- identity (the hub's and the handlers' view) -----------------------------------
     @property
@@ -200,9 +209,10 @@ class Peer:
         """Handle what arrives; True once the reader is parked, False when the connection
         has ended."""
         wake = self._serve  # what a parked reader's watcher calls (no cycle kept on self)
+        park_now = True  # a new reader: woken by bytes after a quiet spell
         while True:
             try:
-                opcode, data = self.ws.receive(wake)
+                opcode, data = self.ws.receive(wake, park_now)
             except PeerClosed as exc:
                 self.close(exc.code or CloseCode.NORMAL, "")  # echo the client's close
                 return False
@@ -220,7 +230,9 @@ class Peer:
                 return False  # the connection ended (or we aborted it)
             if opcode == OP_PARKED:
                 return True
-            self.last_received = time.monotonic()
+            self.last_received = now = time.monotonic()
+            park_now = now - self._last_message >= BUSY_GAP
+            self._last_message = now
             if opcode == OP_PING:
                 self._push(OP_PONG, data)
             elif opcode == OP_TEXT and not self.closing:
@@ -284,6 +296,11 @@ class Peer:
             self.last_received + settings.heartbeat_timeout,
             max(self.last_received, self._last_ping) + settings.heartbeat_interval,
         )
+        if self.ws.reading:  # a busy connection's reader: park it once quiet
+            if now - self.last_received >= PARK_AFTER:
+                self.ws.park_waiting()
+            else:
+                due = min(due, self.last_received + PARK_AFTER)
         return min(due, self.started + settings.hello_timeout) if self.identity is None else due
 
     def _finish(self) -> None:
