@@ -17,9 +17,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from app.devstack import Stack
-from tests.conftest import database_url_for
-from tests.signaling.conftest import LIVE_ENV, Live, wait_until
+from tests.signaling.conftest import Live, live_system, wait_until
 from tests.signaling.wsclient import OP_CLOSE, OP_CONTINUATION, OP_TEXT, RawClient, handshake
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -187,16 +185,15 @@ def _raw_hello(port: int, token: str) -> socket.socket:
 @pytest.fixture(scope="module")
 def quiet(tmp_path_factory) -> Iterator[Live]:
     """A stack of its own whose heartbeats leave silent sockets alone for the whole test."""
-    tmp = tmp_path_factory.mktemp("quiet")
-    env = {
-        **LIVE_ENV,
-        "CHIMECAST_HEARTBEAT_INTERVAL": "60",
-        "CHIMECAST_HEARTBEAT_TIMEOUT": "180",
-        "CHIMECAST_HELLO_TIMEOUT": "10",
-        "CHIMECAST_MAX_CONNECTIONS_PER_USER": "20",
-    }
-    with Stack(database_url_for(tmp), extra_env=env, log_dir=tmp / "logs") as stack:
-        yield Live(stack, tmp / "logs")
+    with live_system(
+        tmp_path_factory,
+        "quiet",
+        CHIMECAST_HEARTBEAT_INTERVAL="60",
+        CHIMECAST_HEARTBEAT_TIMEOUT="180",
+        CHIMECAST_HELLO_TIMEOUT="10",
+        CHIMECAST_MAX_CONNECTIONS_PER_USER="20",
+    ) as live:
+        yield live
 
 
 def test_idle_authenticated_connections_cost_under_12_kb_each(quiet):
