@@ -103,6 +103,7 @@ class Live:
     redis_connected: Callable[[], bool | None]  # None: no Redis configured
     outbox_backlog: Callable[[], int | None]  # events committed, not yet read (None: unknown)
     outbox_last_poll: Callable[[], float]  # time.monotonic() of the last successful poll
+    readers_parked: Callable[[], int]  # open connections holding no reader greenlet
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
@@ -135,6 +136,11 @@ class LiveState(Collector):
         for state in LIVE_CALL_STATES:
             tracked.add_metric([state], calls.get(state, 0))
         yield tracked
+        yield _gauge(
+            "chimecast_signaling_readers_parked",
+            "Open WebSockets with nothing to read, holding no reader greenlet",
+            live.readers_parked(),
+        )
         redis_up = live.redis_connected()
         if redis_up is not None:
             yield _gauge(

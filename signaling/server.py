@@ -126,14 +126,15 @@ class SignalingServer:
 
     def _serve_websocket(self, ws: Any, environ: dict[str, Any]) -> None:
         if self.services.shutting_down:
-            ws.send_close(CloseCode.GOING_AWAY, "server shutting down")
+            try:
+                ws.send_close(CloseCode.GOING_AWAY, "server shutting down")
+            finally:
+                ws.release()
             return
-        peer = Peer(ws, self.services, remote=str(environ.get("REMOTE_ADDR", "")))
+        remote = str(environ.get("REMOTE_ADDR", ""))
+        peer = Peer(ws, self.services, remote=remote, on_finish=self.peers.discard)
         self.peers.add(peer)
-        try:
-            peer.run()
-        finally:
-            self.peers.discard(peer)
+        peer.run()  # returns when the connection ends or its reader parks (Peer.run)
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -149,6 +150,7 @@ class SignalingServer:
                 redis_connected=self._redis_connected,
                 outbox_backlog=self._outbox_backlog,
                 outbox_last_poll=lambda: self.outbox.last_poll_ok,
+                readers_parked=lambda: sum(peer.ws.parked for peer in list(self.peers)),
             )
         )
         calls = store.active_calls()

@@ -136,12 +136,14 @@ def probe(n: int, trace: bool) -> None:
     depths = sorted(depth(g) for g in glets if g.gr_frame is not None)
     out["python_frames_per_parked_greenlet"] = depths[len(depths) // 2] if depths else 0
     peer = next(iter(server.peers))
-    handler = next(o for o in objects if isinstance(o, HardenedHandler))
+    # A parked connection keeps no handler (signaling.transport.reader): none to measure.
+    handler = next((o for o in objects if isinstance(o, HardenedHandler)), None)
     out["sizes_bytes"] = {
         "Peer": sys.getsizeof(peer), "FrameWriter": sys.getsizeof(peer._out),
         "TokenBucket": sys.getsizeof(peer._bucket), "WebSocket": sys.getsizeof(peer.ws),
-        "handler+dict": sys.getsizeof(handler) + sys.getsizeof(handler.__dict__),
-        "socket": sys.getsizeof(handler.socket),
+        "handler+dict": sys.getsizeof(handler) + sys.getsizeof(handler.__dict__)
+        if handler is not None else 0,
+        "socket": sys.getsizeof(peer.ws.sock),
     }  # fmt: skip
     del objects, glets
     if trace:

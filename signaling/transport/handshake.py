@@ -20,11 +20,13 @@ import socket
 from typing import Any
 
 import gevent
+from gevent.socket import socket as GeventSocket
 from geventwebsocket.handler import WebSocketHandler
 
 from app import logs
 from signaling.settings import Settings
 from signaling.transport.limits import TokenBucket
+from signaling.transport.reader import SocketReader
 from signaling.transport.websocket import READ_CHUNK, OriginPolicy, WebSocket
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class HardenedHandler(WebSocketHandler):
     handshake_timeout = 10.0
     origin_allowed: OriginPolicy = staticmethod(lambda origin, host: True)  # type: ignore[assignment]
     _deadline: gevent.Timeout | None = None
+    _early_input = b""
 
     # -- reading the request, against the deadline --------------------------------------
     def handle(self) -> None:
@@ -125,7 +128,9 @@ class HardenedHandler(WebSocketHandler):
 
     def log_request(self) -> None:
         # Health probes would flood the log at INFO; WebSocket sessions log themselves.
-        log.debug("%s", self.format_request())
+        # Formatting the line costs ~1 % of a reconnect storm's CPU: only when it is kept.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s", self.format_request())
 
     # -- the upgrade ----------------------------------------------------------------------
     def _refuse(self, status: str, text: str, headers: list | None = None) -> list[bytes]:
@@ -188,19 +193,14 @@ class HardenedHandler(WebSocketHandler):
         # (an offer then its candidates, `ringing` then `accepted`) waited ~40 ms for the
         # client's delayed ACK (measured with chimecast-bench).
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.websocket = WebSocket(
-            _SocketReader(self.socket),
-            self.socket,
-            self.max_message,
-            max_fragments=self.max_fragments,
-            budget=TokenBucket(self.frame_rate, self.frame_burst),
-            buffered=_take_buffered(self.rfile, self.socket),
-        )
+        # Anything the client sent after its request; the WebSocket itself is made in
+        # run_websocket, once the 101 is out (gevent-websocket only asks that it exists).
+        self.websocket = _UPGRADED
+        self._early_input = _take_buffered(self.rfile, self.socket)
         # The request's buffered reader is done: closing it frees its 8 KiB buffer for the
         # connection's life (the socket stays open), and tells gevent's handler afterwards
         # that no further request follows on this connection.
         self.rfile.close()
-        self.environ.update({"wsgi.websocket_version": "13", "wsgi.websocket": self.websocket})
         accept = base64.b64encode(hashlib.sha1((key + GUID).encode("latin-1")).digest())
         headers = [
             ("Upgrade", "websocket"),
@@ -211,7 +211,23 @@ class HardenedHandler(WebSocketHandler):
         return None
 
     def run_websocket(self) -> None:
-        """Hand the socket to the application; the server closes it when that returns."""
+        """Hand the connection to the application, which owns it from then on.
+
+        The connection may outlive this greenlet (its reader parks while idle:
+        signaling.transport.reader), so the descriptor is taken over from gevent's socket,
+        which the server closes when this handler returns, into one the WebSocket owns
+        and closes (`WebSocket.release`).
+        """
+        sock = GeventSocket(fileno=self.socket.detach())
+        self.websocket = WebSocket(
+            SocketReader(sock),
+            sock,
+            self.max_message,
+            max_fragments=self.max_fragments,
+            budget=TokenBucket(self.frame_rate, self.frame_burst),
+            buffered=self._early_input,
+        )
+        self._early_input = b""
         # The request's environ and headers (a few kB of dicts and strings) would otherwise
         # live as long as the connection: the application needs only these.
         environ = self.environ
@@ -232,37 +248,7 @@ class HardenedHandler(WebSocketHandler):
 
 
 _NO_HEADERS = http.client.HTTPMessage()
-
-
-class _SocketReader:
-    """The WebSocket's reads go straight to the socket (into a buffer shared by all).
-
-    A read that did not fill the buffer almost always drained the socket, so the next read
-    first waits until the socket is readable. gevent's `recv_into` would try first: a
-    system call that fails with EAGAIN, raised and caught as an exception, then the same
-    wait (~1.5 us per wake-up, one wake-up per message when messages come paced). If bytes
-    did arrive meanwhile, the wait returns on the loop's next turn (libev's epoll watchers
-    are level-triggered). The wait is gevent's own (`_wait` on the socket's `_read_event`,
-    what `recv_into` calls): the socket's timeout, `shutdown` and `close` interrupt it as
-    they interrupt `recv_into`.
-    """
-
-    __slots__ = ("_sock", "_recv_into", "_drained")
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock  # a gevent socket (the daemon's server is gevent's)
-        self._recv_into = sock.recv_into
-        self._drained = False
-
-    def readinto(self, buffer: bytearray) -> int:
-        if self._drained:
-            sock = self._sock
-            event = sock._read_event
-            if event is not None:  # None once closed: recv_into raises EBADF as before
-                sock._wait(event)
-        got = self._recv_into(buffer)
-        self._drained = got < len(buffer)
-        return got
+_UPGRADED = object()  # `HardenedHandler.websocket` between the upgrade and run_websocket
 
 
 def _take_buffered(rfile: Any, sock: Any) -> bytes:

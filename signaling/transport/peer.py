@@ -1,6 +1,8 @@
 """One client connection: its reader, its single writer, its deadlines and its limits.
 
-The reader is the WSGI handler's greenlet; it parses frames and runs handlers. Everything
+The reader parses frames and runs handlers: first the WSGI handler's greenlet, and after
+each time it found nothing to read (parked: signaling.transport.reader) a new greenlet
+started when bytes arrive, so an idle connection holds no greenlet. Everything
 sent to the client goes through one `FrameWriter`: written at once from the sender's
 greenlet when the socket takes it, else queued (bounded) for a writer greenlet that exists
 only while there is a backlog, with a deadline per write, so a client that stops reading is
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -28,12 +31,19 @@ from signaling.protocol import encode, error_message, parse
 from signaling.state.services import Services
 from signaling.state.store import Identity
 from signaling.transport.limits import TokenBucket, WindowCounter
-from signaling.transport.websocket import OP_PING, OP_PONG, OP_TEXT, WebSocket
+from signaling.transport.websocket import OP_PARKED, OP_PING, OP_PONG, OP_TEXT, WebSocket
 from signaling.transport.writer import FrameWriter
 
 log = logging.getLogger(__name__)
 
 FLOOD_GRACE = 0.25  # seconds between a flood's close frame and the reset
+# Parking the reader (signaling.transport.reader). A message that came within BUSY_GAP of
+# the one before marks the connection busy: its reader then waits at the next boundary
+# (waking a waiting greenlet is cheaper than starting one per message), and the Heartbeats
+# sweeper parks it once nothing has arrived for PARK_AFTER. Otherwise (the first message,
+# e.g. hello; a pong; a lone message) the reader parks as soon as it has read everything.
+BUSY_GAP = 1.0
+PARK_AFTER = 2.0
 
 
 class Peer:
@@ -60,10 +70,19 @@ class Peer:
         "_drops",
         "_invalid_json",
         "_linger_timer",
+        "_on_finish",
+        "_last_message",
         "__weakref__",  # the FrameWriter's failure callback refers back weakly
     )
 
-    def __init__(self, ws: WebSocket, services: Services, remote: str = "") -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        services: Services,
+        remote: str = "",
+        on_finish: Callable[[Peer], Any] | None = None,
+    ) -> None:
+        """`on_finish(peer)` is called once the connection has ended and is off the books."""
         self.ws = ws
         self.services = services
         self.settings = settings = services.settings
@@ -85,6 +104,8 @@ class Peer:
         self._drops: WindowCounter | None = None  # only once rate-limited
         self._invalid_json = 0
         self._linger_timer: Any = None
+        self._on_finish = on_finish
+        self._last_message = float("-inf")  # when the previous frame arrived
 
     # -- identity (the hub's and the handlers' view) -----------------------------------
     @property
@@ -162,24 +183,39 @@ class Peer:
 
     # -- the connection's life ---------------------------------------------------------
     def run(self) -> None:
-        """Serve the connection until it ends (the caller's greenlet is the reader)."""
+        """Serve the connection from the caller's greenlet until it ends or parks.
+
+        Over a parkable socket (the daemon's), this returns as soon as there is nothing to
+        read: the connection lives on, served by a new greenlet when bytes arrive
+        (`_serve`), and `on_finish` says when it has ended.
+        """
         self.services.heartbeats.add(self)
+        self._serve()
+
+    def _serve(self) -> None:
+        """Read and handle until the connection ends (then finish it) or the reader parks."""
+        parked = False
         try:
-            self._read_loop()
+            parked = self._read_loop()
         except Exception:
             logs.event(log, "conn.reader_failed", logging.ERROR, True, **self.context)
             self.close(CloseCode.INTERNAL_ERROR, "server error")
         finally:
-            self.services.heartbeats.discard(self)
-            self._finish()
+            if not parked:
+                self.services.heartbeats.discard(self)
+                self._finish()
 
-    def _read_loop(self) -> None:
+    def _read_loop(self) -> bool:
+        """Handle what arrives; True once the reader is parked, False when the connection
+        has ended."""
+        wake = self._serve  # what a parked reader's watcher calls (no cycle kept on self)
+        park_now = True  # a new reader: woken by bytes after a quiet spell
         while True:
             try:
-                opcode, data = self.ws.receive()
+                opcode, data = self.ws.receive(wake, park_now)
             except PeerClosed as exc:
                 self.close(exc.code or CloseCode.NORMAL, "")  # echo the client's close
-                return
+                return False
             except ProtocolViolation as exc:
                 self.close(exc.close_code, exc.reason)
                 if exc.close_code == CloseCode.FLOOD:
@@ -189,10 +225,14 @@ class Peer:
                     gevent.sleep(FLOOD_GRACE)
                 else:
                     self._must_linger = True  # drain unread input after closing (see linger)
-                return
+                return False
             except (OSError, ValueError):
-                return  # the connection ended (or we aborted it)
-            self.last_received = time.monotonic()
+                return False  # the connection ended (or we aborted it)
+            if opcode == OP_PARKED:
+                return True
+            self.last_received = now = time.monotonic()
+            park_now = now - self._last_message >= BUSY_GAP
+            self._last_message = now
             if opcode == OP_PING:
                 self._push(OP_PONG, data)
             elif opcode == OP_TEXT and not self.closing:
@@ -256,6 +296,11 @@ class Peer:
             self.last_received + settings.heartbeat_timeout,
             max(self.last_received, self._last_ping) + settings.heartbeat_interval,
         )
+        if self.ws.reading:  # a busy connection's reader: park it once quiet
+            if now - self.last_received >= PARK_AFTER:
+                self.ws.park_waiting()
+            else:
+                due = min(due, self.last_received + PARK_AFTER)
         return min(due, self.started + settings.hello_timeout) if self.identity is None else due
 
     def _finish(self) -> None:
@@ -267,8 +312,13 @@ class Peer:
         if self._linger_timer is not None:
             self._linger_timer.kill(block=False)
         self.ws.abort()
+        self.ws.release()
         metrics.CLOSES.inc(str(self.close_code))
-        self._unregister()
+        try:
+            self._unregister()
+        finally:
+            if self._on_finish is not None:
+                self._on_finish(self)
 
     def _unregister(self) -> None:
         if not self._registered:

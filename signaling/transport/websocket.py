@@ -27,6 +27,7 @@ from signaling.transport.limits import TokenBucket
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+OP_PARKED = -1  # not an opcode: `receive` parked the reader (nothing to read)
 CONTROL_OPCODES = (OP_CLOSE, OP_PING, OP_PONG)
 # The reader gives other greenlets a turn after this much work: a frame costs one unit and
 # one more per KiB of payload. Frames already in the buffered reader are parsed without
@@ -100,6 +101,7 @@ class WebSocket:
         "max_fragments",
         "closed",
         "_readinto",
+        "_parkable",
         "_pending",
         "_pos",
         "_budget",
@@ -120,8 +122,10 @@ class WebSocket:
     ) -> None:
         """`rfile` has `readinto1` or `readinto` (one read of what is there, waiting only
         when nothing is); `buffered` is input already read from the socket (after the
-        HTTP request, by the handshake's reader)."""
+        HTTP request, by the handshake's reader). An `rfile` with `wait_or_park` (a
+        signaling.transport.reader.SocketReader) lets `receive` park the reader."""
         self._readinto = getattr(rfile, "readinto1", None) or rfile.readinto
+        self._parkable = rfile if hasattr(rfile, "wait_or_park") else None
         self._pending = buffered  # read from the socket, not parsed yet (usually empty)
         self._pos = 0
         self.sock = sock
@@ -203,8 +207,16 @@ class WebSocket:
         if size > self.max_message:
             raise ProtocolViolation(CloseCode.MESSAGE_TOO_BIG, "message too big")
 
-    def receive(self) -> tuple[int, Any]:
+    def receive(
+        self, wake: Callable[[], Any] | None = None, park_now: bool = False
+    ) -> tuple[int, Any]:
         """The next text message or control frame: (OP_TEXT, str), (OP_PING|OP_PONG, bytes).
+
+        With `wake`, over a parkable reader (signaling.transport.reader): when the socket is
+        drained at a frame boundary (every byte read is parsed; a fragmented message's start
+        is kept here), the reader may be parked instead (at once with `park_now`, else if
+        asked while it waits) and (OP_PARKED, None) is returned: `wake()` will run in a new
+        greenlet when bytes arrive, and the caller must return without reading.
 
         Raises PeerClosed for a close frame, ProtocolViolation (with the close code to send)
         for a frame we refuse, ConnectionError when the connection ends.
@@ -220,6 +232,10 @@ class WebSocket:
                 # Nothing read yet: read what the socket has first (what the general path's
                 # first _read_exact would do), so that a frame arriving alone - a paced
                 # client's every message - is parsed here too.
+                parkable = self._parkable
+                if wake is not None and parkable is not None and parkable.drained:
+                    if not parkable.wait_or_park(wake, park_now):
+                        return OP_PARKED, None
                 got = self._readinto(_READ_BUFFER)
                 if not got:
                     raise ConnectionError("connection closed by the client")
@@ -316,7 +332,30 @@ class WebSocket:
         self.send_frame(OP_CLOSE, close_payload(code, reason))
         self.end_writing()
 
+    @property
+    def parked(self) -> bool:
+        """Whether the reader is parked: nothing to read, no greenlet reading."""
+        return self._parkable is not None and self._parkable.parked
+
+    @property
+    def reading(self) -> bool:
+        """A reader greenlet exists that could be parked (never over an unparkable rfile)."""
+        return self._parkable is not None and not self._parkable.parked
+
+    def park_waiting(self) -> None:
+        """Park the reader if it waits at a frame boundary (on the hub's next turn)."""
+        if self._parkable is not None:
+            self._parkable.park_waiting()
+
     # -- ending --------------------------------------------------------------------------
+    def release(self) -> None:
+        """Close the socket (after `abort`): the connection is over, nothing reads it."""
+        self.closed = True
+        release = getattr(self._parkable, "release", None)
+        if release is not None:
+            release()  # its watcher first: a watcher must not outlive its descriptor
+        self.sock.close()
+
     def abort(self) -> None:
         """Shut the socket down both ways; a blocked read or write returns at once."""
         self.closed = True

@@ -11,6 +11,7 @@ import itertools
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,12 +118,19 @@ class Live:
         return Person(person.name, response.json()["token"], web)
 
 
+@contextmanager
+def live_system(tmp_path_factory, name: str = "live", **overrides: str) -> Iterator[Live]:
+    """A running stack with LIVE_ENV and `overrides` (CHIMECAST_* settings)."""
+    tmp = tmp_path_factory.mktemp(name)
+    logs = tmp / "logs"
+    with Stack(database_url_for(tmp), extra_env={**LIVE_ENV, **overrides}, log_dir=logs) as stack:
+        yield Live(stack, logs)
+
+
 @pytest.fixture(scope="module")
 def live_stack(tmp_path_factory) -> Iterator[Live]:
-    tmp = tmp_path_factory.mktemp("live")
-    logs = tmp / "logs"
-    with Stack(database_url_for(tmp), extra_env=LIVE_ENV, log_dir=logs) as stack:
-        yield Live(stack, logs)
+    with live_system(tmp_path_factory) as live:
+        yield live
 
 
 @pytest.fixture
