@@ -149,6 +149,8 @@ class SignalingServer:
                 redis_connected=self._redis_connected,
                 outbox_backlog=self._outbox_backlog,
                 outbox_last_poll=lambda: self.outbox.last_poll_ok,
+                hellos_waiting=lambda: self.services.admission.waiting,
+                hello_rate=lambda: self.services.admission.rate,
             )
         )
         calls = store.active_calls()
