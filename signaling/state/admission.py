@@ -104,11 +104,13 @@ class Admission:
         back spread at about the pace the daemon serves (x PROBE: a short queue's rate
         understates what deeper batches serve, and retries beyond the limit are shed again
         cheaply). Jittered by +-JITTER; at least MIN_RETRY, at most MAX_RETRY. Before the
-        rate is known (it is within the first `floor` hellos served): MIN_RETRY to twice it."""
+        rate is known (it is within the first `floor` hellos served), uniform over the busy
+        time so far (at least MIN_RETRY): the best guess of how long the first batch takes."""
         rng = self._rng()
         rate = self.rate
         if rate is None:
-            return round(MIN_RETRY * (1 + rng), 1)
+            spread = min(max(self._busy, MIN_RETRY), MAX_RETRY - MIN_RETRY)
+            return round(MIN_RETRY + rng * spread, 1)
         now = self._clock()
         rate = max(rate, 1e-3)
         start = now + max(MIN_RETRY, len(self._held) / rate)

@@ -4,6 +4,7 @@ in order (signaling.state.batches), with a hand-driven clock and no network."""
 from __future__ import annotations
 
 import gevent
+import gevent.socket
 import pytest
 
 from signaling.client.socket import retry_after
@@ -15,6 +16,7 @@ from signaling.state.admission import (
     Admission,
     busy_reason,
     client_hung_up,
+    input_waiting,
 )
 from signaling.state.batches import Abandoned, Batch
 
@@ -104,6 +106,14 @@ def test_before_the_rate_is_known_shed_clients_come_back_soon():
         adm.enter(object())
     hints = [adm.enter(object()) for _ in range(100)]
     assert hints[-1] == 2 * MIN_RETRY  # jitter over MIN_RETRY, however many were shed
+
+
+def test_a_first_batch_that_takes_long_spreads_the_retries_over_its_time_so_far():
+    adm, clock = admission(floor=2, jitter=1.0)
+    for _ in range(2):
+        adm.enter(object())
+    clock.now += 4.0  # nothing served yet: the rate is still unknown
+    assert adm.enter(object()) == MIN_RETRY + 4.0
 
 
 def test_shed_clients_get_retry_slots_spread_at_the_pace_the_daemon_serves():
@@ -200,6 +210,31 @@ def test_a_connection_without_a_socket_has_not_hung_up_unless_closing():
     assert not client_hung_up(conn)
     conn.closing = True
     assert client_hung_up(conn)
+
+
+def test_peeking_a_real_socket_tells_input_waiting_from_a_client_gone():
+    class Ws:
+        def __init__(self, sock) -> None:
+            self.sock = sock
+
+    class Conn:
+        closing = False
+
+        def __init__(self, sock) -> None:
+            self.ws = Ws(sock)
+
+    ours, theirs = gevent.socket.socketpair()
+    conn = Conn(ours)
+    assert not input_waiting(conn) and not client_hung_up(conn)  # nothing, and no waiting
+    theirs.sendall(b"\x81\x85")  # the start of a text frame
+    assert input_waiting(conn) and not client_hung_up(conn)
+    assert ours.recv(2) == b"\x81\x85"  # peeking read nothing
+    theirs.sendall(b"\x88\x80")  # a close frame next
+    assert client_hung_up(conn)
+    ours.recv(2)
+    theirs.close()  # end of input
+    assert client_hung_up(conn)
+    ours.close()
 
 
 # -- the batches: served in order, the departed skipped without work ------------------------

@@ -13,6 +13,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -104,6 +105,28 @@ def test_a_hello_sent_in_time_is_welcomed_however_late_the_daemon_reads_it(live)
         os.kill(live.daemon.pid, signal.SIGCONT)
     assert client.expect("welcome", timeout=10)["ref"] == 1
     client.close()
+
+
+def test_a_hello_whose_client_left_before_its_turn_is_skipped_without_a_token_check(live):
+    """Both hellos wait in the kernel while the daemon is stopped; one client hangs up. Its
+    hello is read, admitted, and dropped at its turn in the token batch (counted as
+    departed; before: checked against the database like any other)."""
+    carol = live.person("stays")
+    dave = live.person("leaves")
+    staying, leaving = RawClient.connect(live.url), RawClient.connect(live.url)
+    departed = metric(live, "chimecast_signaling_hellos_shed_total").get('{why="departed"}', 0)
+    os.kill(live.daemon.pid, signal.SIGSTOP)
+    try:
+        leaving.send({"type": "hello", "token": dave.token, "id": 1})
+        leaving.sock.shutdown(socket.SHUT_RDWR)  # gone before the daemon reads its hello
+        staying.send({"type": "hello", "token": carol.token, "id": 1})
+        time.sleep(0.3)
+    finally:
+        os.kill(live.daemon.pid, signal.SIGCONT)
+    assert staying.expect("welcome", timeout=10)["ref"] == 1
+    shed = metric(live, "chimecast_signaling_hellos_shed_total")
+    assert shed.get('{why="departed"}', 0) == departed + 1, shed
+    staying.close()
 
 
 class DutyCycle:
