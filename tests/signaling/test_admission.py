@@ -144,6 +144,20 @@ def test_retry_slots_are_jittered_and_capped():
         assert MIN_RETRY <= high.retry_hint() <= MAX_RETRY
 
 
+def test_demand_past_the_last_slot_is_spread_not_piled_on_the_cap():
+    adm, clock = admission(target=0.1, floor=2, jitter=0.5)
+    serve(adm, clock, rate=10)
+    for _ in range(2):
+        adm.enter(object())
+    hints = [adm.enter(object()) for _ in range(2000)]  # 20 per second of slots: 100 s
+    assert max(hints) <= MAX_RETRY
+    past = hints[round((MAX_RETRY - MIN_RETRY) * PROBE * 10) + 1 :]
+    assert past and all(h == MAX_RETRY * 0.75 for h in past)  # jitter 0.5: the middle
+    rng = iter([0.0, 1.0])
+    adm._rng = lambda: next(rng)
+    assert [adm.retry_hint(), adm.retry_hint()] == [MAX_RETRY / 2, MAX_RETRY]
+
+
 def test_retry_slots_given_out_long_ago_do_not_push_new_ones_out():
     adm, clock = admission(target=0.1, floor=2, jitter=0.5)
     serve(adm, clock, rate=10)
