@@ -13,7 +13,7 @@ from signaling.backoff import UNAVAILABLE
 from signaling.errors import CloseCode, MessageError
 from signaling.protocol import PROTOCOL_VERSION, ClientMessage, server_message
 from signaling.state.admission import busy_reason, client_hung_up
-from signaling.state.batches import Abandoned, Stalled
+from signaling.state.batches import Abandoned
 from signaling.state.call_cache import Membership
 from signaling.state.hub import Connection
 from signaling.state.services import Services
@@ -22,9 +22,6 @@ from signaling.state.store import ConnectInfo, Identity
 log = logging.getLogger(__name__)
 
 RETRY_REASON = "database unavailable, retry shortly"
-# A token check's query (one SELECT for a whole batch) unanswered for this part of the
-# hello deadline means the database is not answering: 1011 at once, not 1013 much later.
-STALL_FRACTION = 0.75
 
 
 def _call_summary(call: Membership, user_id: int, online: frozenset[int]) -> dict[str, Any]:
@@ -122,17 +119,15 @@ def _check_token(services: Services, conn: Connection, token: str) -> Identity |
     """The identity behind `token`, checked in arrival order; `Abandoned` if the client
     has gone by its turn (no database work is done for it); gevent.Timeout if it is not
     answered within the admission's own bound (a few hello deadlines: the client's hello
-    deadline stopped counting when its hello arrived); `Stalled` if its query has gone
-    unanswered for STALL_FRACTION of a hello deadline (the database is not answering)."""
-    stall_limit = STALL_FRACTION * services.settings.hello_timeout
+    deadline stopped counting when its hello arrived)."""
     with gevent.Timeout(services.admission.overdue):
-        return services.store.authenticate(token, lambda: not client_hung_up(conn), stall_limit)
+        return services.store.authenticate(token, lambda: not client_hung_up(conn))
 
 
 def _cannot_check(services: Services, conn: Connection, exc: BaseException, step: str) -> None:
     """Close 1011 asking the client to retry; a database outage goes to its outage log
     (one line per outage, not one per client), anything else is a bug and logged as one."""
-    if isinstance(exc, (*UNAVAILABLE, Stalled)):
+    if isinstance(exc, UNAVAILABLE):
         services.database.failed(exc, step, track=False)
         conn.close(CloseCode.INTERNAL_ERROR, RETRY_REASON)
     else:

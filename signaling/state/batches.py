@@ -13,7 +13,6 @@ client has gone) is dropped when its turn comes, without database work.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
@@ -33,11 +32,6 @@ class Abandoned(Exception):
     """The request was dropped unserved: its requester no longer wanted the answer."""
 
 
-class Stalled(Exception):
-    """The job serving the request has run longer than its caller's `stall_limit`: the
-    database is not answering (queueing before the job started does not count)."""
-
-
 class Batch(Generic[T, R]):
     """`batch(item)` blocks the calling greenlet until `run_many([..., item, ...])` answered.
 
@@ -46,23 +40,17 @@ class Batch(Generic[T, R]):
     raises, every caller of that batch gets the exception.
     """
 
-    __slots__ = ("_run_many", "_limit", "_pending", "_worker", "_job")
+    __slots__ = ("_run_many", "_limit", "_pending", "_worker")
 
     def __init__(self, run_many: RunMany[T, R], limit: int = 256) -> None:
         self._run_many = run_many
         self._limit = limit
         self._pending: deque[tuple[T, AsyncResult, Wanted | None]] = deque()
         self._worker: gevent.Greenlet | None = None
-        # The running job: when it started, and the ids of the waiters it will answer.
-        self._job: tuple[float, frozenset[int]] | None = None
 
-    def __call__(
-        self, item: T, wanted: Wanted | None = None, stall_limit: float | None = None
-    ) -> R:
+    def __call__(self, item: T, wanted: Wanted | None = None) -> R:
         """The answer for `item`. If `wanted` is given and returns False when the item's
-        turn comes, the item is dropped unserved and this raises `Abandoned`. With
-        `stall_limit`, `Stalled` is raised once the job serving the item has run that long
-        without answering (however long the item waited for its turn before)."""
+        turn comes, the item is dropped unserved and this raises `Abandoned`."""
         waiter = AsyncResult()
         self._pending.append((item, waiter, wanted))
         if self._worker is None:
@@ -70,20 +58,11 @@ class Batch(Generic[T, R]):
             # so the requests they make join this batch.
             self._worker = gevent.spawn(self._work)
         try:
-            if stall_limit is not None:
-                poll = min(stall_limit / 8, 0.25)
-                while not waiter.wait(poll) and not waiter.ready():
-                    if self._stalled(waiter, stall_limit):
-                        raise Stalled()
             return waiter.get()
         except BaseException:
             if not waiter.ready():  # interrupted (a timeout): nobody waits for it any more
                 waiter.set_exception(Abandoned())
             raise
-
-    def _stalled(self, waiter: AsyncResult, limit: float) -> bool:
-        job = self._job
-        return job is not None and id(waiter) in job[1] and time.monotonic() - job[0] > limit
 
     def _work(self) -> None:
         try:
@@ -103,7 +82,6 @@ class Batch(Generic[T, R]):
             self._worker = None
 
     def _answer(self, taken: list[tuple[T, AsyncResult]]) -> None:
-        self._job = (time.monotonic(), frozenset(id(waiter) for _item, waiter in taken))
         try:
             answers = self._run_many([item for item, _waiter in taken])
         except BaseException as exc:  # noqa: B036 - every waiter must hear of it
@@ -112,8 +90,6 @@ class Batch(Generic[T, R]):
             if not isinstance(exc, Exception):
                 raise
             return
-        finally:
-            self._job = None
         for (_item, waiter), answer in zip(taken, answers, strict=True):
             if isinstance(answer, BaseException):
                 waiter.set_exception(answer)

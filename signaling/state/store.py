@@ -366,15 +366,12 @@ class Store:
         return result  # type: ignore[return-value]
 
     # -- connections: what arrives together is answered by one job (signaling.state.batches)
-    def authenticate(
-        self, token: str, wanted: Wanted | None = None, stall_limit: float | None = None
-    ) -> Identity | None:
+    def authenticate(self, token: str, wanted: Wanted | None = None) -> Identity | None:
         """The identity behind a live session token, or None (unknown, expired, revoked).
 
         `wanted()` is asked when the token's turn comes; if it is false (the client has
-        gone) the check is skipped and `Abandoned` raised. `Stalled` once the query for
-        it has run `stall_limit` seconds unanswered (signaling.state.batches)."""
-        return self._authenticate(token, wanted, stall_limit)
+        gone) the check is skipped and `Abandoned` raised."""
+        return self._authenticate(token, wanted)
 
     def connect(self, who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
         """Record the connection (presence) and read what `welcome` tells the client."""

@@ -18,7 +18,7 @@ from signaling.state.admission import (
     client_hung_up,
     input_waiting,
 )
-from signaling.state.batches import Abandoned, Batch, Stalled
+from signaling.state.batches import Abandoned, Batch
 
 
 class Clock:
@@ -296,26 +296,3 @@ def test_batch_drops_a_request_whose_requester_stopped_waiting():
     gate.set()
     assert first.get(timeout=5) == "first" and patient.get(timeout=5) == "patient"
     assert seen == [["first"], ["patient"]]
-
-
-def test_batch_says_stalled_only_when_the_job_serving_the_request_runs_too_long():
-    gate = gevent.event.Event()
-    jobs: list[list[str]] = []
-
-    def run_many(items: list[str]) -> list[str]:
-        jobs.append(items)
-        if items == ["hung"]:
-            gate.wait()  # a database that does not answer
-        return items
-
-    batch = Batch[str, str](run_many)
-    hung = gevent.spawn(batch, "hung", None, 0.05)
-    gevent.sleep(0)  # the job for "hung" starts and hangs
-    queued = gevent.spawn(batch, "queued", None, 0.05)  # waits for its turn, not stalled
-    with pytest.raises(Stalled):
-        hung.get(timeout=5)
-    gevent.sleep(0.2)  # four stall limits of queueing
-    assert not queued.ready()
-    gate.set()
-    assert queued.get(timeout=5) == "queued"
-    assert jobs == [["hung"], ["queued"]]
