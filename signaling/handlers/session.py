@@ -69,34 +69,36 @@ def hello(services: Services, conn: Connection, message: ClientMessage) -> None:
         metrics.HELLOS_SHED.inc("queue_full")
         conn.close(CloseCode.TRY_AGAIN_LATER, busy_reason(retry_after))
         return
+    served = False
     try:
-        _serve(services, conn, message)
+        served = _serve(services, conn, message)
     finally:
-        admission.leave(conn)
+        admission.leave(conn, served)
 
 
-def _serve(services: Services, conn: Connection, message: ClientMessage) -> None:
+def _serve(services: Services, conn: Connection, message: ClientMessage) -> bool:
+    """Answer the hello; False if it was not served (overdue, or its client left)."""
     try:
         who = _check_token(services, conn, message.token)
     except Abandoned:
         metrics.HELLOS_SHED.inc("departed")
-        return  # the client has gone: its reader finds out next
+        return False  # the client has gone: its reader finds out next
     except gevent.Timeout:  # our queue, not the client, was too slow: come back later
         metrics.HELLOS_SHED.inc("overdue")
         conn.close(CloseCode.TRY_AGAIN_LATER, busy_reason(services.admission.retry_hint()))
-        return
+        return False
     except Exception as exc:
         _cannot_check(services, conn, exc, "hello")
-        return
+        return True
     if conn.closing:
-        return  # closed while the token was being checked (shutdown, session revoked)
+        return True  # closed while the token was being checked (shutdown, session revoked)
     if who is None or who.session_id in services.revoked:
         conn.close(CloseCode.INVALID_TOKEN, "invalid, expired or revoked token")
-        return
+        return True
     hub = services.hub
     if hub.count_user(who.user_id) >= services.settings.max_connections_per_user:
         conn.close(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")
-        return
+        return True
     # Register before reading the user's calls, so no event falls between the two; the
     # connection holds what the hub sends it until `welcome` has gone out.
     conn.authenticated(who)
@@ -105,14 +107,15 @@ def _serve(services: Services, conn: Connection, message: ClientMessage) -> None
         info = services.store.connect(who, conn.conn_id, services.settings.node_id)
     except Exception as exc:
         _cannot_check(services, conn, exc, "connect")
-        return
+        return True
     if who.session_id in services.revoked:
         conn.close(CloseCode.SESSION_REVOKED, "session revoked")
-        return
+        return True
     for call in info.calls:
         services.calls.put(call)
     conn.welcome(welcome_message(services, conn, who, info, message.id))
     services.presence.connected(conn, info.calls, first_of_user, info.contact_ids)
+    return True
 
 
 def _check_token(services: Services, conn: Connection, token: str) -> Identity | None:

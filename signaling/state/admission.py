@@ -91,12 +91,14 @@ class Admission:
         self.shed_total += 1
         return self.retry_hint()
 
-    def leave(self, conn: Any) -> None:
-        """`conn`'s hello is answered (welcome, or a close): it counts as served."""
+    def leave(self, conn: Any, served: bool = True) -> None:
+        """`conn`'s hello is answered (welcome, or a close). Only a `served` one counts
+        toward the rate: one that ran out of time (overdue) or whose client left was not
+        served, and counting it would raise the limit just when the daemon falls behind."""
         self._advance()
         if conn in self._held:
             self._held.discard(conn)
-            self._done += 1
+            self._done += served
 
     def retry_hint(self) -> float:
         """When to come back, in seconds: each shed client gets its own slot in a virtual

@@ -296,3 +296,16 @@ def test_batch_drops_a_request_whose_requester_stopped_waiting():
     gate.set()
     assert first.get(timeout=5) == "first" and patient.get(timeout=5) == "patient"
     assert seen == [["first"], ["patient"]]
+
+
+def test_hellos_that_ran_out_of_time_do_not_count_as_served():
+    adm, clock = admission(floor=32)
+    batch = [object() for _ in range(32)]
+    for conn in batch:
+        adm.enter(conn)
+    clock.now += 2.0
+    for conn in batch:
+        adm.leave(conn, served=False)  # overdue: closed 1013, not served
+    assert adm.waiting == 0
+    adm.enter(object())
+    assert adm.rate is None  # no sample of "16 per second" from hellos nobody served
