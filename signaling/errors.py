@@ -17,6 +17,7 @@ class CloseCode(enum.IntEnum):
     POLICY_VIOLATION = 1008  # a message sliced into more than MAX_FRAGMENTS frames
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # hello shed or overdue: the reason carries a retry hint
     HELLO_REQUIRED = 4001
     INVALID_TOKEN = 4002
     SESSION_REVOKED = 4003

@@ -63,6 +63,13 @@ ERRORS = Tally("chimecast_signaling_errors_total", "Error replies sent, by code"
 CLOSES = Tally(
     "chimecast_signaling_closes_total", "Connections closed, by close code", "code", REGISTRY
 )
+HELLOS_SHED = Tally(
+    "chimecast_signaling_hellos_shed_total",
+    "Hellos not served: queue_full and overdue were closed 1013 with a retry hint, departed"
+    " were skipped because the client had gone",
+    "why",
+    REGISTRY,
+)
 OUTBOX_READS = Tally(
     "chimecast_signaling_outbox_reads_total",
     "Outbox reads, by what started them (wake: the database said; fallback: the slow poll)",
@@ -104,6 +111,8 @@ class Live:
     outbox_backlog: Callable[[], int | None]  # events committed, not yet read (None: unknown)
     outbox_last_poll: Callable[[], float]  # time.monotonic() of the last successful poll
     readers_parked: Callable[[], int]  # open connections holding no reader greenlet
+    hellos_waiting: Callable[[], int]  # received, not yet answered
+    hello_rate: Callable[[], float | None]  # served per busy second (None: not measured yet)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
@@ -154,6 +163,18 @@ class LiveState(Collector):
                 "chimecast_signaling_outbox_backlog",
                 "Outbox events committed that this daemon has not read yet",
                 backlog,
+            )
+        yield _gauge(
+            "chimecast_signaling_hellos_waiting",
+            "Hellos received and not yet answered (token check, connection record)",
+            live.hellos_waiting(),
+        )
+        rate = live.hello_rate()
+        if rate is not None:
+            yield _gauge(
+                "chimecast_signaling_hello_service_rate",
+                "Hellos served per second while some were waiting (admission control)",
+                round(rate, 1),
             )
         yield _gauge(
             "chimecast_signaling_outbox_lag_seconds",

@@ -151,6 +151,8 @@ class SignalingServer:
                 outbox_backlog=self._outbox_backlog,
                 outbox_last_poll=lambda: self.outbox.last_poll_ok,
                 readers_parked=lambda: sum(peer.ws.parked for peer in list(self.peers)),
+                hellos_waiting=lambda: self.services.admission.waiting,
+                hello_rate=lambda: self.services.admission.rate,
             )
         )
         calls = store.active_calls()

@@ -39,6 +39,7 @@ class BenchConn:
         self.welcome: dict[str, Any] = {}
         self.closed = asyncio.Event()
         self.close_code: int | None = None
+        self.close_reason = ""
         self.errors: Counter[str] = Counter()  # `error` codes received, e.g. rate_limited
         self._waiters: list[tuple[str | None, Any, Any, asyncio.Future]] = []
         self._buffer: deque[dict[str, Any]] = deque(maxlen=256)
@@ -83,8 +84,8 @@ class BenchConn:
         if not self._resolve(message):
             self._buffer.append(message)
 
-    def _on_closed(self, code: int | None) -> None:
-        self.close_code = code
+    def _on_closed(self, code: int | None, reason: str = "") -> None:
+        self.close_code, self.close_reason = code, reason
         self.closed.set()
         for *_, future in self._waiters:
             if not future.done():
@@ -170,7 +171,7 @@ class WebsocketsConn(BenchConn):
         except websockets.ConnectionClosed:
             pass
         finally:
-            self._on_closed(self._ws.close_code)
+            self._on_closed(self._ws.close_code, self._ws.close_reason or "")
 
     async def send_text(self, text: str) -> None:
         await self._ws.send(text)

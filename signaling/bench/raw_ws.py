@@ -52,10 +52,10 @@ class _Protocol(asyncio.Protocol):
 
 
 class RawWebSocket:
-    """One client WebSocket. `on_text(payload_bytes)` per message, `on_closed(code)` once."""
+    """One client WebSocket. `on_text(payload_bytes)` per message, `on_closed(code, reason)` once."""
 
     def __init__(
-        self, on_text: Callable[[bytes], None], on_closed: Callable[[int | None], None]
+        self, on_text: Callable[[bytes], None], on_closed: Callable[[int | None, str], None]
     ) -> None:
         self._on_text = on_text
         self._on_closed = on_closed
@@ -65,6 +65,7 @@ class RawWebSocket:
         self._fragments: list[bytes] | None = None
         self._close_sent = False
         self._close_code: int | None = None
+        self._close_reason = ""
         self._gone = asyncio.Event()
 
     @classmethod
@@ -144,6 +145,7 @@ class RawWebSocket:
             self._write(OP_PONG, payload)
         elif opcode == OP_CLOSE:
             self._close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+            self._close_reason = payload[2:].decode("utf-8", "replace")
             if not self._close_sent:
                 self._write(OP_CLOSE, payload[:2])
                 self._close_sent = True
@@ -155,7 +157,8 @@ class RawWebSocket:
             self._handshake.set_exception(ConnectionError("connection closed during the handshake"))
         if not self._gone.is_set():
             self._gone.set()
-            self._on_closed(self._close_code if self._close_code is not None else 1006)
+            code = self._close_code if self._close_code is not None else 1006
+            self._on_closed(code, self._close_reason)
 
     # -- output --------------------------------------------------------------------------
     def _write(self, opcode: int, payload: bytes) -> None:

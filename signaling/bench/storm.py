@@ -8,8 +8,9 @@ Client-side rather than a daemon restart so that both servers pay exactly the sa
 noticing N dead sockets and accepting and authenticating N new ones; a restart would add
 the daemon's own start-up and miss the clean-up of the old connections.
 
-A client whose connection attempt fails (refused, reset, timed out) retries after 1 s, up
-to `timeout`; the retries are counted. Also reported: the server CPU for the whole storm
+A client whose connection attempt fails (refused, reset, timed out) retries after 1 s, or
+after the server's hint when it closed 1013 "retry after N s" (PROTOCOL.md), up to
+`timeout`; the retries are counted by kind (close code). Also reported: the server CPU for the whole storm
 per reconnected client and the machine's ListenDrops during it.
 """
 
@@ -24,6 +25,7 @@ from signaling.backlog import somaxconn
 from signaling.bench.load_client import BenchConn, close_all
 from signaling.bench.measure import Progress, percentiles, probe_for, scaled, tcp_ext
 from signaling.bench.population import Population
+from signaling.client.socket import retry_after
 
 RETRY_AFTER_S = 1.0
 
@@ -84,9 +86,11 @@ async def run_storm(
             except Exception as exc:  # retried, like a client with a reconnect loop
                 retries[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
                 conn.abort()
-                if time.monotonic() + RETRY_AFTER_S >= deadline:
+                hint = retry_after(conn.close_code, conn.close_reason)
+                delay = RETRY_AFTER_S if hint is None else hint
+                if time.monotonic() + delay >= deadline:
                     return
-                await asyncio.sleep(RETRY_AFTER_S)
+                await asyncio.sleep(delay)
                 continue
             back_ns.append(time.perf_counter_ns() - t0)
             return

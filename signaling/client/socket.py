@@ -19,20 +19,36 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
+import re
 import ssl
+import time
 from collections import deque
 from typing import Any
 
 import websockets
 
+TRY_AGAIN_LATER = 1013
+FATAL_CLOSE_CODES = frozenset({4002, 4003})  # the token is no good: retrying is pointless
+BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
+_RETRY_AFTER = re.compile(r"retry after (\d+(?:\.\d+)?) s")
+
+
+def retry_after(code: int | None, reason: str) -> float | None:
+    """The server's retry hint in seconds: a 1013 close's reason `... retry after 2.5 s`."""
+    found = _RETRY_AFTER.search(reason or "") if code == TRY_AGAIN_LATER else None
+    return float(found.group(1)) if found else None
+
 
 class SignalingClosed(ConnectionError):
-    """The server closed the WebSocket; `code` is the close code from PROTOCOL.md."""
+    """The server closed the WebSocket; `code` is the close code from PROTOCOL.md and
+    `retry_after` the server's hint (seconds) when it asked to come back later (1013)."""
 
     def __init__(self, code: int | None, reason: str = "") -> None:
         super().__init__(f"signaling closed: {code} {reason}".strip())
         self.code = code
         self.reason = reason
+        self.retry_after = retry_after(code, reason)
 
 
 class SignalingClient:
@@ -77,6 +93,36 @@ class SignalingClient:
         await self.send({"type": "hello", "token": self.token})
         self.welcome = await self.wait_for("welcome", timeout=timeout)
         return self.welcome
+
+    async def connect_retrying(
+        self, give_up_after: float = 60, timeout: float = 10, on_retry: Any = None
+    ) -> dict[str, Any]:
+        """`connect()` until welcomed, as PROTOCOL.md's "Reconnecting" asks: after 1013 wait
+        the server's hint, after other failures a jittered backoff (0.5 s doubling to 10 s);
+        4002/4003 and the last failure after `give_up_after` seconds are raised.
+        `on_retry(exc, delay)`, if given, hears of every failure that is retried."""
+        deadline = time.monotonic() + give_up_after
+        attempt = 0
+        while True:
+            try:
+                return await self.connect(timeout=timeout)
+            except (SignalingClosed, OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+                if isinstance(exc, SignalingClosed) and exc.code in FATAL_CLOSE_CODES:
+                    raise
+                hint = exc.retry_after if isinstance(exc, SignalingClosed) else None
+                delay = hint if hint is not None else _backoff(attempt)
+                attempt += 1
+                if time.monotonic() + delay >= deadline:
+                    raise
+                if on_retry is not None:
+                    on_retry(exc, delay)
+                await self.close()
+                self._reset()
+                await asyncio.sleep(delay)
+
+    def _reset(self) -> None:
+        self._ws, self._reader, self.closed = None, None, None
+        self._buffer.clear()
 
     async def __aenter__(self) -> SignalingClient:
         await self.connect()
@@ -196,3 +242,9 @@ class SignalingClient:
             await self._ws.close()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
+
+
+def _backoff(attempt: int) -> float:
+    """0.5 s doubling to 10 s, jittered to between half and all of it."""
+    base = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**attempt)
+    return base / 2 + random.random() * base / 2

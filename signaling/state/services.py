@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from signaling.backoff import Outage
 from signaling.settings import Settings
+from signaling.state.admission import OVERDUE_FACTOR, Admission
 from signaling.state.call_cache import CallCache
 from signaling.state.grace import GeventTimers, Grace, Timers
 from signaling.state.hub import InMemoryHub
@@ -60,6 +61,7 @@ class Services:
     presence: Presence = field(init=False)
     rooms: Rooms = field(init=False)
     heartbeats: Heartbeats = field(init=False)
+    admission: Admission = field(init=False)  # hellos waiting to be served
     # chat, media state, hands and reactions fan out to a whole meeting: a tighter bound
     # per connection than the general message rate (signaling.handlers.room_messages)
     room_messages: KeyedBuckets = field(default_factory=lambda: KeyedBuckets(5.0, 30))
@@ -70,6 +72,14 @@ class Services:
         self.presence = Presence(self)
         self.rooms = Rooms(self)
         self.heartbeats = Heartbeats(self.settings.hello_timeout, self.settings.heartbeat_interval)
+        # A newcomer may queue behind as much as the daemon serves in one hello deadline. A
+        # hello's reader reads nothing (pongs neither) until it is answered: answer (1013 at
+        # worst) well before the heartbeat timeout could close the connection as silent.
+        settings = self.settings
+        self.admission = Admission(
+            settings.hello_timeout,
+            overdue=min(OVERDUE_FACTOR * settings.hello_timeout, settings.heartbeat_timeout / 2),
+        )
 
 
 def make_hub(settings: Settings, siblings: Siblings | None = None) -> InMemoryHub:

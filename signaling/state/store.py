@@ -36,7 +36,7 @@ from app.users.contacts import contact_ids_of
 from app.users.service import presence_of
 from signaling import metrics
 from signaling.errors import CallServiceError
-from signaling.state.batches import Batch
+from signaling.state.batches import Batch, Wanted
 from signaling.state.call_cache import Membership
 
 log = logging.getLogger(__name__)
@@ -366,9 +366,12 @@ class Store:
         return result  # type: ignore[return-value]
 
     # -- connections: what arrives together is answered by one job (signaling.state.batches)
-    def authenticate(self, token: str) -> Identity | None:
-        """The identity behind a live session token, or None (unknown, expired, revoked)."""
-        return self._authenticate(token)
+    def authenticate(self, token: str, wanted: Wanted | None = None) -> Identity | None:
+        """The identity behind a live session token, or None (unknown, expired, revoked).
+
+        `wanted()` is asked when the token's turn comes; if it is false (the client has
+        gone) the check is skipped and `Abandoned` raised."""
+        return self._authenticate(token, wanted)
 
     def connect(self, who: Identity, conn_id: str, node_id: str) -> ConnectInfo:
         """Record the connection (presence) and read what `welcome` tells the client."""

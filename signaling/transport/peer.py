@@ -28,6 +28,7 @@ from signaling.backoff import UNAVAILABLE
 from signaling.errors import CloseCode, MessageError, PeerClosed, ProtocolViolation
 from signaling.handlers import dispatch
 from signaling.protocol import encode, error_message, parse
+from signaling.state.admission import input_waiting
 from signaling.state.services import Services
 from signaling.state.store import Identity
 from signaling.transport.limits import TokenBucket, WindowCounter
@@ -281,9 +282,13 @@ class Peer:
         settings = self.settings
         if self.closing:
             return None
-        if self.identity is None and now - self.started > settings.hello_timeout:
-            self.close(CloseCode.HELLO_REQUIRED, "no hello in time")
-            return None
+        # The hello deadline is the client's: met once its hello is received (admitted, our
+        # wait is bounded there), or while its input waits for our reader.
+        owes_hello = self.identity is None and self not in self.services.admission
+        if owes_hello and now - self.started > settings.hello_timeout:
+            if not input_waiting(self):
+                self.close(CloseCode.HELLO_REQUIRED, "no hello in time")
+                return None
         if now - self.last_received > settings.heartbeat_timeout:
             self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
             return None
@@ -301,7 +306,7 @@ class Peer:
                 self.ws.park_waiting()
             else:
                 due = min(due, self.last_received + PARK_AFTER)
-        return min(due, self.started + settings.hello_timeout) if self.identity is None else due
+        return min(due, self.started + settings.hello_timeout) if owes_hello else due
 
     def _finish(self) -> None:
         """Flush the close frame, drain unread input, and take the connection off the books."""

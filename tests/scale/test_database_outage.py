@@ -77,7 +77,7 @@ async def hello_refused(url: str, token: str) -> tuple[SignalingClosed, float]:
     client = SignalingClient(url, token)
     started = time.monotonic()
     with pytest.raises(SignalingClosed) as closed:
-        await client.connect(timeout=HELLO_TIMEOUT + 5)
+        await client.connect(timeout=4 * HELLO_TIMEOUT + 5)
     return closed.value, time.monotonic() - started
 
 
@@ -168,7 +168,9 @@ def test_blackholed_database_gives_prompt_not_ready_and_hello_1011(proxied):
 
     closed, took = asyncio.run(hello_refused(stack.signaling_url, carol.api.token))
     assert closed.code == 1011 and "retry" in closed.reason, closed
-    assert took < HELLO_TIMEOUT + 0.5, f"closed after {took:.2f}s"
+    # The hello deadline no longer runs once the hello is in (PROTOCOL.md, "Busy servers"):
+    # the server's own bound on answering it is 4 hello deadlines (then 1013).
+    assert took < 4 * HELLO_TIMEOUT, f"closed after {took:.2f}s"
 
     proxy.restore()
     wait_status(web_readyz, 200, 15)

@@ -147,7 +147,7 @@ class FakeStore:
         return self._copy(call_id)  # type: ignore[return-value]
 
     # -- the Store interface ------------------------------------------------------------
-    def authenticate(self, token: str) -> Identity | None:
+    def authenticate(self, token: str, wanted: Any = None) -> Identity | None:
         return self.tokens.get(token)
 
     def mine(self, user_id: int) -> list[Membership]:

@@ -379,8 +379,14 @@ function onSignalingStatus(event) {
   }
   if (status === "reconnecting") {
     const seconds = retryIn ? ` in ${Math.max(1, Math.round(retryIn / 1000))} s` : "";
-    // 1011 at hello: the server could not check the login (its database is down).
-    const why = code === 1011 ? "The call server is having trouble" : "Connection to the call server lost";
+    // 1011 at hello: the server could not check the login (its database is down); 1013: it
+    // is busy (a reconnect storm) and said when to come back.
+    const why =
+      code === 1011
+        ? "The call server is having trouble"
+        : code === 1013
+          ? "The call server is busy"
+          : "Connection to the call server lost";
     banner(`${why}. Reconnecting${seconds}…`);
   }
 }

@@ -12,8 +12,19 @@ const BACKOFF_MAX_MS = 10000;
 const QUEUE_LIMIT = 200;
 // Close codes after which reconnecting with the same token is pointless. Every other close
 // (1001 shutdown, 1011 "database unavailable, retry shortly", network loss) is retried with
-// jittered exponential backoff, 0.5 s doubling to 10 s, reset only by a `welcome`.
+// jittered exponential backoff, 0.5 s doubling to 10 s, reset only by a `welcome`; 1013
+// ("server busy, retry after 2.5 s") waits the server's hint instead, already jittered by
+// the server so that a storm of clients comes back spread out.
 const FATAL_CLOSE_CODES = new Set([4002, 4003]);
+const TRY_AGAIN_LATER = 1013;
+const HINT_MAX_MS = 60000;
+
+/** The server's retry hint of a 1013 close in ms, or null (PROTOCOL.md, "Closing"). */
+export function retryHintMs(code, reason) {
+  if (code !== TRY_AGAIN_LATER) return null;
+  const found = /retry after (\d+(?:\.\d+)?) s/.exec(reason || "");
+  return found ? Math.min(HINT_MAX_MS, Math.round(parseFloat(found[1]) * 1000)) : null;
+}
 
 export class Signaling extends EventTarget {
   /** `url`: absolute ws(s) URL; `getToken()`: the current session token. */
@@ -122,12 +133,12 @@ export class Signaling extends EventTarget {
       this.dispatchEvent(new CustomEvent("auth-lost", { detail: { code: event.code } }));
       return;
     }
-    this.scheduleReconnect(event.code);
+    this.scheduleReconnect(event.code, retryHintMs(event.code, event.reason));
   }
 
-  scheduleReconnect(code) {
+  scheduleReconnect(code, hintMs = null) {
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
-    const delay = Math.round(base / 2 + (Math.random() * base) / 2); // jitter
+    const delay = hintMs ?? Math.round(base / 2 + (Math.random() * base) / 2); // jitter
     this.attempt += 1;
     this.emitStatus("reconnecting", { retryIn: delay, code });
     clearTimeout(this.retryTimer);
