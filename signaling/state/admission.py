@@ -4,9 +4,12 @@ In a reconnect storm every `hello` needs a token check and a connection record (
 database jobs, signaling.state.batches). When more hellos wait than the daemon serves in
 reasonable time, each one admitted only lengthens everyone's wait: clients time out, retry
 and queue again, and past a point nobody gets in (congestion collapse, RESULTS.md, goal 1).
-So a hello is admitted only while the queue ahead of it can be served within `target`
-seconds at the measured service rate (and always while fewer than `floor` wait); others are
-shed at once, before any database work, with close 1013 and a retry hint: a slot of its own
+So a hello is admitted while the queue ahead of it can be served within `target` seconds
+at the measured service rate (and always while fewer than `floor` wait), and whatever its
+length while the queue moves (its oldest hello has waited less than MOVING x `target`: a
+burst on a daemon that keeps up is never shed, even before a rate is measured or when the
+rate was measured on a trickle, which understates what batches serve); others are shed at
+once, before any database work, with close 1013 and a retry hint: a slot of its own
 in a virtual queue, so the retries come back spread at about the pace the daemon serves
 instead of all together.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import random
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +38,7 @@ MAX_RETRY = 60.0  # s: the latest (the web client's cap too)
 PROBE = 2.0  # retry slots are handed out at this multiple of the measured service rate
 JITTER = 0.1  # +- this fraction of a retry hint, so that equal hints do not synchronize
 OVERDUE_FACTOR = 4  # hello_timeout multiples after which a hello still waiting gets 1013
+MOVING = 0.2  # a queue whose oldest hello has waited less than this x target is moving
 
 
 class Admission:
@@ -49,16 +54,19 @@ class Admission:
         target: float,
         overdue: float | None = None,
         floor: int = FLOOR,
+        moving: float = MOVING,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.target = target  # seconds of queue a newcomer may wait behind
         self.floor = floor
+        self.moving = moving * target  # s: a queue whose oldest waited less is moving
         # Our own bound on serving one hello (default OVERDUE_FACTOR x target).
         self.overdue = overdue if overdue is not None else OVERDUE_FACTOR * target
         self._clock = clock
         self._rng = rng
-        self._held: set[Any] = set()
+        self._held: dict[Any, float] = {}  # admitted, not answered -> when admitted
+        self._order: deque[tuple[float, Any]] = deque()  # admissions, oldest first (lazy)
         self.rate: float | None = None  # hellos served per busy second (None: not yet)
         self.shed_total = 0
         self._busy = 0.0  # busy seconds in the current sample
@@ -85,8 +93,10 @@ class Admission:
         """Admit `conn`'s hello (None), or shed it: the seconds after which to retry."""
         self._advance()
         self._sample()
-        if len(self._held) < self.limit():
-            self._held.add(conn)
+        if len(self._held) < self.limit() or self._moving():
+            now = self._clock()
+            self._held[conn] = now
+            self._order.append((now, conn))
             return None
         self.shed_total += 1
         return self.retry_hint()
@@ -96,9 +106,15 @@ class Admission:
         toward the rate: one that ran out of time (overdue) or whose client left was not
         served, and counting it would raise the limit just when the daemon falls behind."""
         self._advance()
-        if conn in self._held:
-            self._held.discard(conn)
+        if self._held.pop(conn, None) is not None:
             self._done += served
+
+    def _moving(self) -> bool:
+        """Whether the oldest hello waiting has waited less than MOVING x target."""
+        order, held = self._order, self._held
+        while order and held.get(order[0][1]) != order[0][0]:
+            order.popleft()  # answered since (or admitted again later): not waiting here
+        return not order or self._clock() - order[0][0] < self.moving
 
     def retry_hint(self) -> float:
         """When to come back, in seconds: each shed client gets its own slot in a virtual

@@ -29,9 +29,38 @@ class Clock:
         return self.now
 
 
-def admission(target: float = 1.0, floor: int = 4, jitter: float = 0.5) -> tuple[Admission, Clock]:
+def admission(
+    target: float = 1.0, floor: int = 4, jitter: float = 0.5, moving: float = 0.0
+) -> tuple[Admission, Clock]:
+    """By default without the moving-queue rule, so that the limit alone decides."""
     clock = Clock()
-    return Admission(target, floor=floor, clock=clock, rng=lambda: jitter), clock
+    return Admission(target, floor=floor, moving=moving, clock=clock, rng=lambda: jitter), clock
+
+
+def test_a_burst_on_a_daemon_that_keeps_up_is_never_shed_whatever_the_limit():
+    """The cold daemon's limit is the floor; a burst of 1,000 pairs (2,000 hellos) was
+    shed 935 of 1,000 pairs on a quiet machine until a moving queue admitted regardless."""
+    adm, clock = admission(target=5.0, floor=4, moving=0.2)  # moving: oldest < 1 s
+    waiting = []
+    for _ in range(2000):
+        conn = object()
+        assert adm.enter(conn) is None
+        waiting.append(conn)
+        clock.now += 0.0004  # 2,000 arrive in 0.8 s
+        if len(waiting) > 50:  # served ~ as fast as they come, 50 behind
+            adm.leave(waiting.pop(0))
+    assert adm.shed_total == 0
+
+
+def test_a_queue_that_stopped_moving_is_limited_again():
+    adm, clock = admission(target=5.0, floor=4, moving=0.2)
+    stuck = [object() for _ in range(10)]
+    assert [adm.enter(c) for c in stuck] == [None] * 10  # moving: past the floor
+    clock.now += 1.0  # the oldest has waited MOVING x target: no longer moving
+    assert adm.enter(object()) is not None
+    for conn in stuck:
+        adm.leave(conn)
+    assert adm.enter(object()) is None  # answered: moving again
 
 
 def test_hellos_under_the_floor_are_admitted_before_any_rate_is_known():
