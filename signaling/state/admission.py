@@ -23,6 +23,7 @@ hello's wait (`overdue`) answers those waiting, and the limit keeps newcomers ou
 
 from __future__ import annotations
 
+import itertools
 import random
 import socket
 import time
@@ -65,8 +66,13 @@ class Admission:
         self.overdue = overdue if overdue is not None else OVERDUE_FACTOR * target
         self._clock = clock
         self._rng = rng
-        self._held: dict[Any, float] = {}  # admitted, not answered -> when admitted
-        self._order: deque[tuple[float, Any]] = deque()  # admissions, oldest first (lazy)
+        self._held: dict[Any, int] = {}  # admitted, not answered -> its admission number
+        # Admission number -> when, while waiting; and the numbers in order (answered ones
+        # are dropped lazily from the front). Numbers, not connections: nothing here may
+        # keep a closed connection alive.
+        self._since: dict[int, float] = {}
+        self._order: deque[int] = deque()
+        self._numbers = itertools.count()
         self.rate: float | None = None  # hellos served per busy second (None: not yet)
         self.shed_total = 0
         self._busy = 0.0  # busy seconds in the current sample
@@ -94,9 +100,10 @@ class Admission:
         self._advance()
         self._sample()
         if len(self._held) < self.limit() or self._moving():
-            now = self._clock()
-            self._held[conn] = now
-            self._order.append((now, conn))
+            number = next(self._numbers)
+            self._held[conn] = number
+            self._since[number] = self._clock()
+            self._order.append(number)
             return None
         self.shed_total += 1
         return self.retry_hint()
@@ -106,15 +113,17 @@ class Admission:
         toward the rate: one that ran out of time (overdue) or whose client left was not
         served, and counting it would raise the limit just when the daemon falls behind."""
         self._advance()
-        if self._held.pop(conn, None) is not None:
+        number = self._held.pop(conn, None)
+        if number is not None:
+            del self._since[number]
             self._done += served
 
     def _moving(self) -> bool:
         """Whether the oldest hello waiting has waited less than MOVING x target."""
-        order, held = self._order, self._held
-        while order and held.get(order[0][1]) != order[0][0]:
-            order.popleft()  # answered since (or admitted again later): not waiting here
-        return not order or self._clock() - order[0][0] < self.moving
+        order, since = self._order, self._since
+        while order and order[0] not in since:
+            order.popleft()  # answered since
+        return not order or self._clock() - since[order[0]] < self.moving
 
     def retry_hint(self) -> float:
         """When to come back, in seconds: each shed client gets its own slot in a virtual

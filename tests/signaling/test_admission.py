@@ -338,3 +338,28 @@ def test_hellos_that_ran_out_of_time_do_not_count_as_served():
     assert adm.waiting == 0
     adm.enter(object())
     assert adm.rate is None  # no sample of "16 per second" from hellos nobody served
+
+
+def test_an_answered_hello_is_not_kept_alive_by_the_admission():
+    """A closed connection must be freed at once (tests/signaling/test_peer_writing.py): the
+    moving-queue bookkeeping once held every admitted connection until the next hello."""
+    import gc
+    import weakref
+
+    class Conn:
+        pass
+
+    adm, clock = admission(target=5.0, floor=4, moving=0.2)
+    conns = [Conn() for _ in range(3)]
+    refs = [weakref.ref(conn) for conn in conns]
+    for conn in conns:
+        assert adm.enter(conn) is None
+    for conn in conns:
+        adm.leave(conn)
+    gc.disable()
+    try:
+        del conn, conns
+        assert [ref() for ref in refs] == [None, None, None]
+    finally:
+        gc.enable()
+    assert adm.enter(Conn()) is None and adm.waiting == 1
