@@ -22,34 +22,29 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from app.devstack import Stack
 from signaling.client.socket import SignalingClient, SignalingClosed
-from tests.conftest import database_url_for
-from tests.signaling.conftest import LIVE_ENV, Live
+from tests.signaling.conftest import Live, live_system
 from tests.signaling.wsclient import RawClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
 HELLO_TIMEOUT = 1.0
 ENV = {
-    **LIVE_ENV,
     "CHIMECAST_HELLO_TIMEOUT": str(HELLO_TIMEOUT),
     "CHIMECAST_HEARTBEAT_INTERVAL": "5",
     "CHIMECAST_HEARTBEAT_TIMEOUT": "20",
     "CHIMECAST_MAX_CONNECTIONS_PER_USER": "1000",
     # SIGSTOP makes every loop turn look blocked: no monitor reports.
     "GEVENT_MONITOR_THREAD_ENABLE": "false",
-}
+}  # over LIVE_ENV
 STORM_CLIENTS = 600
 STORM_USERS = 20
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Live]:
-    tmp = tmp_path_factory.mktemp("admission")
-    logs = tmp / "logs"
-    with Stack(database_url_for(tmp), extra_env=ENV, log_dir=logs) as running:
-        yield Live(running, logs)
+    with live_system(tmp_path_factory, "admission", **ENV) as running:
+        yield running
 
 
 @pytest.fixture

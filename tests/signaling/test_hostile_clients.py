@@ -21,9 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from app.devstack import Stack
-from tests.conftest import database_url_for
-from tests.signaling.conftest import LIVE_ENV, Live, wait_until
+from tests.signaling.conftest import Live, live_system, wait_until
 from tests.signaling.wsclient import OP_BINARY, OP_TEXT, RawClient, handshake
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -32,8 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HELLO_TIMEOUT = 2.0
 HANDSHAKE_TIMEOUT = 2.0
 FLOOD_SECONDS = 10.0
-HOSTILE_ENV = {
-    **LIVE_ENV,
+HOSTILE_ENV = {  # over LIVE_ENV
     "CHIMECAST_HELLO_TIMEOUT": str(HELLO_TIMEOUT),
     "CHIMECAST_HANDSHAKE_TIMEOUT": str(HANDSHAKE_TIMEOUT),
     "CHIMECAST_HEARTBEAT_INTERVAL": "20",
@@ -47,10 +44,8 @@ MB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def hostile_stack(tmp_path_factory) -> Iterator[Live]:
-    tmp = tmp_path_factory.mktemp("hostile")
-    logs = tmp / "logs"
-    with Stack(database_url_for(tmp), extra_env=HOSTILE_ENV, log_dir=logs) as stack:
-        yield Live(stack, logs)
+    with live_system(tmp_path_factory, "hostile", **HOSTILE_ENV) as live:
+        yield live
 
 
 @pytest.fixture

@@ -16,9 +16,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.devstack import Stack
-from tests.conftest import database_url_for
-from tests.signaling.conftest import LIVE_ENV, Live
+from tests.signaling.conftest import Live, live_system
 from tests.signaling.wsclient import RawClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -26,23 +24,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 FALLBACK = 0.5
 
 
-def _stack(tmp_path_factory, name: str, env: dict[str, str]) -> Iterator[Live]:
-    tmp = tmp_path_factory.mktemp(name)
-    logs = tmp / "logs"
-    with Stack(database_url_for(tmp), extra_env={**LIVE_ENV, **env}, log_dir=logs) as stack:
-        yield Live(stack, logs)
-
-
 @pytest.fixture(scope="module")
 def woken(tmp_path_factory) -> Iterator[Live]:
-    yield from _stack(tmp_path_factory, "woken", {})
+    with live_system(tmp_path_factory, "woken") as live:
+        yield live
 
 
 @pytest.fixture
 def deaf(tmp_path_factory) -> Iterator[Live]:
     """A daemon whose wake-up never comes: the fallback poll alone."""
     env = {"CHIMECAST_OUTBOX_WAKE": "off", "CHIMECAST_OUTBOX_FALLBACK_INTERVAL": str(FALLBACK)}
-    yield from _stack(tmp_path_factory, "deaf", env)
+    with live_system(tmp_path_factory, "deaf", **env) as live:
+        yield live
 
 
 def reads(live: Live) -> dict[str, float]:
