@@ -68,16 +68,19 @@ def test_idle_connections_park_and_every_one_is_served_when_it_speaks(live):
 
 def test_a_parked_connection_is_pinged_kept_while_it_answers_and_dropped_4010_when_not(live):
     alice, bob = live.person("hb"), live.person("hb")
+    started = time.monotonic()  # before either says hello: the 3 s count from their hellos
     answering, silent = live.connect(alice), live.connect(bob)
     silent.auto_pong = False
-    started = time.monotonic()
-    assert silent.wait_closed(timeout=10).code == 4010
-    # heartbeat timeout 3 s: the answering client outlived it, parked between its pongs
-    assert time.monotonic() - started > 3
-    assert answering.pings >= 2
-    answering.send({"type": "ping", "id": "still"})
-    assert answering.expect("pong")["ref"] == "still"
-    answering.close()
+    try:
+        assert silent.wait_closed(timeout=10).code == 4010
+        # heartbeat timeout 3 s: the answering client outlived it, parked between its pongs
+        assert time.monotonic() - started > 3
+        assert answering.pings >= 2
+        answering.send({"type": "ping", "id": "still"})
+        assert answering.expect("pong")["ref"] == "still"
+    finally:
+        answering.close()
+        silent.close()
 
 
 def test_frames_dribbled_a_byte_at_a_time_and_fragments_across_parks_are_read_whole(live):
