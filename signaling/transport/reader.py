@@ -41,11 +41,10 @@ class SocketReader:
     `wait_or_park` instead, which may end in a park.
     """
 
-    __slots__ = ("_sock", "_recv_into", "_watcher", "_hub", "_wake", "_waiting", "drained")
+    __slots__ = ("_recv_into", "_watcher", "_hub", "_wake", "_waiting", "drained")
 
     def __init__(self, sock: Any) -> None:
         """`sock` is a gevent socket (the daemon's server is gevent's)."""
-        self._sock = sock
         self._recv_into = sock.recv_into
         self._hub = hub = get_hub()
         self._watcher = hub.loop.io(sock.fileno(), READABLE)
@@ -59,11 +58,6 @@ class SocketReader:
     def parked(self) -> bool:
         """Parked: no greenlet reads; the watcher will start one."""
         return self._wake is not None and self._waiting is None
-
-    @property
-    def waiting(self) -> bool:
-        """A reader greenlet waits at a boundary (`park_waiting` would park it)."""
-        return self._waiting is not None
 
     def readinto(self, buffer: bytearray) -> int:
         if self.drained:
