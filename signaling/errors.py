@@ -71,9 +71,11 @@ class PeerClosed(Exception):
 
 
 class CallServiceError(Exception):
-    """The call service refused (ApiError translated by the store); `code` is its stable code."""
+    """The call service refused (ApiError translated by the store); `code` is its stable code,
+    `call_id` the call the refusal recorded, if any (a start refused busy or offline)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, call_id: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.call_id = call_id

@@ -170,6 +170,7 @@ def _stats(value: Any) -> str | None:
 CLIENT_SCHEMAS: dict[str, dict[str, Check]] = {
     "hello": {"token": _token},
     "ping": {},
+    "call": {"to": _username},
     "accept": {"call_id": _call_id},
     "decline": {"call_id": _call_id},
     "hangup": {"call_id": _call_id},

@@ -28,9 +28,10 @@ from signaling.bench.population import Population
 
 
 async def run_arrivals(
-    population: Population, *, pairs: int, timeout: float, progress: Progress
+    population: Population, *, pairs: int, timeout: float, progress: Progress, start: str = "http"
 ) -> dict[str, Any]:
-    """`pairs` pairs connect, authenticate and negotiate (set up a call) at once."""
+    """`pairs` pairs connect, authenticate and negotiate (set up a call) at once; `start`
+    says how a caller starts its call (see SetupRun)."""
     registered = [0]
     progress.start("users registered", 2 * pairs, lambda: registered[0])
     try:
@@ -40,7 +41,7 @@ async def run_arrivals(
     finally:
         progress.stop()
     conns = [population.conn(u) for u in users]
-    run = SetupRun(population, timeout)
+    run = SetupRun(population, timeout, start)
     connect_ns: list[int] = []
     connect_failures: Counter[str] = Counter()
     target = population.target
@@ -80,6 +81,7 @@ async def run_arrivals(
         "scenario": "arrivals",
         "target": target.name,
         "pairs": pairs,
+        "start": start if target.has_api else None,
         "completed": run.done,
         "failures": sum(failures.values()),
         "failure_kinds": dict(failures),

@@ -36,9 +36,12 @@ async def _send_all(conn: BenchConn, messages: list[dict[str, Any]]) -> None:
 
 
 class SetupRun:
-    def __init__(self, population: Population, timeout: float) -> None:
+    def __init__(self, population: Population, timeout: float, start: str = "http") -> None:
+        """`start`: how each caller starts its call, "http" (POST /call/start) or "socket"
+        (a `call` message on its signaling connection)."""
         self.population = population
         self.timeout = timeout
+        self.start = start
         self.ring_ns: list[int] = []
         self.post_ns: list[int] = []
         self.accept_ns: list[int] = []  # ring -> `accepted` at the caller
@@ -73,9 +76,12 @@ class SetupRun:
         (caller_user, caller_conn), (callee_user, callee_conn) = caller, callee
         if self.population.target.has_api:
             ringing = callee_conn.expect("incoming")
-            call, sent, returned = await self.population.start_call(caller_user, callee_user)
+            if self.start == "socket":
+                call_id, sent, returned = await self._start_over_socket(index, caller, callee)
+            else:
+                call, sent, returned = await self.population.start_call(caller_user, callee_user)
+                call_id = call["id"]
             self.post_ns.append(returned - sent)
-            call_id = call["id"]
             incoming = await ringing
             ring = incoming["_at"] - returned
             self.early_rings += ring < 0
@@ -110,6 +116,16 @@ class SetupRun:
         self.negotiation_ns.append(time.perf_counter_ns() - accepted)
         self.set_up.append((call_id, caller_conn))
 
+    async def _start_over_socket(self, index: int, caller: tuple[User, BenchConn],
+                                 callee: tuple[User, BenchConn]) -> tuple[int, int, int]:  # fmt: skip
+        """A `call` message instead of POST /call/start: (call id, ns sent, ns acknowledged)."""
+        sent = time.perf_counter_ns()
+        reply = await caller[1].request({"type": "call", "to": callee[0].name}, f"c{index}")
+        returned = time.perf_counter_ns()
+        if reply.get("type") != "ack" or reply.get("outcome") != "ringing":
+            raise RuntimeError(f"call start {index} got {reply}")
+        return reply["call_id"], sent, returned
+
 
 async def run_setup(
     population: Population,
@@ -119,6 +135,7 @@ async def run_setup(
     timeout: float,
     connect_concurrency: int,
     progress: Progress,
+    start: str = "http",
 ) -> dict[str, Any]:
     """Connect 2K users, then set up K calls at once (rate 0) or `rate` per second."""
     registered = [0]
@@ -144,7 +161,7 @@ async def run_setup(
     finally:
         progress.stop()
     probe = probe_for(population.target.server_pid)
-    run = SetupRun(population, timeout)
+    run = SetupRun(population, timeout, start)
     before, web_before = probe.sample(), tree_cpu_seconds(population.target.web_pid)
     own_before = time.process_time()  # the tool shares the machine: say what it used too
     t0 = time.perf_counter_ns()
@@ -178,6 +195,7 @@ async def run_setup(
         "target": population.target.name,
         "calls": calls,
         "mode": "rate" if rate > 0 else "at_once",
+        "start": start if population.target.has_api else None,
         "rate_offered": rate or None,
         "completed": run.done,
         "failures": sum(run.failures.values()),

@@ -189,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     arrivals.add_argument("--pairs", type=_positive, default=100)
     arrivals.add_argument("--timeout", type=float, default=60, help="bound on each pair, s")
+    for scenario in (setup, arrivals):
+        scenario.add_argument(
+            "--start", choices=("http", "socket"), default="http",
+            help="how the caller starts each call: POST /call/start (default) or a `call` "
+                 "message on its signaling socket (PROTOCOL.md)",
+        )  # fmt: skip
     storm = sub.add_parser(
         "storm", parents=[common],
         help="N connected clients dropped at once, timed until all are welcomed again",
@@ -252,12 +258,13 @@ async def scenario(
             from signaling.bench.call_setup import run_setup
 
             return [await run_setup(population, calls=args.calls, rate=args.rate, timeout=args.timeout,
-                                    connect_concurrency=args.concurrency, progress=progress)]  # fmt: skip
+                                    connect_concurrency=args.concurrency, progress=progress,
+                                    start=args.start)]  # fmt: skip
         if args.scenario == "arrivals":
             from signaling.bench.arrivals import run_arrivals
 
             return [await run_arrivals(population, pairs=args.pairs, timeout=args.timeout,
-                                       progress=progress)]  # fmt: skip
+                                       progress=progress, start=args.start)]  # fmt: skip
         if args.scenario == "storm":
             from signaling.bench.storm import run_storm
 

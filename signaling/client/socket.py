@@ -214,6 +214,10 @@ class SignalingClient:
         return self.closed
 
     # Call control and negotiation, as PROTOCOL.md names them.
+    async def call(self, username: str) -> dict[str, Any]:
+        """Ring `username` from this device: the `ack` (with `outcome`) or the `error`."""
+        return await self.request({"type": "call", "to": username})
+
     async def accept(self, call_id: int) -> dict[str, Any]:
         return await self.request({"type": "accept", "call_id": call_id})
 

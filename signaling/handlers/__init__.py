@@ -27,6 +27,7 @@ Handler = Callable[[Services, Connection, ClientMessage], None]
 HANDLERS: dict[str, Handler] = {
     "hello": session.hello,
     "ping": session.ping,
+    "call": calls.start_call,
     "accept": calls.call_control,
     "decline": calls.call_control,
     "hangup": calls.call_control,
@@ -56,7 +57,8 @@ def dispatch(services: Services, conn: Connection, message: ClientMessage) -> No
         reply = error_message(exc.code, exc.message, ref=message.id, call_id=message.call_id)
         conn.send(reply)
     except CallServiceError as exc:
-        conn.send(error_message(exc.code, exc.message, ref=message.id, call_id=message.call_id))
+        call_id = exc.call_id if exc.call_id is not None else message.call_id
+        conn.send(error_message(exc.code, exc.message, ref=message.id, call_id=call_id))
     except Exception:
         event(log, "handler.failed", logging.ERROR, True, conn=conn.conn_id, type=message.type)
         text = "The server could not handle this message."

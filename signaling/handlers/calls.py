@@ -1,4 +1,4 @@
-"""Call control over the socket: accept, decline, hangup and stats, through the store."""
+"""Call control over the socket: call, accept, decline, hangup and stats, through the store."""
 
 from __future__ import annotations
 
@@ -10,6 +10,20 @@ from signaling.state.hub import Connection
 from signaling.state.services import Services
 
 log = logging.getLogger(__name__)
+
+
+def start_call(services: Services, conn: Connection, message: ClientMessage) -> None:
+    """What POST /call/start does, from this connection's device: `ack` with the outcome.
+
+    The ring itself reaches the callee (and the caller's `ringing`) through the outbox, as
+    after an HTTP start, so both paths deliver it the same way."""
+    assert conn.identity is not None and message.to is not None
+    started = services.store.start_call(conn.identity, message.to)
+    event(log, "call.start", conn=conn.conn_id, user=conn.username, call=started.call_id)
+    reply = server_message(
+        "ack", ref=message.id, call_id=started.call_id, call=started.record, outcome=started.outcome
+    )
+    conn.send(reply)
 
 
 def call_control(services: Services, conn: Connection, message: ClientMessage) -> None:

@@ -353,7 +353,8 @@ class Store:
                     return fn(*args), None
                 except ApiError as exc:  # the services' refusals, in the daemon's terms
                     db.session.rollback()
-                    return None, CallServiceError(exc.code, exc.message)
+                    recorded = exc.body.get("call") or {}  # a refused start is recorded
+                    return None, CallServiceError(exc.code, exc.message, recorded.get("id"))
                 except CallServiceError as refused:
                     return None, refused
                 finally:
@@ -523,6 +524,12 @@ class Store:
         if not 0 < call_id <= MAX_ID:  # never a valid call id: no statement is run
             raise CallServiceError("call_not_found", "No such call.")
         return membership_of(CALL_ACTIONS[action](who, call_id))
+
+    @in_thread_pool
+    def start_call(who: Identity, callee: str) -> service.StartResult:
+        """Ring `callee` from this device, as POST /call/start does; CallServiceError if
+        refused (with the call's id when the refusal was recorded: busy, offline)."""
+        return service.start_call(who.user_id, callee, session_id=who.session_id)
 
     @in_thread_pool
     def record_stats(who: Identity, call_id: int, stats: dict[str, Any]) -> Membership:

@@ -84,6 +84,27 @@ def test_call_actions_go_through_the_call_service_and_emit_events(store, people,
     assert store.membership(call_id).call["end_reason"] == "connection_lost"
 
 
+def test_a_start_over_the_socket_is_the_services_start_from_that_device(store, people, client):
+    alice, bob = store.authenticate(people["alice"]), store.authenticate(people["bob"])
+    last = store.last_event_id()
+    started = store.start_call(alice, "BOB")  # usernames are case-insensitive, as over HTTP
+    assert (started.outcome, started.record["state"]) == ("ringing", "ringing")
+    assert store.membership(started.call_id).caller_session_id == alice.session_id
+    assert store.start_call(alice, "bob").call_id == started.call_id  # "existing"
+    assert [event.kind for event in store.events_after(last, [])] == ["call.ringing"]
+    for callee, code in (("nobody", "user_not_found"), ("alice", "cannot_call_self")):
+        with pytest.raises(CallServiceError) as refused:
+            store.start_call(alice, callee)
+        assert (refused.value.code, refused.value.call_id) == (code, None)
+    store.call_action("accept", bob, started.call_id)
+    client.post("/register", json={"username": "carol", "password": "correct horse battery"})
+    carol = client.post("/login", json={"username": "carol", "password": "correct horse battery"})
+    with pytest.raises(CallServiceError) as refused:  # bob is in the call: recorded as busy
+        store.start_call(store.authenticate(carol.json["token"]), "bob")
+    assert refused.value.code == "callee_busy" and refused.value.call_id is not None
+    assert store.membership(refused.value.call_id).call["end_reason"] == "busy"
+
+
 def test_expire_unanswered_marks_old_ringing_calls_missed(app, store, people, client, clock):
     call_id = start_call(client, people["alice"], "bob")
     clock.advance(seconds=app.config["RING_TIMEOUT"] + 1)
