@@ -25,6 +25,7 @@ from geventwebsocket.handler import WebSocketHandler
 
 from app import logs
 from signaling.settings import Settings
+from signaling.transport.headers import MalformedHeader, parse_headers
 from signaling.transport.limits import TokenBucket
 from signaling.transport.reader import SocketReader
 from signaling.transport.websocket import READ_CHUNK, OriginPolicy, WebSocket
@@ -67,6 +68,13 @@ class HardenedHandler(WebSocketHandler):
     _early_input = b""
 
     # -- reading the request, against the deadline --------------------------------------
+    def MessageClass(self, fp, *_args):  # noqa: N802 - gevent.s name
+        """The request's headers, parsed by signaling.transport.headers (not email's parser)."""
+        try:
+            return parse_headers(fp)
+        except MalformedHeader as exc:
+            raise BadRequest("400 Bad Request", str(exc)) from None
+
     def handle(self) -> None:
         try:
             super().handle()

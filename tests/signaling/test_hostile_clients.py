@@ -335,6 +335,15 @@ BAD_HANDSHAKES = {
         ),
         400,
     ),
+    # Lines RFC 9112 says a server must reject (signaling.transport.headers): a proxy in
+    # front may read them another way, which is how requests are smuggled past it.
+    "folded_line": (UPGRADE.replace(b"Upgrade: websocket", b"Upgrade:\r\n websocket"), 400),
+    "space_before_colon": (UPGRADE.replace(b"Upgrade: ", b"Upgrade : "), 400),
+    "line_without_colon": (UPGRADE.replace(b"\r\nHost", b"\r\nnonsense\r\nHost"), 400),
+    "header_line_over_64_kib": (
+        UPGRADE.replace(b"\r\n\r\n", b"\r\nX-Long: " + b"y" * 66_000 + b"\r\n\r\n"),
+        400,
+    ),
 }
 
 
@@ -353,6 +362,20 @@ def test_a_bad_handshake_gets_a_complete_answer_and_one_log_line(live, name):
     written = live.daemon_log.read_bytes()[log_size:].decode(errors="replace")
     assert "Traceback" not in written, written
     assert len([line for line in written.splitlines() if "handshake" in line]) == 1, written
+
+
+def test_a_handshake_sent_a_byte_at_a_time_is_upgraded_and_served(live):
+    """Many small valid segments: each header line arrives in pieces, and all of it counts."""
+    sock = socket.create_connection(("127.0.0.1", live.stack.signaling_ports[0]), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for byte in UPGRADE:
+        sock.send(bytes([byte]))
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    sock.close()
+    assert response.startswith(b"HTTP/1.1 101 "), response
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in response, response
 
 
 def test_a_64_bit_length_with_its_top_bit_set_closes_1002(live):
