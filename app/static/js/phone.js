@@ -159,7 +159,7 @@ export class Phone {
       if (this.call === call && stream) $("preview-video").srcObject = stream;
     });
     try {
-      const answer = await api.startCall(username);
+      const answer = await this.startCall(username);
       if (this.call !== call) {
         // Hung up before the server answered: cancel the call that was just created.
         if (call.id == null) api.endCall(answer.call.id).catch(() => {});
@@ -187,6 +187,25 @@ export class Phone {
       }
       this.onIdle();
     }
+  }
+
+  /**
+   * Ring `username`: a `call` on the signaling socket when it is open (no HTTP round trip),
+   * else POST /call/start. Either way `{call, outcome}`, or an ApiError with the server's code.
+   * A socket request that got no reply is retried over HTTP: a start that did land answers
+   * `existing`, so the call is never made twice.
+   */
+  async startCall(username) {
+    if (!this.signaling.ready) return api.startCall(username);
+    let reply;
+    try {
+      reply = await this.signaling.request({ type: "call", to: username });
+    } catch {
+      return api.startCall(username);
+    }
+    if (reply.type === "ack") return { call: reply.call, outcome: reply.outcome };
+    const body = reply.call_id != null ? { call: { id: reply.call_id } } : {};
+    throw new ApiError(0, reply.code, reply.message, body);
   }
 
   /**
