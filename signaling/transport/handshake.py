@@ -68,7 +68,7 @@ class HardenedHandler(WebSocketHandler):
     _early_input = b""
 
     # -- reading the request, against the deadline --------------------------------------
-    def MessageClass(self, fp, *_args):  # noqa: N802 - gevent.s name
+    def MessageClass(self, fp, *_args):  # noqa: N802 - gevent's name
         """The request's headers, parsed by signaling.transport.headers (not email's parser)."""
         try:
             return parse_headers(fp)
