@@ -23,13 +23,14 @@ log = logging.getLogger(__name__)
 
 # What an unreachable, restarting or overloaded database raises. Anything else is a bug:
 # its first occurrence in an outage is logged with its traceback.
-UNAVAILABLE: tuple[type[BaseException], ...] = (
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
     DisconnectionError,
     PoolTimeout,
-    OSError,
 )
+# ... and what a socket to any dependency raises (the database's own are wrapped above).
+UNAVAILABLE: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, OSError)
 
 
 class Backoff:

@@ -39,6 +39,7 @@ TEXT_TOO_LONG = "text_too_long"
 NOT_HOST = "not_host"
 ALREADY_AUTHENTICATED = "already_authenticated"
 INTERNAL_ERROR = "internal_error"
+DATABASE_UNAVAILABLE = "database_unavailable"  # as the HTTP API's 503
 
 
 class MessageError(Exception):

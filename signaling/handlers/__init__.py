@@ -1,9 +1,10 @@
 """Client -> server messages: the daemon's one `{type: handler}` table, and `dispatch`.
 
 A handler gets the daemon's services, the connection and the validated message. It answers
-through `conn.send()`; a MessageError or CallServiceError becomes an `error` reply, and any
-other exception (an unknown type included) is logged and answered with `internal_error`;
-the connection stays open. Handlers never trust a client-supplied sender: `from` is the
+through `conn.send()`; a MessageError or CallServiceError becomes an `error` reply, a
+database that cannot be reached `database_unavailable` (and a line of the outage log), and
+any other exception (an unknown type included) is logged and answered with
+`internal_error`; the connection stays open. Handlers never trust a client-supplied sender: `from` is the
 authenticated user.
 """
 
@@ -13,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from app.logs import event
+from app.outage import DATABASE_UNAVAILABLE
 from signaling import errors
 from signaling.errors import CallServiceError, MessageError
 from signaling.handlers import calls, meetings, relay, room_messages, session
@@ -59,6 +61,14 @@ def dispatch(services: Services, conn: Connection, message: ClientMessage) -> No
     except CallServiceError as exc:
         call_id = exc.call_id if exc.call_id is not None else message.call_id
         conn.send(error_message(exc.code, exc.message, ref=message.id, call_id=call_id))
+    except DATABASE_UNAVAILABLE as exc:  # not a fault of the handler: the outage log says it
+        services.database.failed(exc, message.type, track=False)  # once, not once a message
+        text = "The database is unavailable; retry shortly."
+        conn.send(
+            error_message(
+                errors.DATABASE_UNAVAILABLE, text, ref=message.id, call_id=message.call_id
+            )
+        )
     except Exception:
         event(log, "handler.failed", logging.ERROR, True, conn=conn.conn_id, type=message.type)
         text = "The server could not handle this message."

@@ -93,10 +93,12 @@ def test_database_cut_is_quiet_visible_and_recovers_without_restart(proxied):
     assert get(readyz)[0] == 200, "the daemon must be ready before the cut"
     # carol logs in before the cut (that needs the database); her hello during it is refused.
     carol = make_person(stack, "carol")
+    erin = make_person(stack, "erin")  # connected before the cut, calls during it
 
     async def scenario() -> None:
         await alice.connect(stack.signaling_url)
         await bob.connect(stack.signaling_url)
+        await erin.connect(stack.signaling_url)
         try:
             call_id = await ring_and_answer(alice, bob)
             offset = daemon_log.stat().st_size
@@ -111,6 +113,17 @@ def test_database_cut_is_quiet_visible_and_recovers_without_restart(proxied):
             await alice.sig.relay("offer", call_id, bob.name, {"sdp": "v=0 during the cut"})
             relayed = await bob.sig.wait_for("offer", call_id=call_id, timeout=5)
             assert relayed["payload"]["sdp"] == "v=0 during the cut"
+
+            # Call control needs the database: a clear error, nothing changes, and the
+            # connection stays (a hang-up, a new call over the socket, many of them).
+            for _ in range(5):
+                refused = await alice.sig.hangup(call_id)
+                assert (refused["type"], refused["code"]) == ("error", "database_unavailable")
+                refused = await erin.sig.call(alice.name)
+                assert (refused["type"], refused["code"]) == ("error", "database_unavailable")
+            await alice.sig.relay("offer", call_id, bob.name, {"sdp": "v=0 still relayed"})
+            relayed = await bob.sig.wait_for("offer", call_id=call_id, timeout=5)
+            assert relayed["payload"]["sdp"] == "v=0 still relayed"
 
             # A hello that cannot be checked is told to retry (1011), within the hello timeout.
             closed, took = await hello_refused(stack.signaling_url, carol.api.token)
@@ -137,7 +150,7 @@ def test_database_cut_is_quiet_visible_and_recovers_without_restart(proxied):
             await dave.sig.wait_for("offer", call_id=second, timeout=5)
             await close_all(carol, dave)
         finally:
-            await close_all(alice, bob)
+            await close_all(alice, bob, erin)
 
         text = "\n".join(lines)
         assert "Traceback" not in text, text[:3000]

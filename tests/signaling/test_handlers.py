@@ -311,3 +311,32 @@ def test_a_failing_handler_answers_internal_error_and_keeps_the_connection(world
     world.send(alice, {"type": "stats", "call_id": 5, "id": "s", "payload": {"path": "direct"}})
     assert alice.sent[-1]["code"] == "internal_error"
     assert alice.closed is None
+
+
+def test_a_database_that_cannot_be_reached_is_database_unavailable_not_a_fault(world, caplog):
+    """Call control during a database outage: a clear error, the connection stays, and the
+    outage log has one line however many messages fail (no traceback per message)."""
+    from sqlalchemy.exc import OperationalError
+
+    alice = world.join(world.alice)
+
+    def down(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database is down"))
+
+    world.store.start_call = world.store.call_action = down
+    for payload in (
+        {"type": "call", "to": "bob", "id": "c"},
+        {"type": "accept", "call_id": 7, "id": "a"},
+        {"type": "hangup", "call_id": 7, "id": "h"},
+    ):
+        world.send(alice, payload)
+        reply = alice.sent[-1]
+        assert (reply["type"], reply["code"], reply["ref"]) == (
+            "error",
+            "database_unavailable",
+            payload["id"],
+        )
+    assert not alice.closed
+    assert world.services.database.down
+    assert "Traceback" not in caplog.text and "handler.failed" not in caplog.text
+    assert caplog.text.count("outage.start") == 1
