@@ -77,7 +77,9 @@ class SetupRun:
         if self.population.target.has_api:
             ringing = callee_conn.expect("incoming")
             if self.start == "socket":
-                call_id, sent, returned = await self._start_over_socket(index, caller, callee)
+                call_id, sent, returned = await self._start_over_socket(
+                    index, caller_conn, callee_user.name
+                )
             else:
                 call, sent, returned = await self.population.start_call(caller_user, callee_user)
                 call_id = call["id"]
@@ -116,11 +118,12 @@ class SetupRun:
         self.negotiation_ns.append(time.perf_counter_ns() - accepted)
         self.set_up.append((call_id, caller_conn))
 
-    async def _start_over_socket(self, index: int, caller: tuple[User, BenchConn],
-                                 callee: tuple[User, BenchConn]) -> tuple[int, int, int]:  # fmt: skip
+    async def _start_over_socket(
+        self, index: int, caller_conn: BenchConn, callee_name: str
+    ) -> tuple[int, int, int]:
         """A `call` message instead of POST /call/start: (call id, ns sent, ns acknowledged)."""
         sent = time.perf_counter_ns()
-        reply = await caller[1].request({"type": "call", "to": callee[0].name}, f"c{index}")
+        reply = await caller_conn.request({"type": "call", "to": callee_name}, f"c{index}")
         returned = time.perf_counter_ns()
         if reply.get("type") != "ack" or reply.get("outcome") != "ringing":
             raise RuntimeError(f"call start {index} got {reply}")

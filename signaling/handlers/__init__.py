@@ -4,8 +4,8 @@ A handler gets the daemon's services, the connection and the validated message. 
 through `conn.send()`; a MessageError or CallServiceError becomes an `error` reply, a
 database that cannot be reached `database_unavailable` (and a line of the outage log), and
 any other exception (an unknown type included) is logged and answered with
-`internal_error`; the connection stays open. Handlers never trust a client-supplied sender: `from` is the
-authenticated user.
+`internal_error`; the connection stays open. Handlers never trust a client-supplied
+sender: `from` is the authenticated user.
 """
 
 from __future__ import annotations

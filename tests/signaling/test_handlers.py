@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from signaling.errors import CloseCode
 from signaling.handlers import HANDLERS, dispatch
@@ -316,8 +317,6 @@ def test_a_failing_handler_answers_internal_error_and_keeps_the_connection(world
 def test_a_database_that_cannot_be_reached_is_database_unavailable_not_a_fault(world, caplog):
     """Call control during a database outage: a clear error, the connection stays, and the
     outage log has one line however many messages fail (no traceback per message)."""
-    from sqlalchemy.exc import OperationalError
-
     alice = world.join(world.alice)
 
     def down(*_args, **_kwargs):
@@ -336,7 +335,7 @@ def test_a_database_that_cannot_be_reached_is_database_unavailable_not_a_fault(w
             "database_unavailable",
             payload["id"],
         )
-    assert not alice.closed
+    assert alice.closed is None
     assert world.services.database.down
     assert "Traceback" not in caplog.text and "handler.failed" not in caplog.text
     assert caplog.text.count("outage.start") == 1
