@@ -13,6 +13,7 @@ from app import (
     auth,
     calls,
     cli,
+    dbwatchdog,
     headers,
     ice,
     logs,
@@ -61,6 +62,8 @@ def register_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
 def register_extensions(app: Flask) -> None:
     sqlite_writer.install()  # SQLite writes serialized per process; idempotent
     db.init_app(app)
+    with app.app_context():  # PostgreSQL: no command waits for ever (app/dbwatchdog.py)
+        dbwatchdog.install(db.engine, app.config["DB_STATEMENT_TIMEOUT"] or 0)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"], render_as_batch=True)
     current.init_app(app)
     janus_nodes.init_app(app)

@@ -11,9 +11,6 @@ not answering.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -22,6 +19,7 @@ from gevent.monkey import get_original
 from sqlalchemy import URL, Connection, create_engine
 from sqlalchemy.pool import NullPool
 
+from app.dbwatchdog import shutdown_socket
 from app.extensions import db
 
 T = TypeVar("T")
@@ -53,15 +51,8 @@ class DatabaseProbe:
     def abort(self) -> None:
         """Shut down the socket of the probe in progress (PostgreSQL; SQLite has none)."""
         with self._raw_lock:
-            pgconn = getattr(self._raw, "pgconn", None)
-            try:
-                fd = pgconn.socket if pgconn is not None else -1
-            except Exception:  # already closed: nothing to abort
-                return
-            if fd < 0:
-                return
-            with socket.socket(fileno=os.dup(fd)) as sock, contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            if self._raw is not None:
+                shutdown_socket(self._raw)
 
     def check(self, fn: Callable[[Connection], T], timeout: float) -> T:
         """`run(fn)` in a thread of its own; TimeoutError if it has not answered in `timeout`

@@ -21,9 +21,16 @@ from app import logs
 
 log = logging.getLogger(__name__)
 
-# What an unreachable, restarting or overloaded database raises. Anything else is a bug:
-# its first occurrence in an outage is logged with its traceback.
+
+class DatabaseOverdue(Exception):
+    """The caller stopped waiting for a database job past its bound: a database that accepts
+    bytes and never answers (a stopped server, a hung pooler) raises nothing by itself."""
+
+
+# What an unreachable, restarting, silent or overloaded database raises. Anything else is a
+# bug: its first occurrence in an outage is logged with its traceback.
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    DatabaseOverdue,
     OperationalError,
     InterfaceError,
     DisconnectionError,

@@ -25,6 +25,7 @@ from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
 from app import logs
 from app.janus import withdrawals
+from app.outage import UNAVAILABLE
 from signaling import backoff, metrics
 from signaling.backlog import effective_backlog
 from signaling.errors import CloseCode
@@ -34,9 +35,10 @@ from signaling.protocol import server_message
 from signaling.readiness import Readiness
 from signaling.settings import Settings
 from signaling.state.liveness import Liveness
+from signaling.state.runners import dedicated_runner, threadpool_runner
 from signaling.state.services import Services, build_services
 from signaling.state.siblings import Siblings
-from signaling.state.store import Store, dedicated_runner, threadpool_runner
+from signaling.state.store import Store
 from signaling.transport.handshake import handler_class
 from signaling.transport.peer import Peer
 from signaling.transport.websocket import origin_policy
@@ -66,7 +68,10 @@ class SignalingServer:
         _lighter_greenlets()
         self.app_config = app.config
         self.settings = Settings.from_config(app.config, port, worker)
-        run, poll = threadpool_runner(self.settings.db_threads), dedicated_runner()
+        # A client's request, and a background round, wait for the database at most
+        # `overdue` (signaling.state.runners).
+        overdue = self.settings.overdue
+        run, poll = threadpool_runner(self.settings.db_threads, overdue), dedicated_runner(overdue)
         store = Store(
             app,
             backoff.raised_in_caller(run),
@@ -249,6 +254,8 @@ class SignalingServer:
         self.services.hub.stop()
         try:  # the rows stay: a live daemon's sweep gives their calls the grace period
             self.liveness.retire()
+        except UNAVAILABLE as exc:  # the node row ages out instead (liveness): no bug to trace
+            self.services.database.failed(exc, "retire_node", track=False)
         except Exception:
             logs.event(log, "node.retire_failed", logging.ERROR, True, node=self.settings.node_id)
         if self.wsgi_server is not None:

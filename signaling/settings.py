@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+OVERDUE_FACTOR = 4  # hello deadlines a client's request may wait for the database (`overdue`)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -47,6 +49,15 @@ class Settings:
     node_id: str = ""
     redis_url: str = ""  # set: daemons share a Redis bus (signaling.state.redis_hub)
     redis_namespace: str = ""  # default: a hash of the database URL (namespace_for below)
+
+    @property
+    def overdue(self) -> float:
+        """How long a client's request waits for the database before the daemon answers that
+        it could not (a hello: closed with a retry hint; call control: the error
+        `database_unavailable`; signaling.state.runners): a few hello deadlines, and well
+        within the heartbeat timeout, because the waiting connection's reader reads nothing
+        meanwhile (pongs neither)."""
+        return min(OVERDUE_FACTOR * self.hello_timeout, self.heartbeat_timeout / 2)
 
     @classmethod
     def from_config(

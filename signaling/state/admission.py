@@ -31,6 +31,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from signaling.settings import OVERDUE_FACTOR
+
 WINDOW = 1.0  # busy seconds per rate sample ...
 SAMPLE_MIN = 32  # ... with at least this many hellos served
 FLOOR = 128  # hellos always admitted: one batch's worth while the rate is unmeasured
@@ -38,7 +40,6 @@ MIN_RETRY = 1.0  # s: the earliest a shed client is told to come back
 MAX_RETRY = 60.0  # s: the latest (the web client's cap too)
 PROBE = 2.0  # retry slots are handed out at this multiple of the measured service rate
 JITTER = 0.1  # +- this fraction of a retry hint, so that equal hints do not synchronize
-OVERDUE_FACTOR = 4  # hello_timeout multiples after which a hello still waiting gets 1013
 MOVING = 0.2  # a queue whose oldest hello has waited less than this x target is moving
 
 
@@ -62,7 +63,7 @@ class Admission:
         self.target = target  # seconds of queue a newcomer may wait behind
         self.floor = floor
         self.moving = moving * target  # s: a queue whose oldest waited less is moving
-        # Our own bound on serving one hello (default OVERDUE_FACTOR x target).
+        # Our own bound on serving one hello (the daemon passes Settings.overdue).
         self.overdue = overdue if overdue is not None else OVERDUE_FACTOR * target
         self._clock = clock
         self._rng = rng

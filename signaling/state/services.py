@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from signaling.backoff import Outage
 from signaling.settings import Settings
-from signaling.state.admission import OVERDUE_FACTOR, Admission
+from signaling.state.admission import Admission
 from signaling.state.call_cache import CallCache
 from signaling.state.grace import GeventTimers, Grace, Timers
 from signaling.state.hub import InMemoryHub
@@ -76,10 +76,7 @@ class Services:
         # hello's reader reads nothing (pongs neither) until it is answered: answer (1013 at
         # worst) well before the heartbeat timeout could close the connection as silent.
         settings = self.settings
-        self.admission = Admission(
-            settings.hello_timeout,
-            overdue=min(OVERDUE_FACTOR * settings.hello_timeout, settings.heartbeat_timeout / 2),
-        )
+        self.admission = Admission(settings.hello_timeout, overdue=settings.overdue)
 
 
 def make_hub(settings: Settings, siblings: Siblings | None = None) -> InMemoryHub:

@@ -1,8 +1,8 @@
 """The only module of the daemon that touches the database.
 
 sqlite3 (and psycopg) calls do not yield to gevent, so every method runs its work in the
-hub's threadpool: each job pushes its own app context, and removes its SQLAlchemy session
-when it is done. Methods return plain dataclasses, never ORM objects, so nothing lazy-loads
+hub's threadpool, with a bounded wait (signaling.state.runners): each job pushes its own
+app context, and removes its SQLAlchemy session when it is done. Methods return plain dataclasses, never ORM objects, so nothing lazy-loads
 later on the hub. The call state machine is `app.calls.service`; this module only calls it.
 """
 
@@ -38,13 +38,13 @@ from signaling import metrics
 from signaling.errors import CallServiceError
 from signaling.state.batches import Batch, Wanted
 from signaling.state.call_cache import Membership
+from signaling.state.runners import Runner
 
 log = logging.getLogger(__name__)
 # How many recent contacts hear a user come online and leave (the newest callers first).
 CONTACTS_TOLD = 50
 T = TypeVar("T")
 P = ParamSpec("P")
-Runner = Callable[[Callable[[], Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -233,22 +233,6 @@ def _disconnect_many(items: list[tuple[str, int]]) -> list[list[Membership]]:
     db.session.commit()
     calls = _calls_of([user_id for _conn, user_id in items])
     return [calls.get(user_id, []) for _conn, user_id in items]
-
-
-def threadpool_runner(threads: int) -> Runner:
-    """Run jobs in gevent's threadpool (at most `threads` at once); the caller's greenlet waits."""
-    import gevent
-
-    pool = gevent.get_hub().threadpool
-    pool.maxsize = threads
-    return pool.apply
-
-
-def dedicated_runner() -> Runner:
-    """Run jobs in a thread of their own, so they never queue behind the shared pool's."""
-    from gevent.threadpool import ThreadPool
-
-    return ThreadPool(1).apply
 
 
 def _enabled(identity: Identity) -> int:
@@ -653,5 +637,4 @@ __all__ = [
     "Orphans",
     "OutboxEvent",
     "Store",
-    "threadpool_runner",
 ]

@@ -8,6 +8,7 @@ byte silently dropped, as a dead network does) and then bring it back, with no r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.error
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.devstack import Stack
+from signaling.client.api import ApiError
 from signaling.client.socket import SignalingClient, SignalingClosed
 from tests.calling import close_all, make_person, ring_and_answer
 from tests.scale.conftest import wait_for_log
@@ -34,17 +36,23 @@ ENV = {
 }
 
 
-@pytest.fixture
-def proxied(tmp_path, postgres_url):
+@contextlib.contextmanager
+def proxied_stack(tmp_path: Path, postgres_url: str, env: dict[str, str]):
     """(stack, proxy): web app + one daemon whose only way to PostgreSQL is the proxy."""
     target = urlsplit(postgres_url)
     proxy = TcpProxy((target.hostname, target.port or 5432))
     url = postgres_url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
     try:
-        with Stack(url, extra_env=ENV, log_dir=tmp_path / "logs") as stack:
+        with Stack(url, extra_env=env, log_dir=tmp_path / "logs") as stack:
             yield stack, proxy
     finally:
         proxy.close()
+
+
+@pytest.fixture
+def proxied(tmp_path, postgres_url):
+    with proxied_stack(tmp_path, postgres_url, ENV) as stack_and_proxy:
+        yield stack_and_proxy
 
 
 def get(url: str, timeout: float = 10) -> tuple[int, dict, float]:
@@ -206,3 +214,106 @@ def test_daemon_readyz_reports_redis_down_and_back(tmp_path, private_redis):
 
         private_redis.start()  # same port
         wait_status(readyz, 200, 10)
+
+
+# Short bounds, in the order they fire: the daemon answers a client's request after OVERDUE
+# (Settings.overdue: min(4 hello timeouts, half the heartbeat timeout)); the watchdog ends a
+# command the database never answers after the statement timeout + 2 s (app/dbwatchdog.py).
+SILENT_ENV = {
+    **ENV,
+    "CHIMECAST_HEARTBEAT_INTERVAL": "4",
+    "CHIMECAST_HEARTBEAT_TIMEOUT": "10",
+    "CHIMECAST_DB_STATEMENT_TIMEOUT": "4000",
+}
+OVERDUE = min(4 * HELLO_TIMEOUT, 10 / 2)
+WATCHDOG = 4 + 2
+
+
+def test_silent_database_during_call_control_answers_in_time_and_recovers(tmp_path, postgres_url):
+    """A database that swallows every byte (its socket still acknowledges: no error, no
+    timeout from the kernel) while many clients ask for call control at once, more than the
+    daemon has database threads; then it answers again."""
+    with proxied_stack(tmp_path, postgres_url, SILENT_ENV) as (stack, proxy):
+        alice, bob, carol, dave = (make_person(stack, n) for n in ("alice", "bob", "carol", "dave"))
+        callers = [make_person(stack, "caller") for _ in range(6)]
+        daemon_log = stack.log_dir / "signaling.log"
+        readyz = daemon_url(stack, "/readyz")
+
+        async def scenario() -> None:
+            everyone = [alice, bob, carol, dave, *callers]
+            for person in everyone:
+                await person.connect(stack.signaling_url)
+            try:
+                call_id = await ring_and_answer(alice, bob)
+                offset = daemon_log.stat().st_size
+
+                proxy.blackhole()
+                blackholed_at = time.monotonic()
+                # The web app too: a request that meets the silent database answers (the
+                # watchdog frees its thread) instead of holding a worker thread for ever.
+                web_call = asyncio.create_task(asyncio.to_thread(http_start, dave, bob.name))
+
+                # An active call keeps relaying: it needs no database.
+                await alice.sig.relay("offer", call_id, bob.name, {"sdp": "v=0 in the silence"})
+                relayed = await bob.sig.wait_for("offer", call_id=call_id, timeout=3)
+                assert relayed["payload"]["sdp"] == "v=0 in the silence"
+
+                # Seven requests at once on four database threads: every one is answered
+                # database_unavailable within the daemon's bound, and no socket is dropped.
+                started = time.monotonic()
+                replies = await asyncio.gather(
+                    alice.sig.hangup(call_id), *(c.sig.call(carol.name) for c in callers)
+                )
+                took = time.monotonic() - started
+                assert [(r["type"], r["code"]) for r in replies] == [
+                    ("error", "database_unavailable")
+                ] * 7, replies
+                assert took < OVERDUE + 2.5, f"answered after {took:.1f}s"
+
+                # Restored before the watchdog frees the stuck threads: the requests that were
+                # still queued then must not run now, after their clients were told they failed.
+                proxy.restore()
+                assert time.monotonic() - blackholed_at < WATCHDOG, "too slow to test the queue"
+                await asyncio.to_thread(wait_status, readyz, 200, 15)
+
+                # Call control works again, without a restart: the threads are free.
+                ack = await alice.sig.hangup(call_id)
+                assert ack["type"] == "ack", ack
+                await bob.sig.wait_for("ended", call_id=call_id, timeout=5)
+                status, late_call, took = await web_call
+                assert status in ("started", 503), status  # answered, never hung, never 500
+                # (the watchdog, then at worst a connect timeout into the silence: 5 s)
+                assert took < WATCHDOG + 5 + 5, f"the web request took {took:.1f}s"
+                if late_call is not None:  # it got through after the restore: end that call
+                    await asyncio.to_thread(dave.api.end_call, late_call)
+
+                second = await ring_and_answer(callers[0], callers[1])
+                await callers[0].sig.relay("offer", second, callers[1].name, {"sdp": "v=0"})
+                await callers[1].sig.wait_for("offer", call_id=second, timeout=5)
+
+                # None of the calls asked for in the silence rang carol, then or later.
+                with pytest.raises(TimeoutError):
+                    await carol.sig.wait_for("incoming", timeout=WATCHDOG - 2)
+                for person in everyone:
+                    assert person.sig.closed is None, (person.name, person.sig.closed)
+                    assert (await person.sig.request({"type": "ping"}))["type"] == "pong"
+            finally:
+                await close_all(*everyone)
+
+            text = "\n".join(log_lines_since(daemon_log, offset))
+            assert "Traceback" not in text, text[:3000]
+            assert "outage.start what=database" in text, text[:3000]
+
+        asyncio.run(scenario())
+        assert stack.processes["signaling"].poll() is None
+
+
+def http_start(caller, callee: str) -> tuple[str | int, int | None, float]:
+    """("started" or the HTTP error status, the call's id if started, seconds) of
+    POST /call/start."""
+    started = time.monotonic()
+    try:
+        call_id = caller.api.start_call(callee)["id"]
+    except ApiError as exc:
+        return exc.status, None, time.monotonic() - started
+    return "started", call_id, time.monotonic() - started
