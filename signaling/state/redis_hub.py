@@ -46,6 +46,11 @@ from signaling.state.siblings import Siblings
 log = logging.getLogger(__name__)
 
 BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
+# A relay to another daemon publishes from the sender's own reader, so a Redis that accepts
+# bytes and never answers (a stopped process, a hung proxy) must not hold it: a publish waits
+# at most PUBLISH_TIMEOUT, and for FAIL_FAST after a failed one, publishes fail at once.
+PUBLISH_TIMEOUT = 1.0
+FAIL_FAST = 1.0
 SYNC_EVERY = 1.0  # ask one node for its full state at most this often
 
 
@@ -81,7 +86,21 @@ class RedisHub(InMemoryHub):
         self.registry_channel = f"{self.prefix}:registry"
         self.registry = Registry(stale_after)
         self.beat_interval = beat_interval
-        self.redis = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
+        self.redis = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=PUBLISH_TIMEOUT,
+            socket_timeout=PUBLISH_TIMEOUT,
+            health_check_interval=10,
+        )
+        # The subscription hears this node's own `alive` beat every `beat_interval`: nothing
+        # for three of them means Redis went silent, and the listener reconnects.
+        self._subscriber = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=2,
+            socket_timeout=max(3 * beat_interval, 1.0),
+            socket_keepalive=True,
+        )
+        self._fail_fast_until = 0.0
         self.subscribed = gevent.event.Event()
         self.publish_failures = 0
         self.last_publish_seconds = 0.0
@@ -181,9 +200,14 @@ class RedisHub(InMemoryHub):
 
     def _publish(self, channel: str, data: bytes) -> bool:
         started = time.perf_counter()
+        if started < self._fail_fast_until:  # Redis failed a moment ago: lost, at once
+            self.publish_failures += 1
+            metrics.REDIS_FAILURES.inc()
+            return False
         try:
             self.redis.publish(channel, data)
         except redis.RedisError as exc:
+            self._fail_fast_until = time.perf_counter() + FAIL_FAST
             self.publish_failures += 1
             metrics.REDIS_FAILURES.inc()
             error = type(exc).__name__
@@ -198,7 +222,7 @@ class RedisHub(InMemoryHub):
         """Subscribe and handle other nodes' messages forever; resubscribe after failures."""
         attempt = 0
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.channel, self.registry_channel)
                 self.subscribed.set()

@@ -2,8 +2,9 @@
 
 sqlite3 (and psycopg) calls do not yield to gevent, so every method runs its work in the
 hub's threadpool, with a bounded wait (signaling.state.runners): each job pushes its own
-app context, and removes its SQLAlchemy session when it is done. Methods return plain dataclasses, never ORM objects, so nothing lazy-loads
-later on the hub. The call state machine is `app.calls.service`; this module only calls it.
+app context, and removes its SQLAlchemy session when it is done. Methods return plain
+dataclasses, never ORM objects, so nothing lazy-loads later on the hub. The call state
+machine is `app.calls.service`; this module only calls it.
 """
 
 from __future__ import annotations
