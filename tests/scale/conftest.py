@@ -59,6 +59,13 @@ def coturn(tmp_path):
         stop_process(process)
 
 
+# Cheap password hashing, and daemons that notice a silent peer within 2 s.
+FAST_NODES = {
+    "CHIMECAST_ARGON2_TIME_COST": "1",
+    "CHIMECAST_ARGON2_MEMORY_KIB": "1024",
+    "CHIMECAST_NODE_REFRESH_INTERVAL": "0.5",
+    "CHIMECAST_NODE_STALE_AFTER": "2",
+}
 POSTGRES_URL = os.environ.get(
     "CHIMECAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )

@@ -19,23 +19,17 @@ import pytest
 
 from app.devstack import Stack
 from tests.calling import Person, close_all, make_person, ring_and_answer
+from tests.scale.conftest import FAST_NODES
 from tests.scale.tcpproxy import TcpProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
-
-ENV = {
-    "CHIMECAST_ARGON2_TIME_COST": "1",
-    "CHIMECAST_ARGON2_MEMORY_KIB": "1024",
-    "CHIMECAST_NODE_REFRESH_INTERVAL": "0.5",
-    "CHIMECAST_NODE_STALE_AFTER": "2",
-}
 
 
 @pytest.fixture
 def silenced(tmp_path, private_redis):
     """(stack, proxy): two daemons whose only way to Redis is the proxy."""
     proxy = TcpProxy(("127.0.0.1", private_redis.port))
-    env = {**ENV, "CHIMECAST_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+    env = {**FAST_NODES, "CHIMECAST_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
     try:
         stack = Stack(
             f"sqlite:///{tmp_path / 'chimecast.db'}",

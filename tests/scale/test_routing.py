@@ -18,15 +18,9 @@ import redis
 
 from app.devstack import Stack
 from tests.calling import Person, close_all, make_person, ring_and_answer
+from tests.scale.conftest import FAST_NODES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-FAST = {
-    "CHIMECAST_ARGON2_TIME_COST": "1",
-    "CHIMECAST_ARGON2_MEMORY_KIB": "1024",
-    "CHIMECAST_NODE_REFRESH_INTERVAL": "0.5",
-    "CHIMECAST_NODE_STALE_AFTER": "2",
-}
 
 
 class Spy:
@@ -52,7 +46,7 @@ class Spy:
 
 @pytest.fixture
 def two_daemons(tmp_path, private_redis):
-    env = {**FAST, "CHIMECAST_REDIS_URL": private_redis.url}
+    env = {**FAST_NODES, "CHIMECAST_REDIS_URL": private_redis.url}
     stack = Stack(
         f"sqlite:///{tmp_path / 'chimecast.db'}",
         signaling_ports=[0, 0],

@@ -21,15 +21,9 @@ import pytest
 
 from app.devstack import ROOT, Stack, free_port, stop_process, wait_http_ok
 from tests.calling import Person, close_all, make_person, ring_and_answer
+from tests.scale.conftest import FAST_NODES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
-
-FAST = {
-    "CHIMECAST_ARGON2_TIME_COST": "1",
-    "CHIMECAST_ARGON2_MEMORY_KIB": "1024",
-    "CHIMECAST_NODE_REFRESH_INTERVAL": "0.5",
-    "CHIMECAST_NODE_STALE_AFTER": "2",
-}
 
 
 class Workers:
@@ -76,7 +70,7 @@ class Workers:
 @contextlib.contextmanager
 def running_workers(tmp_path, redis_url: str, count: int = 2, **extra_env: str):
     """The web app and `chimecast-signaling --workers <count>` beside it, stopped after."""
-    env = {**FAST, "CHIMECAST_REDIS_URL": redis_url, **extra_env}
+    env = {**FAST_NODES, "CHIMECAST_REDIS_URL": redis_url, **extra_env}
     stack = Stack(
         f"sqlite:///{tmp_path / 'chimecast.db'}",
         signaling_ports=[],
