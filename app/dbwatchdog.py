@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _ACTIVE = 1  # psycopg.pq.TransactionStatus.ACTIVE: a command is in progress
 _COMMAND = "chimecast_command"  # key of the command counter in a pool record's info
+THREAD_NAME = "db-command-watchdog"
 
 # An OS lock even in the monkey-patched daemon: the engine's events fire in its database
 # threads, the watchdog looks from the hub's.
@@ -72,10 +73,9 @@ def shutdown_socket(dbapi_connection: Any) -> bool:
 class CommandWatchdog:
     """Shut down connections of `engine` stuck in one command for longer than `deadline`.
 
-    It looks from a daemon thread, or under gevent's monkey patching (the signaling
-    daemon) from a greenlet: the commands it watches wait in other OS threads. It stops
-    once the watchdog is garbage (its engine gone). Make it in the process that uses the
-    engine: a thread does not survive a fork.
+    It looks from a daemon thread (started again in a forked child), or under gevent's
+    monkey patching (the signaling daemon) from a greenlet: the commands it watches wait
+    in other OS threads. It stops once the watchdog is garbage (its engine gone).
     """
 
     def __init__(self, engine: Engine, deadline: float, tick: float = 1.0) -> None:
@@ -156,10 +156,16 @@ def _start(watchdog: weakref.ref[CommandWatchdog], tick: float) -> None:
 
     patched = is_module_patched("threading")
     sleep = gevent.sleep if patched else time.sleep
-    if patched:
+    if patched:  # greenlets live on in a forked child (gevent reinitialises its hub)
         gevent.spawn(watch)
-    else:
-        threading.Thread(target=watch, name="db-command-watchdog", daemon=True).start()
+        return
+
+    def start_thread() -> None:
+        threading.Thread(target=watch, name=THREAD_NAME, daemon=True).start()
+
+    start_thread()
+    # A thread does not: gunicorn --preload builds the app once and forks its workers.
+    os.register_at_fork(after_in_child=start_thread)
 
 
 def install(

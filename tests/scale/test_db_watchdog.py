@@ -8,6 +8,7 @@ proxy forwards again (the bytes it swallowed are gone).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -122,3 +123,17 @@ def test_no_watchdog_without_a_statement_timeout_or_on_sqlite(postgres_url, tmp_
     url = postgres_url.replace("postgresql://", "postgresql+psycopg://")
     assert dbwatchdog.install(create_engine(url), 0) is None
     assert dbwatchdog.install(create_engine(f"sqlite:///{tmp_path / 'x.db'}"), 30000) is None
+
+
+def test_a_forked_child_has_its_own_watching_thread(tmp_path):
+    """gunicorn --preload builds the app (and its watchdog) before forking the workers."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'fork.db'}")  # no connection needed
+    watchdog = CommandWatchdog(engine, deadline=30)
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once, whatever happens
+        alive = any(t.name == dbwatchdog.THREAD_NAME for t in threading.enumerate())
+        os._exit(0 if alive else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "no watchdog thread in the forked child"
+    del watchdog
+    engine.dispose()
