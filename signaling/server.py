@@ -169,6 +169,7 @@ class SignalingServer:
                 str(self.app_config["SQLALCHEMY_DATABASE_URI"]),
                 settings.outbox_wake,
                 self.outbox_wake,
+                settings.heartbeat_interval,
             ),
             backoff.every(
                 settings.outbox_poll_interval,

@@ -39,6 +39,7 @@ from signaling import metrics
 log = logging.getLogger(__name__)
 
 CHANNEL = "chimecast_outbox"
+CHECK_WITHIN = 5.0  # s an idle LISTEN connection has to answer its check
 
 
 class OutboxWake:
@@ -67,8 +68,12 @@ class OutboxWake:
         metrics.OUTBOX_READS.inc(self.cause)
 
 
-def start_sources(database_url: str, mode: str, wake: OutboxWake) -> list[gevent.Greenlet]:
-    """Start the wake-up source for this database (`mode` "off": the fallback poll only)."""
+def start_sources(
+    database_url: str, mode: str, wake: OutboxWake, quiet: float = 20.0
+) -> list[gevent.Greenlet]:
+    """Start the wake-up source for this database (`mode` "off": the fallback poll only).
+    PostgreSQL's LISTEN connection is checked after each `quiet` seconds without a
+    notification (the daemon passes its heartbeat interval)."""
     if mode == "off":
         logs.event(log, "outbox.wake", source="none", fallback=wake.fallback)
         return []
@@ -76,7 +81,7 @@ def start_sources(database_url: str, mode: str, wake: OutboxWake) -> list[gevent
     if url.get_backend_name() == "postgresql":
         dsn = url.set(drivername="postgresql").render_as_string(False)
         logs.event(log, "outbox.wake", source="notify", fallback=wake.fallback)
-        return [_PgListener(dsn, wake).start()]
+        return [_PgListener(dsn, wake, quiet).start()]
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         wal = f"{url.database}-wal"
         logs.event(log, "outbox.wake", source="wal", path=wal, fallback=wake.fallback)
@@ -112,18 +117,27 @@ KEEPALIVE = {
 }
 
 
+class ListenerSilent(Exception):
+    """The LISTEN connection did not answer a check in time."""
+
+
 class _PgListener:
     """LISTEN on a connection of its own, in a greenlet: psycopg sees gevent's patched
     `select` and waits cooperatively (psycopg.waiting), so a silent or cut database holds
     up only this greenlet. Each batch of notifications wakes the outbox once.
+
+    An idle LISTEN connection that went silent (a middlebox that lost it, a server that
+    stopped answering it; its socket may still acknowledge, so keepalives pass) would
+    leave every ring to the fallback poll for good: after `quiet` seconds without a
+    notification it must answer `SELECT 1` within CHECK_WITHIN, or it is replaced.
 
     Not a "real" thread: `threading.Thread` (even gevent's saved original) starts a
     greenlet once `_thread` is patched, and an unpatched `time.sleep` there stopped the
     whole daemon for the backoff (tests/scale/test_database_outage.py: /readyz did not
     answer during a cut)."""
 
-    def __init__(self, dsn: str, wake: OutboxWake) -> None:
-        self.dsn, self.wake = dsn, wake
+    def __init__(self, dsn: str, wake: OutboxWake, quiet: float) -> None:
+        self.dsn, self.wake, self.quiet = dsn, wake, quiet
 
     def start(self) -> gevent.Greenlet:
         return gevent.spawn(self._run)
@@ -141,11 +155,16 @@ class _PgListener:
                     delay = 0.5
                     self.wake.wake()  # events committed while not listening
                     while True:
-                        if any(True for _ in conn.notifies(timeout=30.0, stop_after=1)):
+                        if any(True for _ in conn.notifies(timeout=self.quiet, stop_after=1)):
                             self.wake.wake()
                             # Fold the rest of a burst into this wake-up (one read later).
                             for _ in conn.notifies(timeout=0.0):
                                 pass
+                            continue
+                        silent = ListenerSilent(f"no answer within {CHECK_WITHIN:g} s")
+                        with gevent.Timeout(CHECK_WITHIN, silent):
+                            conn.execute("SELECT 1")
+                        self.wake.wake()  # in case a notification came with the answer
             except Exception as exc:  # the fallback poll covers the outage; retry slowly
                 logs.event(log, "outbox.listen_failed", logging.WARNING, error=repr(exc))
                 gevent.sleep(delay)

@@ -13,12 +13,14 @@ class TcpProxy:
 
     `cut()` closes every connection and refuses new ones (a crashed or unreachable server);
     `blackhole()` keeps connections open but silently drops their bytes (a dead network);
-    `restore()` goes back to forwarding.
+    `strand()` does that for good to the connections open now, while new ones forward (a
+    middlebox that lost their state); `restore()` goes back to forwarding.
     """
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.mode = "forward"
+        self._generation = 0  # pairs made before strand() are of an older generation
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
         self._listener = self._listen(0)
@@ -62,9 +64,12 @@ class TcpProxy:
                         sock.close()
                     continue
                 self._pairs.append((client, upstream))
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            generation = self._generation
+            threading.Thread(
+                target=self._pump, args=(client, upstream, generation), daemon=True
+            ).start()
 
-    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+    def _pump(self, a: socket.socket, b: socket.socket, generation: int) -> None:
         selector = selectors.DefaultSelector()
         selector.register(a, selectors.EVENT_READ, b)
         selector.register(b, selectors.EVENT_READ, a)
@@ -74,7 +79,7 @@ class TcpProxy:
                     data = key.fileobj.recv(65536)
                     if not data:
                         return
-                    if self.mode == "forward":
+                    if self.mode == "forward" and generation == self._generation:
                         key.data.sendall(data)
         except OSError:
             return
@@ -98,6 +103,9 @@ class TcpProxy:
 
     def blackhole(self) -> None:
         self.mode = "blackhole"
+
+    def strand(self) -> None:
+        self._generation += 1
 
     def restore(self) -> None:
         with self._lock:

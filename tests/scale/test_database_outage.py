@@ -317,3 +317,55 @@ def http_start(caller, callee: str) -> tuple[str | int, int | None, float]:
     except ApiError as exc:
         return exc.status, None, time.monotonic() - started
     return "started", call_id, time.monotonic() - started
+
+
+# The daemon checks an idle LISTEN connection after a heartbeat interval of quiet; the
+# fallback poll is long here, so a ring that came by it could not pass for a NOTIFY.
+STRANDED_ENV = {
+    **ENV,
+    "CHIMECAST_HEARTBEAT_INTERVAL": "2",
+    "CHIMECAST_HEARTBEAT_TIMEOUT": "16",
+    "CHIMECAST_DB_STATEMENT_TIMEOUT": "2000",
+    "CHIMECAST_OUTBOX_FALLBACK_INTERVAL": "5",
+}
+
+
+def test_database_connections_stranded_for_good_are_replaced_and_rings_stay_prompt(
+    tmp_path, postgres_url
+):
+    """Every connection open to PostgreSQL goes silent for good (a middlebox lost them);
+    new ones work. The pools' are replaced when used (the watchdog), the daemon's idle
+    LISTEN connection when its check gets no answer: rings come by NOTIFY again, not by
+    the fallback poll."""
+    with proxied_stack(tmp_path, postgres_url, STRANDED_ENV) as (stack, proxy):
+        alice, bob = make_person(stack, "alice"), make_person(stack, "bob")
+        alice.api.timeout = bob.api.timeout = 30  # a stranded pooled connection costs ~5 s
+        daemon_log = stack.log_dir / "signaling.log"
+
+        async def ring(caller, callee) -> float:
+            """Seconds from the start's answer to the callee's `incoming`; then hang up."""
+            call = await asyncio.to_thread(caller.api.start_call, callee.name)
+            answered = time.monotonic()
+            await callee.sig.wait_for("incoming", call_id=call["id"], timeout=20)
+            took = time.monotonic() - answered
+            await asyncio.to_thread(caller.api.end_call, call["id"])
+            await callee.sig.wait_for("cancelled", call_id=call["id"], timeout=20)
+            return took
+
+        async def scenario() -> None:
+            await alice.connect(stack.signaling_url)
+            await bob.connect(stack.signaling_url)
+            try:
+                assert await ring(alice, bob) < 1.0, "no NOTIFY before the test"
+                proxy.strand()
+                # quiet (2 s) + the check's bound (5 s) + a margin
+                await asyncio.to_thread(wait_for_log, daemon_log, "outbox.listen_failed", 12)
+                for _ in range(4):  # the pools meet their stranded connections once each
+                    await ring(bob, alice)
+                took = [await ring(alice, bob) for _ in range(3)]
+                assert max(took) < 1.0, f"rings by the 5 s fallback poll, not NOTIFY: {took}"
+            finally:
+                await close_all(alice, bob)
+
+        asyncio.run(scenario())
+        assert stack.processes["signaling"].poll() is None
