@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.devstack import free_port, stop_process
+from app.devstack import Stack, free_port, stop_process
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -66,6 +66,19 @@ FAST_NODES = {
     "CHIMECAST_NODE_REFRESH_INTERVAL": "0.5",
     "CHIMECAST_NODE_STALE_AFTER": "2",
 }
+
+
+def two_daemons_on(tmp_path: Path, redis_url: str) -> Stack:
+    """A web app and two daemons sharing a SQLite file and the Redis at `redis_url`, with
+    FAST_NODES (enter it to start them)."""
+    return Stack(
+        f"sqlite:///{tmp_path / 'chimecast.db'}",
+        signaling_ports=[0, 0],
+        extra_env={**FAST_NODES, "CHIMECAST_REDIS_URL": redis_url},
+        log_dir=tmp_path / "logs",
+    )
+
+
 POSTGRES_URL = os.environ.get(
     "CHIMECAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )

@@ -17,9 +17,8 @@ import urllib.request
 
 import pytest
 
-from app.devstack import Stack
 from tests.calling import Person, close_all, make_person, ring_and_answer
-from tests.scale.conftest import FAST_NODES
+from tests.scale.conftest import two_daemons_on
 from tests.scale.tcpproxy import TcpProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
@@ -29,15 +28,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 def silenced(tmp_path, private_redis):
     """(stack, proxy): two daemons whose only way to Redis is the proxy."""
     proxy = TcpProxy(("127.0.0.1", private_redis.port))
-    env = {**FAST_NODES, "CHIMECAST_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
     try:
-        stack = Stack(
-            f"sqlite:///{tmp_path / 'chimecast.db'}",
-            signaling_ports=[0, 0],
-            extra_env=env,
-            log_dir=tmp_path / "logs",
-        )
-        with stack:
+        with two_daemons_on(tmp_path, f"redis://127.0.0.1:{proxy.port}/0") as stack:
             yield stack, proxy
     finally:
         proxy.close()

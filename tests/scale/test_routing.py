@@ -16,9 +16,8 @@ import time
 import pytest
 import redis
 
-from app.devstack import Stack
 from tests.calling import Person, close_all, make_person, ring_and_answer
-from tests.scale.conftest import FAST_NODES
+from tests.scale.conftest import two_daemons_on
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -46,14 +45,7 @@ class Spy:
 
 @pytest.fixture
 def two_daemons(tmp_path, private_redis):
-    env = {**FAST_NODES, "CHIMECAST_REDIS_URL": private_redis.url}
-    stack = Stack(
-        f"sqlite:///{tmp_path / 'chimecast.db'}",
-        signaling_ports=[0, 0],
-        extra_env=env,
-        log_dir=tmp_path / "logs",
-    )
-    with stack:
+    with two_daemons_on(tmp_path, private_redis.url) as stack:
         yield stack
 
 
