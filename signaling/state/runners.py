@@ -54,6 +54,7 @@ def bounded(pool: Any, deadline: float | None) -> Runner:
     ever) and then abandons its job, as the module docstring says."""
     if deadline is None:
         return pool.apply
+    overdue_message = f"the database did not answer within {deadline:g} s"  # once, not a job
 
     def run(job: Callable[[], T]) -> T:
         abandoned = False
@@ -70,7 +71,7 @@ def bounded(pool: Any, deadline: float | None) -> Runner:
 
         # The deadline also bounds the wait for a free thread (a full pool blocks spawn()).
         # Our own exception, so that a gevent.Timeout of the caller's passes as itself.
-        overdue = DatabaseOverdue(f"the database did not answer within {deadline:g} s")
+        overdue = DatabaseOverdue(overdue_message)
         try:
             with gevent.Timeout(deadline, overdue):
                 result = pool.spawn(unless_abandoned)
