@@ -9,6 +9,7 @@ calls ended, call setup time) are exposed here too, and so are `process_*` and
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -176,6 +177,11 @@ class LiveState(Collector):
                 "Hellos served per second while some were waiting (admission control)",
                 round(rate, 1),
             )
+        yield _gauge(
+            "chimecast_signaling_gc_frozen_objects",
+            "Objects kept out of the garbage collector's rounds since the daemon started",
+            gc.get_freeze_count(),
+        )
         yield _gauge(
             "chimecast_signaling_outbox_lag_seconds",
             "Seconds since this daemon last read the outbox successfully",

@@ -10,6 +10,7 @@ grace from a live daemon), then the process exits.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -44,6 +45,8 @@ from signaling.transport.peer import Peer
 from signaling.transport.websocket import origin_policy
 from signaling.workers import reuse_port_listener
 
+# Allocations between young collections (CPython's default 700): see steady_collector.
+GC_YOUNG_THRESHOLD = 10_000
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
@@ -207,6 +210,7 @@ class SignalingServer:
         # storm of 10,000 was accepted at once, every hello's deadline started together and
         # the hellos queued behind one another's token checks past it (1011 for 9,991 of
         # 10,000). The kernel's queue is where a storm waits: size it (backlog, somaxconn).
+        steady_collector()
         self.wsgi_server.start()
         port = self.wsgi_server.server_port
         logs.event(log, "listening", node=settings.node_id, host=self.host, port=port, path="/ws")
@@ -276,6 +280,21 @@ def _lighter_greenlets() -> None:
     """
     logging.logThreads = False
     gevent.config.track_greenlet_tree = False
+
+
+def steady_collector() -> None:
+    """Process-wide, once the daemon is built and before it listens: the objects alive now
+    (modules, the app, SQLAlchemy's compiled statements) are moved out of the cyclic garbage
+    collector's sight, and young collections run every GC_YOUNG_THRESHOLD allocations instead
+    of 700.
+
+    Measured on `chimecast-bench arrivals --pairs 1000 --start socket` (RESULTS.md): the
+    collector was 4 % of the daemon's CPU (perf: gc_collect_main and its visitors), most of
+    it walking objects that live as long as the process; 2.6 % after. Cyclic garbage made
+    while serving is still collected, only in larger rounds."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _state_of(peer: Peer) -> str:

@@ -143,6 +143,9 @@ def test_both_processes_export_process_build_call_and_queue_metrics_with_bounded
     assert value(daemon, "chimecast_signaling_redis_connected") == 1
     assert value(daemon, "chimecast_signaling_outbox_backlog") == 0
     assert value(daemon, "chimecast_signaling_outbox_lag_seconds") < 5
+    # signaling.server.steady_collector ran: the app, SQLAlchemy and the modules (100,000+
+    # objects) are out of the collector's rounds.
+    assert value(daemon, "chimecast_signaling_gc_frozen_objects") > 50_000
     assert web["chimecast_http_request_duration_seconds"].type == "histogram"
     assert value(web, "chimecast_webhook_queue_depth") == 0
     assert value(web, "chimecast_webhook_oldest_pending_age_seconds") == 0
