@@ -206,11 +206,11 @@ class SignalingServer:
             log=LoggingLogAdapter(logging.getLogger("signaling.access"), logging.DEBUG),
             error_log=LoggingLogAdapter(logging.getLogger("signaling.http"), logging.ERROR),
         )
+        steady_collector()  # the daemon is built: keep what it built out of the GC's rounds
         # Not accepting faster (gevent's max_accept, 100 sockets per wake-up): with 4096 the
         # storm of 10,000 was accepted at once, every hello's deadline started together and
         # the hellos queued behind one another's token checks past it (1011 for 9,991 of
         # 10,000). The kernel's queue is where a storm waits: size it (backlog, somaxconn).
-        steady_collector()
         self.wsgi_server.start()
         port = self.wsgi_server.server_port
         logs.event(log, "listening", node=settings.node_id, host=self.host, port=port, path="/ws")
