@@ -151,8 +151,8 @@ class HardenedHandler(WebSocketHandler):
         (`test_handshake_environ.py` compares them): a header sent twice is joined with a
         comma, a name with '_' is no header, values are stripped. Whether the request asks
         for a WebSocket is decided on that joined Upgrade value, as gevent-websocket does.
-        A request that announces a body takes gevent's way, which reads the body past
-        before the connection closes (so a refusal is not cut short by a reset).
+        A request that announces a body takes gevent's way, which skips the body before
+        the connection closes (so a refusal is not cut short by a reset).
         """
         fields = _upgrade_fields(self.headers)
         if fields is None or fields.get("HTTP_UPGRADE", "").lower() != "websocket":
@@ -298,8 +298,8 @@ class HardenedHandler(WebSocketHandler):
 _NO_HEADERS = http.client.HTTPMessage()
 _SWITCHING = b"101 Switching Protocols"
 _SWITCH_HEAD = (
-    b"HTTP/1.1 %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
-    % (_SWITCHING)
+    b"HTTP/1.1 " + _SWITCHING + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: "
 )
 # The WSGI environ variable of each header an upgrade's checks read, by lower-case name.
 _UPGRADE_FIELDS = {
