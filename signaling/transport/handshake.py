@@ -143,7 +143,8 @@ class HardenedHandler(WebSocketHandler):
 
     # -- the environ: gevent's whole one only for requests that are not an upgrade ---------
     def get_environ(self) -> dict[str, Any]:
-        """For a WebSocket upgrade, only the keys its checks read; gevent's for the rest.
+        """For a WebSocket upgrade, the request line, the peer's address and the six
+        headers its checks read; gevent's whole environ for the rest.
 
         gevent makes a WSGI variable of every header (with the server's base environ and
         an input stream) for a request that is upgraded, or refused, and then dropped:
